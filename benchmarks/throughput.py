@@ -1,0 +1,127 @@
+"""Environment throughput: single env through ``gym.make`` and the vector env at large n.
+
+    python benchmarks/throughput.py            # all markets, 7 repeats
+    python benchmarks/throughput.py --market as2008 --repeats 5
+
+Prints, for each market, the median over repeats (runs interleaved, so the figures are
+measured side by side on a noisy machine) of:
+
+* single-env steps/s through ``gym.make`` with its default wrappers (order enforcing and
+  the passive env checker);
+* agent-steps/s of the vector env (``gym.make_vec(..., vectorization_mode=
+  "vector_entry_point")``, NextStep autoreset) at each n;
+* the cost of just drawing one step's random numbers at each n (``RandomStreams``, the
+  counter-based generator every step uses) and the whole step's cost as a multiple of it.
+
+Budgets (issue 2, ``as2008``, 2-core machine): single env >= 25,000 steps/s; n = 1,000 >= 12
+million agent-steps/s; n = 10,000 >= 15 million; step <= 5x the draw at n = 10,000 (aim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import mmgym
+from mmgym.rng import RandomStreams
+
+BUDGETS: dict[str, dict[str, float]] = {
+    "as2008": {"single": 25_000, "n=1000": 12e6, "n=10000": 15e6},
+}
+
+
+def _time(fn: Callable[[], int]) -> float:
+    """Units of work per second of one call of ``fn`` (which returns its unit count)."""
+    t0 = time.perf_counter()
+    units = fn()
+    return units / (time.perf_counter() - t0)
+
+
+def single_env(env_id: str, steps: int) -> Callable[[], int]:
+    env = gym.make(env_id)
+    action = (env.action_space.low + env.action_space.high) / 2 + 0.7
+    env.reset(seed=0)
+
+    def run() -> int:
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        return steps
+
+    return run
+
+
+def vector_env(env_id: str, n: int, steps: int) -> Callable[[], int]:
+    env = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
+    low, high = env.single_action_space.low, env.single_action_space.high
+    actions = np.tile((low + high) / 2 + 0.7, (n, 1)).astype(np.float32)
+    env.reset(seed=0)
+
+    def run() -> int:
+        for _ in range(steps):
+            env.step(actions)
+        return n * steps
+
+    return run
+
+
+def draws(n: int, m: int, steps: int) -> Callable[[], int]:
+    streams = RandomStreams(n, m)
+    streams.seed(np.arange(n, dtype=np.uint64))
+    streams.start_episodes()
+
+    def run() -> int:
+        for _ in range(steps):
+            streams.step_uniforms()
+        return n * steps
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--market", choices=sorted(set(mmgym.ENV_IDS.values())), action="append")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    args = parser.parse_args()
+    markets = args.market or sorted(set(mmgym.ENV_IDS.values()))
+    for env_id, market in mmgym.ENV_IDS.items():
+        if market not in markets:
+            continue
+        m = gym.make(env_id).unwrapped.core.market.n_uniforms
+        cases: dict[str, Callable[[], int]] = {"single": single_env(env_id, 20_000)}
+        for n in args.sizes:
+            steps = max(20, 2_000_000 // n)
+            cases[f"n={n}"] = vector_env(env_id, n, steps)
+            cases[f"draw n={n}"] = draws(n, m, steps)
+        rates: dict[str, list[float]] = {k: [] for k in cases}
+        for fn in cases.values():
+            fn()  # warm up
+        for _ in range(args.repeats):
+            for name, fn in cases.items():
+                rates[name].append(_time(fn))
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        budget = BUDGETS.get(market, {})
+        print(f"\n{env_id} ({market}): median of {args.repeats} interleaved runs")
+        print(f"{'case':<14}{'per second':>16}{'budget':>14}  verdict")
+        for name in ("single", *(f"n={n}" for n in args.sizes)):
+            unit = "steps" if name == "single" else "agent-steps"
+            b = budget.get(name)
+            verdict = "" if b is None else ("ok" if med[name] >= b else "BELOW BUDGET")
+            print(f"{name:<14}{med[name]:>16,.0f}{'' if b is None else f'{b:,.0f}':>14}  "
+                  f"{verdict} ({unit})")
+        print(f"{'random draws':<14}{'per step (µs)':>16}{'step (µs)':>14}  step / draw")
+        for n in args.sizes:
+            draw_us = n / med[f"draw n={n}"] * 1e6
+            step_us = n / med[f"n={n}"] * 1e6
+            print(f"{f'n={n}':<14}{draw_us:>16,.1f}{step_us:>14,.1f}  {step_us / draw_us:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Cash, inventory, fees and mark-to-market PnL with its split, shared by every market.
+
+For each step, with mid ``s`` when the quotes were set, mid ``s'`` after the step, inventory
+``q`` before and ``q' = q + b − a`` after the bid fills ``b`` and ask fills ``a`` (notionals
+``N_b``, ``N_a``: price × size summed over the fills), the change in mark-to-market PnL
+(cash + q·mid) splits exactly into
+
+    spread capture   (b·s − N_b) + (N_a − a·s)   what the fills earned against the mid
+    inventory PnL    q'·(s' − s)                 the position marked to the mid's move
+    fees             f·(N_b + N_a)               maker fee, f = maker_fee_bps / 10,000
+
+    ΔPnL = spread capture + inventory PnL − fees.
+
+A negative ``maker_fee_bps`` is a rebate (negative fees). All quantities start at zero at the
+beginning of an episode; ``pnl`` is therefore the PnL since the episode start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmgym.markets.base import MarketStep
+
+INFO_KEYS: tuple[str, ...] = (
+    "inventory",
+    "cash",
+    "mid",
+    "pnl",
+    "pnl_spread",
+    "pnl_inventory",
+    "fees",
+    "bid_fill",
+    "ask_fill",
+    "bid_price",
+    "ask_price",
+)
+"""The per-environment ``info`` keys of every mmgym environment, in this order."""
+
+
+class Accounts:
+    """Accounting state of ``n`` environments.
+
+    The state lives in one ``(len(INFO_KEYS), n)`` float array, ``table``, whose rows are the
+    ``info`` quantities by name (``inventory`` in size units, the others in price units,
+    cumulative since the episode start except the fills and quotes, which are this step's).
+    The per-step changes of the last :meth:`settle` are kept as attributes ending ``_change``.
+
+    Args:
+        n: number of environments.
+        maker_fee_bps: fee on the notional of the agent's fills, in basis points; negative is a
+            rebate.
+    """
+
+    def __init__(self, n: int, maker_fee_bps: float) -> None:
+        self.fee_rate = maker_fee_bps * 1e-4
+        self.table = np.zeros((len(INFO_KEYS), n))
+        rows = dict(zip(INFO_KEYS, self.table, strict=True))
+        self.inventory = rows["inventory"]
+        self.cash = rows["cash"]
+        self.mid = rows["mid"]
+        self.pnl = rows["pnl"]
+        self.pnl_spread = rows["pnl_spread"]
+        self.pnl_inventory = rows["pnl_inventory"]
+        self.fees = rows["fees"]
+        self.bid_fill = rows["bid_fill"]
+        self.ask_fill = rows["ask_fill"]
+        self.bid_price = rows["bid_price"]
+        self.ask_price = rows["ask_price"]
+        self.changes = np.zeros((5, n))
+        (
+            self.inventory_before,
+            self.pnl_change,
+            self.spread_change,
+            self.inventory_pnl_change,
+            self.fees_change,
+        ) = self.changes
+        self._tmp = np.empty(n)
+
+    def reset(self, mask: np.ndarray, mid: np.ndarray) -> None:
+        """Zero the masked environments' accounts; their mid is ``mid[mask]``."""
+        self.table[:, mask] = 0.0
+        self.table[INFO_KEYS.index("bid_price"), mask] = np.nan
+        self.table[INFO_KEYS.index("ask_price"), mask] = np.nan
+        self.changes[:, mask] = 0.0
+        self.mid[mask] = mid[mask]
+
+    def settle(self, step: MarketStep) -> None:
+        """Book one market step: fills into cash and inventory, then the PnL split."""
+        s, tmp = step.mid_before, self._tmp
+        np.copyto(self.inventory_before, self.inventory)
+        np.copyto(self.bid_fill, step.bid_fill)
+        np.copyto(self.ask_fill, step.ask_fill)
+        np.copyto(self.bid_price, step.bid_price)
+        np.copyto(self.ask_price, step.ask_price)
+        np.copyto(self.mid, step.mid)
+        self.inventory += step.bid_fill
+        self.inventory -= step.ask_fill
+        # spread capture: (b − a)·s − N_b + N_a
+        d = self.spread_change
+        np.subtract(step.bid_fill, step.ask_fill, out=d)
+        d *= s
+        d -= step.bid_notional
+        d += step.ask_notional
+        # fees on the traded notional
+        f = self.fees_change
+        np.add(step.bid_notional, step.ask_notional, out=f)
+        f *= self.fee_rate
+        # cash: N_a − N_b − fees
+        self.cash += step.ask_notional
+        self.cash -= step.bid_notional
+        self.cash -= f
+        # inventory PnL: q'·(s' − s)
+        i = self.inventory_pnl_change
+        np.subtract(step.mid, s, out=i)
+        i *= self.inventory
+        np.add(d, i, out=self.pnl_change)
+        self.pnl_change -= f
+        self.pnl_spread += d
+        self.pnl_inventory += i
+        self.fees += f
+        # mark to market, cash + q·mid (the sum of the parts, up to rounding)
+        np.multiply(self.inventory, self.mid, out=tmp)
+        np.add(self.cash, tmp, out=self.pnl)

@@ -1,0 +1,228 @@
+"""The batched simulator core: one market model, accounting, features and reward over ``n``
+environments.
+
+Every Gymnasium and Stable-Baselines3 view in mmgym is a thin layer on
+:class:`MarketMakingCore`; the single environment is the core with ``n = 1``. A step runs, in
+order: action checks and clipping, position limits, the market step, accounting, the clock,
+the features (the next observation), the reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+
+from mmgym.accounting import INFO_KEYS, Accounts
+from mmgym.features import FEATURES, FeatureInputs
+from mmgym.markets import MARKETS, make_market
+from mmgym.rewards import DEFAULT_REWARD, RewardFn, Transition, make_reward
+from mmgym.rng import RandomStreams, check_seed, fresh_seeds
+from mmgym.validation import ConfigError, check_choice, check_known_keys, check_number
+
+COMMON_PARAMS = ("features", "reward_fn", "reward_kwargs", "max_inventory", "maker_fee_bps")
+"""Keyword arguments every mmgym environment takes besides its market's own parameters."""
+
+
+class MarketMakingCore:
+    """``n`` market-making environments on one market model, stepped together.
+
+    Args:
+        market: the market model's name (``as2008``, ...).
+        n: number of environments.
+        features: names of the observation's features, in order; the market's default if None.
+        reward_fn: a registered reward name or a callable of a :class:`~mmgym.rewards.Transition`.
+        reward_kwargs: parameters of a reward given by name.
+        max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
+            is not quoted.
+        maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
+        market_params: the market's own parameters by name.
+    """
+
+    def __init__(
+        self,
+        market: str,
+        n: int = 1,
+        *,
+        features: Sequence[str] | None = None,
+        reward_fn: str | RewardFn = DEFAULT_REWARD,
+        reward_kwargs: dict[str, Any] | None = None,
+        max_inventory: float = 50.0,
+        maker_fee_bps: float = 0.0,
+        **market_params: Any,
+    ) -> None:
+        self.n = check_number("num_envs", n, low=1, integer=True)
+        check_choice("market", market, MARKETS)
+        check_known_keys(
+            f"market {market!r}",
+            market_params,
+            [f.name for f in fields(MARKETS[market].Params)] + list(COMMON_PARAMS),
+        )
+        self.market = make_market(market, self.n, **market_params)
+        self.max_inventory = check_number(
+            "max_inventory", max_inventory, low=self.market.quote_size
+        )
+        maker_fee_bps = check_number("maker_fee_bps", maker_fee_bps, low=-100, high=100)
+        self.reward_fn = make_reward(reward_fn, **(reward_kwargs or {}))
+        self.feature_names = check_features(features, self.market.default_features)
+        self.horizon_steps = self.market.horizon_steps
+
+        self.streams = RandomStreams(self.n, self.market.n_uniforms)
+        self.accounts = Accounts(self.n, maker_fee_bps)
+        self.obs = np.zeros((self.n, len(self.feature_names)), dtype=np.float32)
+        self.time_remaining = np.ones(self.n)
+        self.terminated = np.zeros(self.n, dtype=bool)
+        self.action_low = np.array([self.market.offset_low] * 2)
+        self.action_high = np.array([self.market.offset_high] * 2)
+        self._inputs = FeatureInputs(
+            self.market, self.accounts, self.time_remaining, self.max_inventory
+        )
+        self.features = [
+            FEATURES[name](self.obs[:, j]) for j, name in enumerate(self.feature_names)
+        ]
+        self._seeded = np.zeros(self.n, dtype=bool)
+        self._actions = np.empty((self.n, 2))
+        self._blocked = np.empty((self.n, 2), dtype=bool)
+        acc = self.accounts
+        self.transition = Transition(
+            pnl_change=acc.pnl_change,
+            spread_change=acc.spread_change,
+            inventory_pnl_change=acc.inventory_pnl_change,
+            fees_change=acc.fees_change,
+            pnl=acc.pnl,
+            cash=acc.cash,
+            inventory_before=acc.inventory_before,
+            inventory=acc.inventory,
+            mid_before=np.empty(self.n),
+            mid=acc.mid,
+            bid_fill=acc.bid_fill,
+            ask_fill=acc.ask_fill,
+            bid_price=acc.bid_price,
+            ask_price=acc.ask_price,
+            step_index=self.streams.steps,
+            time_remaining=self.time_remaining,
+            terminated=self.terminated,
+            features=self.obs,
+            feature_names=self.feature_names,
+            dt=self.market.dt,
+            horizon_steps=self.horizon_steps,
+            max_inventory=self.max_inventory,
+        )
+
+    def reset(self, seeds: Sequence[int] | None = None, mask: np.ndarray | None = None) -> None:
+        """Start new episodes for the masked environments (all if ``mask`` is None).
+
+        ``seeds``, one per masked environment, reseeds them; without seeds an environment
+        continues its seeded sequence of episodes (or is seeded from OS entropy the first
+        time).
+        """
+        mask = np.ones(self.n, dtype=bool) if mask is None else mask
+        if seeds is not None:
+            seeds = [check_seed(s) for s in seeds]
+            self.streams.seed(np.array(seeds, dtype=np.uint64), mask)
+            self._seeded[mask] = True
+        fresh = mask & ~self._seeded
+        if fresh.any():
+            self.streams.seed(fresh_seeds(int(fresh.sum())), fresh)
+            self._seeded[fresh] = True
+        uniforms = self.streams.start_episodes(mask)
+        self.market.reset(mask, uniforms)
+        self.accounts.reset(mask, self.market.mid)
+        self.time_remaining[mask] = 1.0
+        self.terminated[mask] = False
+        self._inputs.step = None
+        for f in self.features:
+            f.reset(mask, self._inputs)
+        if hasattr(self.reward_fn, "reset"):
+            self.reward_fn.reset(mask)
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """``actions`` as a float array of shape ``(n, 2)``, clipped to the action bounds.
+
+        Raises:
+            ValueError: on a wrong shape or a NaN/inf entry, naming the environment.
+        """
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != (self.n, 2):
+            raise ValueError(
+                f"action: shape {a.shape}, expected {(self.n, 2)} "
+                "(bid offset, ask offset per environment)"
+            )
+        if not np.isfinite(a).all():
+            i = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
+            raise ValueError(
+                f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
+                f"in [{self.action_low[0]:g}, {self.action_high[0]:g}]"
+            )
+        return np.clip(a, self.action_low, self.action_high, out=self._actions)
+
+    def step(self, actions: Any) -> np.ndarray:
+        """Advance every environment by one step; return the rewards, shape ``(n,)``.
+
+        The new observation is in :attr:`obs`, episode ends in :attr:`terminated` and the
+        per-environment ``info`` quantities in ``accounts.table``.
+        """
+        a = self.check_actions(actions)
+        acc = self.accounts
+        size = self.market.quote_size
+        blocked = self._blocked
+        np.greater(acc.inventory, self.max_inventory - size, out=blocked[:, 0])
+        np.less(acc.inventory, size - self.max_inventory, out=blocked[:, 1])
+        np.copyto(a, np.nan, where=blocked)
+        step = self.market.step(a[:, 0], a[:, 1], self.streams.step_uniforms())
+        np.copyto(self.transition.mid_before, step.mid_before)
+        acc.settle(step)
+        steps = self.streams.steps
+        np.subtract(self.horizon_steps, steps, out=self.time_remaining)
+        self.time_remaining /= self.horizon_steps
+        np.greater_equal(steps, self.horizon_steps, out=self.terminated)
+        self._inputs.step = step
+        for f in self.features:
+            f.update(self._inputs)
+        return self._reward()
+
+    def _reward(self) -> np.ndarray:
+        r = self.reward_fn(self.transition)
+        if not isinstance(r, np.ndarray) or r.shape != (self.n,) or r.dtype.kind != "f":
+            raise TypeError(
+                f"reward_fn {_name(self.reward_fn)} returned {_describe(r)}; "
+                f"expected a float numpy array of shape ({self.n},)"
+            )
+        if not np.isfinite(r).all():
+            i = int(np.flatnonzero(~np.isfinite(r))[0])
+            raise ValueError(
+                f"reward_fn {_name(self.reward_fn)} returned {r[i]!r} for env {i}; "
+                "rewards must be finite"
+            )
+        return r
+
+    def info_row(self, i: int) -> dict[str, float]:
+        """The ``info`` of environment ``i`` as Python floats."""
+        return dict(zip(INFO_KEYS, self.accounts.table[:, i].tolist(), strict=True))
+
+
+def _name(fn: object) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__qualname__
+
+
+def _describe(r: object) -> str:
+    if isinstance(r, np.ndarray):
+        return f"an array of shape {r.shape} and dtype {r.dtype}"
+    return f"{type(r).__name__} {r!r}"
+
+
+def check_features(names: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
+    """Feature names checked against the registry (``default`` when ``names`` is None)."""
+    names = tuple(default if names is None else names)
+    if not names:
+        raise ConfigError("features=[]: expected at least one feature name")
+    for name in names:
+        if name not in FEATURES:
+            raise ConfigError(
+                f"features: unknown feature {name!r}; allowed: {', '.join(sorted(FEATURES))}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"features={list(names)!r}: a feature is named twice")
+    return names

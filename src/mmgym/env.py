@@ -1,0 +1,139 @@
+"""The single Gymnasium environment: the batched core with ``n = 1``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mmgym.core import MarketMakingCore
+from mmgym.spaces import action_space, observation_space
+
+
+class MarketMakingEnv(gym.Env):
+    """A market maker quoting one bid and one ask around the mid of a simulated market.
+
+    ## Description
+
+    At every step the agent sets the distances of its bid and ask from the current mid. The
+    market model (chosen by id, see below) decides which quotes are filled and how the mid
+    moves; cash, inventory and mark-to-market PnL are booked, and the agent is rewarded by a
+    pluggable function of the step (default: PnL change minus a quadratic inventory penalty).
+    All randomness comes from per-episode counter-based streams (:mod:`mmgym.rng`): this env
+    reset with ``seed=s + i`` plays the same episode as env ``i`` of
+    :class:`~mmgym.vector.MarketMakingVectorEnv` or of the Stable-Baselines3 adapter reset
+    with ``seed=s``, and the market's draws never depend on the agent's actions.
+
+    | id | market | offset unit | default observation |
+    |---|---|---|---|
+    | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), §3.3 | price | inventory, time_remaining |
+
+    ## Action Space
+
+    ``Box(low, high, (2,), float32)``: offsets from the mid at which to quote.
+
+    | Num | Action | Min | Max | Unit |
+    |-----|--------|-----|-----|------|
+    | 0 | bid offset δ_b: the bid is at mid − δ_b | −max_offset | max_offset | price (``as2008``) |
+    | 1 | ask offset δ_a: the ask is at mid + δ_a | −max_offset | max_offset | price (``as2008``) |
+
+    A finite action outside the bounds is clipped to them; a NaN or infinite action, or one
+    of the wrong shape, raises ``ValueError``. In ``as2008`` a negative offset (a quote through
+    the mid) is allowed; its fill probability is capped at 1. A side whose fill would take
+    the inventory beyond ``max_inventory`` is not quoted (its ``info`` price is NaN).
+
+    ## Observation Space
+
+    ``Box(low, high, (len(features),), float32)``, the features named by ``features`` in that
+    order (``env.unwrapped.feature_names``):
+
+    | Name | Observation | Min | Max |
+    |------|-------------|-----|-----|
+    | ``inventory`` | inventory / max_inventory | −1 | 1 |
+    | ``time_remaining`` | (T − t) / T | 0 | 1 |
+
+    ## Rewards
+
+    Default ``pnl_minus_inventory_penalty``: r_t = ΔPnL_t − φ·q_t², with ΔPnL the change of
+    cash + q·mid and q_t the inventory after the step (φ = ``reward_kwargs["inventory_penalty"]``,
+    default 0.001). Any registered name (``reward_fn="pnl"``) or any callable of a
+    :class:`mmgym.rewards.Transition` returning one float per environment can replace it.
+
+    ## Starting State
+
+    Zero cash and inventory; the mid at the market's initial price (``as2008``: ``s0``);
+    time 0.
+
+    ## Episode End
+
+    The episode terminates (``terminated=True``) at the horizon, after ``T/dt`` steps
+    (``as2008``: 200). It is never truncated by the environment itself.
+
+    ## Info
+
+    Python floats: ``inventory``, ``cash``, ``mid``, ``pnl`` (cash + q·mid since the episode
+    start), its parts ``pnl_spread``, ``pnl_inventory`` and ``fees`` (pnl = pnl_spread +
+    pnl_inventory − fees), this step's ``bid_fill``/``ask_fill`` (sizes) and the quotes in
+    force ``bid_price``/``ask_price`` (NaN: not quoted).
+
+    ## Arguments
+
+    | Argument | Default | Meaning |
+    |---|---|---|
+    | ``features`` | the market's | observation feature names, in order |
+    | ``reward_fn`` | ``"pnl_minus_inventory_penalty"`` | reward name or callable |
+    | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
+    | ``max_inventory`` | 50 | position limit, size units |
+    | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
+    | market parameters | see the market | ``as2008``: ``s0``, ``T``, ``sigma``, ``dt``, ``A``, ``k``, ``fill_rule``, ``max_offset`` (:class:`mmgym.markets.AS2008Params`) |
+
+    An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
+    naming it, its value and the allowed range.
+
+    ```python
+    import gymnasium as gym
+    import mmgym  # registers the ids
+
+    env = gym.make("mmgym/AvellanedaStoikov-v0", sigma=2.0, reward_fn="pnl")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step([0.7, 0.7])
+    ```
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, market: str = "as2008", render_mode: str | None = None, **kwargs: Any):
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r}: mmgym environments do not render")
+        self.core = MarketMakingCore(market, 1, **kwargs)
+        self.action_space = action_space(self.core)
+        self.observation_space = observation_space(self.core)
+        self._needs_reset = True
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the observation's entries, in order."""
+        return self.core.feature_names
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        super().reset(seed=seed)
+        self.core.reset(None if seed is None else [seed])
+        self._needs_reset = False
+        return self.core.obs[0].copy(), self.core.info_row(0)
+
+    def step(
+        self, action: Any
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, float]]:
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset() or after the episode ended")
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (2,):
+            raise ValueError(f"action: shape {a.shape}, expected (2,) (bid offset, ask offset)")
+        core = self.core
+        reward = float(core.step(a[None])[0])
+        terminated = bool(core.terminated[0])
+        self._needs_reset = terminated
+        return core.obs[0].copy(), reward, terminated, False, core.info_row(0)

@@ -1,0 +1,42 @@
+"""Reward functions: the interface, the built-ins and their registry.
+
+``make_reward`` accepts a registered name (with keyword parameters) or any callable of a
+:class:`Transition`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmgym.rewards.base import RewardFn, Transition
+from mmgym.rewards.builtin import PnL, PnLMinusInventoryPenalty
+from mmgym.validation import ConfigError, check_choice
+
+REWARDS: dict[str, type] = {r.name: r for r in (PnL, PnLMinusInventoryPenalty)}
+DEFAULT_REWARD = PnLMinusInventoryPenalty.name
+
+
+def make_reward(reward_fn: str | RewardFn = DEFAULT_REWARD, **params: Any) -> RewardFn:
+    """A reward function from a registered name and its parameters, or a callable as is."""
+    if callable(reward_fn):
+        if params:
+            raise ConfigError(
+                f"reward_kwargs={params!r}: only for a reward given by name, not a callable"
+            )
+        return reward_fn
+    check_choice("reward_fn", reward_fn, REWARDS)
+    try:
+        return REWARDS[reward_fn](**params)
+    except TypeError as e:
+        raise ConfigError(f"reward_kwargs for {reward_fn!r}: {e}") from None
+
+
+__all__ = [
+    "DEFAULT_REWARD",
+    "REWARDS",
+    "PnL",
+    "PnLMinusInventoryPenalty",
+    "RewardFn",
+    "Transition",
+    "make_reward",
+]
