@@ -54,70 +54,59 @@ class Accounts:
     def __init__(self, n: int, maker_fee_bps: float) -> None:
         self.fee_rate = maker_fee_bps * 1e-4
         self.table = np.zeros((len(INFO_KEYS), n))
-        rows = dict(zip(INFO_KEYS, self.table, strict=True))
-        self.inventory = rows["inventory"]
-        self.cash = rows["cash"]
-        self.mid = rows["mid"]
-        self.pnl = rows["pnl"]
-        self.pnl_spread = rows["pnl_spread"]
-        self.pnl_inventory = rows["pnl_inventory"]
-        self.fees = rows["fees"]
-        self.bid_fill = rows["bid_fill"]
-        self.ask_fill = rows["ask_fill"]
-        self.bid_price = rows["bid_price"]
-        self.ask_price = rows["ask_price"]
+        row = {k: i for i, k in enumerate(INFO_KEYS)}
+        t = self.table
+        self.inventory, self.cash, self.mid, self.pnl = (
+            t[row[k]] for k in ("inventory", "cash", "mid", "pnl")
+        )
+        self.parts = t[row["pnl_spread"] : row["fees"] + 1]
+        self.pnl_spread, self.pnl_inventory, self.fees = self.parts
+        self.fills = t[row["bid_fill"] : row["ask_fill"] + 1]
+        self.bid_fill, self.ask_fill = self.fills
+        self.prices = t[row["bid_price"] : row["ask_price"] + 1]
+        self.bid_price, self.ask_price = self.prices
         self.changes = np.zeros((5, n))
-        (
-            self.inventory_before,
-            self.pnl_change,
-            self.spread_change,
-            self.inventory_pnl_change,
-            self.fees_change,
-        ) = self.changes
-        self._tmp = np.empty(n)
+        self.inventory_before, self.pnl_change = self.changes[:2]
+        self.part_changes = self.changes[2:]
+        self.spread_change, self.inventory_pnl_change, self.fees_change = self.part_changes
+        self._flow = np.empty(n)
 
     def reset(self, mask: np.ndarray, mid: np.ndarray) -> None:
         """Zero the masked environments' accounts; their mid is ``mid[mask]``."""
         self.table[:, mask] = 0.0
-        self.table[INFO_KEYS.index("bid_price"), mask] = np.nan
-        self.table[INFO_KEYS.index("ask_price"), mask] = np.nan
+        self.prices[:, mask] = np.nan
         self.changes[:, mask] = 0.0
         self.mid[mask] = mid[mask]
 
     def settle(self, step: MarketStep) -> None:
         """Book one market step: fills into cash and inventory, then the PnL split."""
-        s, tmp = step.mid_before, self._tmp
+        s, flow, notional = step.mid_before, self._flow, step.notional
         np.copyto(self.inventory_before, self.inventory)
-        np.copyto(self.bid_fill, step.bid_fill)
-        np.copyto(self.ask_fill, step.ask_fill)
-        np.copyto(self.bid_price, step.bid_price)
-        np.copyto(self.ask_price, step.ask_price)
+        np.copyto(self.fills, step.fills)
+        np.copyto(self.prices, step.prices)
         np.copyto(self.mid, step.mid)
-        self.inventory += step.bid_fill
-        self.inventory -= step.ask_fill
+        np.subtract(step.fills[0], step.fills[1], out=flow)
+        self.inventory += flow
         # spread capture: (b − a)·s − N_b + N_a
         d = self.spread_change
-        np.subtract(step.bid_fill, step.ask_fill, out=d)
-        d *= s
-        d -= step.bid_notional
-        d += step.ask_notional
-        # fees on the traded notional
-        f = self.fees_change
-        np.add(step.bid_notional, step.ask_notional, out=f)
-        f *= self.fee_rate
+        np.multiply(flow, s, out=d)
+        d -= notional[0]
+        d += notional[1]
         # cash: N_a − N_b − fees
-        self.cash += step.ask_notional
-        self.cash -= step.bid_notional
-        self.cash -= f
+        self.cash += notional[1]
+        self.cash -= notional[0]
         # inventory PnL: q'·(s' − s)
         i = self.inventory_pnl_change
         np.subtract(step.mid, s, out=i)
         i *= self.inventory
         np.add(d, i, out=self.pnl_change)
-        self.pnl_change -= f
-        self.pnl_spread += d
-        self.pnl_inventory += i
-        self.fees += f
+        if self.fee_rate:
+            f = self.fees_change
+            np.add(notional[0], notional[1], out=f)
+            f *= self.fee_rate
+            self.cash -= f
+            self.pnl_change -= f
+        self.parts += self.part_changes
         # mark to market, cash + q·mid (the sum of the parts, up to rounding)
-        np.multiply(self.inventory, self.mid, out=tmp)
-        np.add(self.cash, tmp, out=self.pnl)
+        np.multiply(self.inventory, self.mid, out=self.pnl)
+        self.pnl += self.cash

@@ -74,8 +74,8 @@ class MarketMakingCore:
         self.obs = np.zeros((self.n, len(self.feature_names)), dtype=np.float32)
         self.time_remaining = np.ones(self.n)
         self.terminated = np.zeros(self.n, dtype=bool)
-        self.action_low = np.array([self.market.offset_low] * 2)
-        self.action_high = np.array([self.market.offset_high] * 2)
+        self.action_low = float(self.market.offset_low)
+        self.action_high = float(self.market.offset_high)
         self._inputs = FeatureInputs(
             self.market, self.accounts, self.time_remaining, self.max_inventory
         )
@@ -83,8 +83,9 @@ class MarketMakingCore:
             FEATURES[name](self.obs[:, j]) for j, name in enumerate(self.feature_names)
         ]
         self._seeded = np.zeros(self.n, dtype=bool)
-        self._actions = np.empty((self.n, 2))
-        self._blocked = np.empty((self.n, 2), dtype=bool)
+        self._offsets = np.empty((2, self.n))
+        self._blocked = np.empty((2, self.n), dtype=bool)
+        self._bid_limit = self.max_inventory - self.market.quote_size
         acc = self.accounts
         self.transition = Transition(
             pnl_change=acc.pnl_change,
@@ -95,7 +96,7 @@ class MarketMakingCore:
             cash=acc.cash,
             inventory_before=acc.inventory_before,
             inventory=acc.inventory,
-            mid_before=np.empty(self.n),
+            mid_before=self.market.step_record.mid_before,
             mid=acc.mid,
             bid_fill=acc.bid_fill,
             ask_fill=acc.ask_fill,
@@ -139,24 +140,27 @@ class MarketMakingCore:
             self.reward_fn.reset(mask)
 
     def check_actions(self, actions: Any) -> np.ndarray:
-        """``actions`` as a float array of shape ``(n, 2)``, clipped to the action bounds.
+        """The offsets of ``actions`` (shape ``(n, 2)``), clipped to the action bounds, as a
+        ``(2, n)`` float array (row 0 bid, row 1 ask).
 
         Raises:
             ValueError: on a wrong shape or a NaN/inf entry, naming the environment.
         """
-        a = np.asarray(actions, dtype=np.float64)
-        if a.shape != (self.n, 2):
+        a = np.asarray(actions)
+        if a.shape != (self.n, 2) or a.dtype.kind not in "fiu":
             raise ValueError(
-                f"action: shape {a.shape}, expected {(self.n, 2)} "
+                f"action: {_describe(a)}, expected numbers of shape {(self.n, 2)} "
                 "(bid offset, ask offset per environment)"
             )
-        if not np.isfinite(a).all():
+        if not np.isfinite(a.sum()) and not np.isfinite(a).all():
             i = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
             raise ValueError(
                 f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
-                f"in [{self.action_low[0]:g}, {self.action_high[0]:g}]"
+                f"in [{self.action_low:g}, {self.action_high:g}]"
             )
-        return np.clip(a, self.action_low, self.action_high, out=self._actions)
+        offsets = self._offsets
+        np.maximum(a.T, self.action_low, out=offsets)
+        return np.minimum(offsets, self.action_high, out=offsets)
 
     def step(self, actions: Any) -> np.ndarray:
         """Advance every environment by one step; return the rewards, shape ``(n,)``.
@@ -164,19 +168,17 @@ class MarketMakingCore:
         The new observation is in :attr:`obs`, episode ends in :attr:`terminated` and the
         per-environment ``info`` quantities in ``accounts.table``.
         """
-        a = self.check_actions(actions)
+        offsets = self.check_actions(actions)
         acc = self.accounts
-        size = self.market.quote_size
         blocked = self._blocked
-        np.greater(acc.inventory, self.max_inventory - size, out=blocked[:, 0])
-        np.less(acc.inventory, size - self.max_inventory, out=blocked[:, 1])
-        np.copyto(a, np.nan, where=blocked)
-        step = self.market.step(a[:, 0], a[:, 1], self.streams.step_uniforms())
-        np.copyto(self.transition.mid_before, step.mid_before)
+        np.greater(acc.inventory, self._bid_limit, out=blocked[0])
+        np.less(acc.inventory, -self._bid_limit, out=blocked[1])
+        np.copyto(offsets, np.nan, where=blocked)
+        step = self.market.step(offsets, self.streams.step_uniforms())
         acc.settle(step)
         steps = self.streams.steps
-        np.subtract(self.horizon_steps, steps, out=self.time_remaining)
-        self.time_remaining /= self.horizon_steps
+        np.multiply(steps, -1.0 / self.horizon_steps, out=self.time_remaining)
+        self.time_remaining += 1.0
         np.greater_equal(steps, self.horizon_steps, out=self.terminated)
         self._inputs.step = step
         for f in self.features:
@@ -190,7 +192,7 @@ class MarketMakingCore:
                 f"reward_fn {_name(self.reward_fn)} returned {_describe(r)}; "
                 f"expected a float numpy array of shape ({self.n},)"
             )
-        if not np.isfinite(r).all():
+        if not np.isfinite(r.sum()) and not np.isfinite(r).all():
             i = int(np.flatnonzero(~np.isfinite(r))[0])
             raise ValueError(
                 f"reward_fn {_name(self.reward_fn)} returned {r[i]!r} for env {i}; "

@@ -1,13 +1,16 @@
 """Counter-based random streams, one per environment, drawn in batches.
 
-The uniform number ``j`` of step ``t`` of environment ``i`` is a pure function of that
-environment's episode key and ``(t, j)``:
+Environment ``i`` draws its random numbers from a SplitMix64 sequence (Steele, Lea & Flood,
+"Fast splittable pseudorandom number generators", OOPSLA 2014) that starts at a random point
+given by its episode key:
 
-    u[i, t, j] = splitmix64(key_i + c·γ) / 2^64,   c = (t + 1)·m + j,   γ = 0x9E3779B97F4A7C15
+    x[i, c] = splitmix64(key_i + (c + 1)·γ),   γ = 0x9E3779B97F4A7C15,
 
-where ``splitmix64`` is the output function of Steele, Lea & Flood's SplitMix64 generator
-("Fast splittable pseudorandom number generators", OOPSLA 2014), so each episode reads a
-SplitMix64 sequence from a random start. ``t = -1`` addresses the numbers drawn at reset.
+where ``splitmix64`` is that generator's output function. Each 64-bit value gives two
+uniform numbers of 32 bits, its high and its low half divided by 2^32. The ``m`` uniforms of
+step ``t`` (``t = -1`` for the ones drawn at reset) use the values ``c = (t + 1)·h + j``,
+``j < h = ceil(m / 2)``: uniform ``j`` is the high half of value ``j`` and uniform ``h + j`` its
+low half.
 
 Three properties follow, and the environments rely on them:
 
@@ -18,6 +21,8 @@ Three properties follow, and the environments rely on them:
   two policies evaluated on episode ``i`` face the same market draws);
 * numbers for many steps can be drawn in one vectorised call, which keeps the per-step cost
   at a single environment low.
+
+A resolution of 2^-32 is far finer than any probability the simulators compare against.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _EPISODE = np.uint64(0xD1B54A32D192ED03)
-_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
-_TO_UNIT = 1.0 / 2.0**53
+_S30, _S27, _S31, _S32 = (np.uint64(s) for s in (30, 27, 31, 32))
+_LOW32 = np.uint64(0xFFFFFFFF)
+_TO_UNIT = 1.0 / 2.0**32
 _MAX_SEED = 2**64 - 1
 
 
@@ -82,22 +88,23 @@ class RandomStreams:
     Args:
         n: number of environments.
         m: uniforms per environment per step (and at reset).
-        block_elements: target size of one block, in numbers.
+        block_elements: target size of one block, in 64-bit values.
     """
 
     def __init__(self, n: int, m: int, block_elements: int = 4096) -> None:
         self.n = n
         self.m = m
-        self.block_steps = max(1, block_elements // (n * m))
+        self.h = (m + 1) // 2
+        self.block_steps = max(1, block_elements // (n * self.h))
         self.base_keys = np.zeros(n, dtype=np.uint64)
         self.episode_index = np.zeros(n, dtype=np.uint64)
         self.episode_keys = np.zeros(n, dtype=np.uint64)
         self.steps = np.zeros(n, dtype=np.int64)
-        offsets = np.arange(self.block_steps * m, dtype=np.uint64).reshape(self.block_steps, m)
-        self._offsets = offsets * _GAMMA
-        self._z = np.empty((n, self.block_steps, m), dtype=np.uint64)
+        c = np.arange(1, self.block_steps * self.h + 1, dtype=np.uint64)
+        self._offsets = (c * _GAMMA).reshape(self.block_steps, self.h, 1)
+        self._z = np.empty((self.block_steps, self.h, n), dtype=np.uint64)
         self._tmp = np.empty_like(self._z)
-        self._block = np.empty((n, self.block_steps, m), dtype=np.float64)
+        self._block = np.empty((self.block_steps, 2 * self.h, n))
         self._next = self.block_steps
 
     def seed(self, seeds: np.ndarray, mask: np.ndarray | None = None) -> None:
@@ -109,32 +116,39 @@ class RandomStreams:
 
     def start_episodes(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Begin the next episode of the masked environments and return their reset
-        uniforms, shape ``(k, m)`` for the ``k`` masked environments."""
+        uniforms, shape ``(m, k)`` for the ``k`` masked environments."""
         sel = slice(None) if mask is None else mask
-        self.episode_keys[sel] = mix64(self.base_keys[sel] ^ mix64(
-            self.episode_index[sel] * _EPISODE + _GAMMA))
+        self.episode_keys[sel] = mix64(
+            self.base_keys[sel] ^ mix64(self.episode_index[sel] * _EPISODE + _GAMMA)
+        )
         self.episode_index[sel] += np.uint64(1)
         self.steps[sel] = 0
         self._next = self.block_steps
-        keys = self.episode_keys[sel]
-        z = keys[:, None] + self._offsets[0][None]
-        _mix64(z, np.empty_like(z))
-        return (z >> _S11) * _TO_UNIT
+        z = self.episode_keys[sel][None] + self._offsets[0]
+        u = np.empty((2 * self.h, z.shape[1]))
+        self._to_uniforms(z, np.empty_like(z), u)
+        return u[: self.m]
 
     def step_uniforms(self) -> np.ndarray:
-        """The uniforms of every environment's current step, shape ``(n, m)``; advances the
-        step of every environment by one. The array is reused: copy it to keep it."""
+        """The uniforms of every environment's current step, shape ``(m, n)`` (row ``j`` is
+        uniform ``j`` of every environment); advances every environment by one step. The
+        array is reused: copy it to keep it."""
         if self._next == self.block_steps:
-            self._fill_block()
-        u = self._block[:, self._next]
+            start = (self.steps.astype(np.uint64) + np.uint64(1)) * np.uint64(self.h) * _GAMMA
+            start += self.episode_keys
+            np.add(start, self._offsets, out=self._z)
+            self._to_uniforms(self._z, self._tmp, self._block)
+            self._next = 0
+        u = self._block[self._next, : self.m]
         self._next += 1
         self.steps += 1
         return u
 
-    def _fill_block(self) -> None:
-        counters = (self.steps.astype(np.uint64) + np.uint64(1)) * np.uint64(self.m) * _GAMMA
-        np.add((self.episode_keys + counters)[:, None, None], self._offsets[None], out=self._z)
-        _mix64(self._z, self._tmp)
-        np.right_shift(self._z, _S11, out=self._z)
-        np.multiply(self._z, _TO_UNIT, out=self._block)
-        self._next = 0
+    def _to_uniforms(self, z: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
+        """Hash the counters ``z`` (``(..., h, n)``) into ``out`` (``(..., 2h, n)``)."""
+        _mix64(z, tmp)
+        h = self.h
+        np.right_shift(z, _S32, out=tmp)
+        np.multiply(tmp, _TO_UNIT, out=out[..., :h, :])
+        np.bitwise_and(z, _LOW32, out=tmp)
+        np.multiply(tmp, _TO_UNIT, out=out[..., h:, :])

@@ -11,8 +11,8 @@ from mmgym.core import MarketMakingCore
 def action_space(core: MarketMakingCore) -> spaces.Box:
     """``Box`` of (bid offset, ask offset) from the mid, in the market's offset unit."""
     return spaces.Box(
-        low=core.action_low.astype(np.float32),
-        high=core.action_high.astype(np.float32),
+        low=np.full(2, core.action_low, dtype=np.float32),
+        high=np.full(2, core.action_high, dtype=np.float32),
         dtype=np.float32,
     )
 

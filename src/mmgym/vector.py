@@ -129,9 +129,9 @@ class MarketMakingVectorEnv(VectorEnv):
         return core.obs.copy(), rewards, terminated, self._truncated.copy(), infos
 
     def _infos(self) -> dict[str, np.ndarray]:
-        table = self.core.accounts.table
+        table = self.core.accounts.table.copy()
         infos: dict[str, np.ndarray] = {}
-        for i, key in enumerate(INFO_KEYS):
-            infos[key] = table[i].copy()
+        for key, row in zip(INFO_KEYS, table, strict=True):
+            infos[key] = row
             infos["_" + key] = self._all
         return infos

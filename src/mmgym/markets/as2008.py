@@ -36,6 +36,9 @@ import numpy as np
 from mmgym.markets.base import MarketStep
 from mmgym.validation import ConfigError, check_choice, check_number
 
+_SIDE = np.array([[-1.0], [1.0]])
+"""Sign of each side's offset in its price: bid = mid − δ_b, ask = mid + δ_a."""
+
 
 @dataclass(frozen=True)
 class AS2008Params:
@@ -81,7 +84,8 @@ class AS2008Params:
 class AS2008Market:
     """``n`` independent copies of the Avellaneda–Stoikov (2008) market; see the module doc.
 
-    Uniforms per step: bid fill, ask fill, mid direction. Nothing is random at reset.
+    Uniforms per step: bid fill, ask fill, mid direction (rows 0, 1, 2). Nothing is random
+    at reset.
     """
 
     name: ClassVar[str] = "as2008"
@@ -100,22 +104,9 @@ class AS2008Market:
         self._jump = self.p.sigma * math.sqrt(self.p.dt)
         self._rate_dt = self.p.A * self.p.dt
         self.mid = np.full(n, self.p.s0)
-        self._offsets = np.empty((n, 2))
-        self._prob = np.empty((n, 2))
-        self._fills = np.empty((n, 2))
-        self._prices = np.empty((n, 2))
-        self._notional = np.empty((n, 2))
+        self.step_record = MarketStep.empty(self.mid)
+        self._prob = np.empty((2, n))
         self._move = np.empty(n)
-        self._step = MarketStep(
-            mid_before=np.empty(n),
-            mid=self.mid,
-            bid_price=self._prices[:, 0],
-            ask_price=self._prices[:, 1],
-            bid_fill=self._fills[:, 0],
-            ask_fill=self._fills[:, 1],
-            bid_notional=self._notional[:, 0],
-            ask_notional=self._notional[:, 1],
-        )
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -123,32 +114,26 @@ class AS2008Market:
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         self.mid[mask] = self.p.s0
 
-    def step(
-        self, bid_offset: np.ndarray, ask_offset: np.ndarray, uniforms: np.ndarray
-    ) -> MarketStep:
-        s = self.mid
-        off, prob, fills = self._offsets, self._prob, self._fills
-        off[:, 0] = bid_offset
-        off[:, 1] = ask_offset
-        np.copyto(self._step.mid_before, s)
-        # λ(δ)·dt = A·dt·exp(−k·δ), per side
-        np.multiply(off, -self.p.k, out=prob)
+    def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> MarketStep:
+        rec, prob, s = self.step_record, self._prob, self.mid
+        np.copyto(rec.mid_before, s)
+        # fill probability per side: λ(δ)·dt = A·dt·exp(−k·δ); the linear rule's cap at 1 is
+        # implicit, as a uniform in [0, 1) is below any probability >= 1
+        np.multiply(offsets, -self.p.k, out=prob)
         np.exp(prob, out=prob)
-        np.multiply(prob, self._rate_dt, out=prob)
-        if self.p.fill_rule == "linear":
-            np.minimum(prob, 1.0, out=prob)
-        else:
+        prob *= self._rate_dt
+        if self.p.fill_rule == "poisson":
             np.negative(prob, out=prob)
             np.expm1(prob, out=prob)
             np.negative(prob, out=prob)
-        # a NaN probability (side not quoted) never fills
-        np.less(uniforms[:, :2], prob, out=fills)
-        prices = self._prices
-        prices[:, 0] = s - bid_offset
-        prices[:, 1] = s + ask_offset
-        # unit size: the notional of a fill is its price
-        np.copyto(self._notional, 0.0)
-        np.copyto(self._notional, prices, where=fills > 0)
-        np.copysign(self._jump, uniforms[:, 2] - 0.5, out=self._move)
+        # a NaN probability (side not quoted) never fills; unit size
+        np.less(uniforms[:2], prob, out=rec.fills)
+        np.multiply(offsets, _SIDE, out=rec.prices)
+        rec.prices += s
+        np.copyto(rec.notional, 0.0)
+        np.copyto(rec.notional, rec.prices, where=rec.fills > 0)
+        # then the mid moves by ±σ·√dt
+        np.subtract(uniforms[2], 0.5, out=self._move)
+        np.copysign(self._jump, self._move, out=self._move)
         s += self._move
-        return self._step
+        return rec

@@ -21,27 +21,31 @@ import numpy as np
 
 @dataclass(slots=True)
 class MarketStep:
-    """What happened in one step, one entry per environment (arrays of shape ``(n,)``).
+    """What happened in one step, one entry per environment.
 
     Sizes are in the market's size unit (``as2008``: shares, one per fill), prices and
-    notionals in its price unit. The arrays may be reused by the market on its next step.
+    notionals in its price unit. Paired arrays have shape ``(2, n)``: row 0 is the agent's
+    bid side, row 1 its ask side. The arrays may be reused by the market on its next step.
 
     Attributes:
-        mid_before: mid price against which the quotes were set (start of the step).
-        mid: mid price at the end of the step.
-        bid_price, ask_price: the agent's quotes in force during the step (NaN: no quote).
-        bid_fill, ask_fill: size filled on the agent's bid / ask during the step (>= 0).
-        bid_notional, ask_notional: sum of price x size of those fills (0 when none).
+        mid_before: ``(n,)`` mid price against which the quotes were set (start of the step).
+        mid: ``(n,)`` mid price at the end of the step.
+        prices: the agent's quotes in force during the step (NaN: no quote on that side).
+        fills: size filled on each side during the step (>= 0).
+        notional: sum of price x size of those fills (0 when none).
     """
 
     mid_before: np.ndarray
     mid: np.ndarray
-    bid_price: np.ndarray
-    ask_price: np.ndarray
-    bid_fill: np.ndarray
-    ask_fill: np.ndarray
-    bid_notional: np.ndarray
-    ask_notional: np.ndarray
+    prices: np.ndarray
+    fills: np.ndarray
+    notional: np.ndarray
+
+    @classmethod
+    def empty(cls, mid: np.ndarray) -> MarketStep:
+        """A record for ``len(mid)`` environments whose end-of-step mid is the array ``mid``."""
+        n = len(mid)
+        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)))
 
 
 class Market(Protocol):
@@ -52,7 +56,9 @@ class Market(Protocol):
     names none), ``n_uniforms`` (uniform numbers it consumes per environment per step, and at
     reset), ``horizon_steps`` (steps per episode), ``dt`` (step length in the market's time
     unit), ``quote_size`` (size of one quote, size units), ``offset_low``/``offset_high`` (the
-    bounds of the action's offsets) and ``mid`` (the current mid of each environment).
+    bounds of the action's offsets), ``mid`` (the current mid of each environment) and
+    ``step_record`` (the :class:`MarketStep` that :meth:`step` fills and returns, the same
+    object every step).
     """
 
     name: ClassVar[str]
@@ -66,23 +72,19 @@ class Market(Protocol):
     offset_low: float
     offset_high: float
     mid: np.ndarray
+    step_record: MarketStep
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         """Start new episodes for the environments where ``mask`` is true, using their reset
-        uniforms (shape ``(mask.sum(), n_uniforms)``)."""
+        uniforms (shape ``(n_uniforms, mask.sum())``)."""
 
-    def step(
-        self,
-        bid_offset: np.ndarray,
-        ask_offset: np.ndarray,
-        uniforms: np.ndarray,
-    ) -> MarketStep:
+    def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> MarketStep:
         """Advance every environment by one step.
 
         Args:
-            bid_offset, ask_offset: distances of the quotes from the mid, shape ``(n,)``, in
-                the market's offset unit; NaN means no quote on that side.
-            uniforms: the step's uniform numbers, shape ``(n, n_uniforms)``.
+            offsets: ``(2, n)`` distances of the bid (row 0) and ask (row 1) from the mid, in
+                the market's offset unit, positive away from the mid; NaN means no quote.
+            uniforms: the step's uniform numbers, shape ``(n_uniforms, n)``.
         """
 
     def params(self) -> dict[str, Any]:
