@@ -70,6 +70,7 @@ class Accounts:
         self.part_changes = self.changes[2:]
         self.spread_change, self.inventory_pnl_change, self.fees_change = self.part_changes
         self._flow = np.empty(n)
+        self._net = np.empty(n)
 
     def reset(self, mask: np.ndarray, mid: np.ndarray) -> None:
         """Zero the masked environments' accounts; their mid is ``mid[mask]``."""
@@ -81,20 +82,20 @@ class Accounts:
     def settle(self, step: MarketStep) -> None:
         """Book one market step: fills into cash and inventory, then the PnL split."""
         s, flow, notional = step.mid_before, self._flow, step.notional
-        np.copyto(self.inventory_before, self.inventory)
-        np.copyto(self.fills, step.fills)
-        np.copyto(self.prices, step.prices)
-        np.copyto(self.mid, step.mid)
+        self.inventory_before[...] = self.inventory
+        self.fills[...] = step.fills
+        self.prices[...] = step.prices
+        self.mid[...] = step.mid
         np.subtract(step.fills[0], step.fills[1], out=flow)
         self.inventory += flow
-        # spread capture: (b − a)·s − N_b + N_a
+        # net notional N_a − N_b: the cash from the fills, before fees
+        net = self._net
+        np.subtract(notional[1], notional[0], out=net)
+        self.cash += net
+        # spread capture: (b − a)·s + N_a − N_b
         d = self.spread_change
         np.multiply(flow, s, out=d)
-        d -= notional[0]
-        d += notional[1]
-        # cash: N_a − N_b − fees
-        self.cash += notional[1]
-        self.cash -= notional[0]
+        d += net
         # inventory PnL: q'·(s' − s)
         i = self.inventory_pnl_change
         np.subtract(step.mid, s, out=i)

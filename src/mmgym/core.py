@@ -9,6 +9,7 @@ the features (the next observation), the reward.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -85,6 +86,10 @@ class MarketMakingCore:
         self._seeded = np.zeros(self.n, dtype=bool)
         self._offsets = np.empty((2, self.n))
         self._blocked = np.empty((2, self.n), dtype=bool)
+        # by step index: the fraction of the episode remaining, and whether it has ended
+        at = np.arange(self.horizon_steps + 2)
+        self._remaining_at = np.maximum(self.horizon_steps - at, 0) / self.horizon_steps
+        self._ended_at = at >= self.horizon_steps
         self._bid_limit = self.max_inventory - self.market.quote_size
         acc = self.accounts
         self.transition = Transition(
@@ -152,7 +157,7 @@ class MarketMakingCore:
                 f"action: {_describe(a)}, expected numbers of shape {(self.n, 2)} "
                 "(bid offset, ask offset per environment)"
             )
-        if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+        if not math.isfinite(np.add.reduce(a, axis=None)) and not np.isfinite(a).all():
             i = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
             raise ValueError(
                 f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
@@ -177,9 +182,8 @@ class MarketMakingCore:
         step = self.market.step(offsets, self.streams.step_uniforms())
         acc.settle(step)
         steps = self.streams.steps
-        np.multiply(steps, -1.0 / self.horizon_steps, out=self.time_remaining)
-        self.time_remaining += 1.0
-        np.greater_equal(steps, self.horizon_steps, out=self.terminated)
+        np.take(self._remaining_at, steps, out=self.time_remaining, mode="clip")
+        np.take(self._ended_at, steps, out=self.terminated, mode="clip")
         self._inputs.step = step
         for f in self.features:
             f.update(self._inputs)
@@ -192,7 +196,7 @@ class MarketMakingCore:
                 f"reward_fn {_name(self.reward_fn)} returned {_describe(r)}; "
                 f"expected a float numpy array of shape ({self.n},)"
             )
-        if not np.isfinite(r.sum()) and not np.isfinite(r).all():
+        if not math.isfinite(np.add.reduce(r)) and not np.isfinite(r).all():
             i = int(np.flatnonzero(~np.isfinite(r))[0])
             raise ValueError(
                 f"reward_fn {_name(self.reward_fn)} returned {r[i]!r} for env {i}; "

@@ -129,11 +129,11 @@ class MarketMakingEnv(gym.Env):
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, float]]:
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        a = np.asarray(action, dtype=np.float64)
+        a = np.asarray(action)
         if a.shape != (2,):
             raise ValueError(f"action: shape {a.shape}, expected (2,) (bid offset, ask offset)")
         core = self.core
-        reward = float(core.step(a[None])[0])
+        reward = float(core.step(a.reshape(1, 2))[0])
         terminated = bool(core.terminated[0])
         self._needs_reset = terminated
         return core.obs[0].copy(), reward, terminated, False, core.info_row(0)

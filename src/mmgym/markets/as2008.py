@@ -116,7 +116,7 @@ class AS2008Market:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> MarketStep:
         rec, prob, s = self.step_record, self._prob, self.mid
-        np.copyto(rec.mid_before, s)
+        rec.mid_before[...] = s
         # fill probability per side: λ(δ)·dt = A·dt·exp(−k·δ); the linear rule's cap at 1 is
         # implicit, as a uniform in [0, 1) is below any probability >= 1
         np.multiply(offsets, -self.p.k, out=prob)
@@ -130,7 +130,7 @@ class AS2008Market:
         np.less(uniforms[:2], prob, out=rec.fills)
         np.multiply(offsets, _SIDE, out=rec.prices)
         rec.prices += s
-        np.copyto(rec.notional, 0.0)
+        rec.notional[...] = 0.0
         np.copyto(rec.notional, rec.prices, where=rec.fills > 0)
         # then the mid moves by ±σ·√dt
         np.subtract(uniforms[2], 0.5, out=self._move)
