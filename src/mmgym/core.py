@@ -9,7 +9,6 @@ the features (the next observation), the reward.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -157,7 +156,7 @@ class MarketMakingCore:
                 f"action: {_describe(a)}, expected numbers of shape {(self.n, 2)} "
                 "(bid offset, ask offset per environment)"
             )
-        if not math.isfinite(np.add.reduce(a, axis=None)) and not np.isfinite(a).all():
+        if not _all_finite(a):
             i = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
             raise ValueError(
                 f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
@@ -196,10 +195,10 @@ class MarketMakingCore:
                 f"reward_fn {_name(self.reward_fn)} returned {_describe(r)}; "
                 f"expected a float numpy array of shape ({self.n},)"
             )
-        if not math.isfinite(np.add.reduce(r)) and not np.isfinite(r).all():
+        if not _all_finite(r):
             i = int(np.flatnonzero(~np.isfinite(r))[0])
             raise ValueError(
-                f"reward_fn {_name(self.reward_fn)} returned {r[i]!r} for env {i}; "
+                f"reward_fn {_name(self.reward_fn)} returned {float(r[i])} for env {i}; "
                 "rewards must be finite"
             )
         return r
@@ -207,6 +206,10 @@ class MarketMakingCore:
     def info_row(self, i: int) -> dict[str, float]:
         """The ``info`` of environment ``i`` as Python floats."""
         return dict(zip(INFO_KEYS, self.accounts.table[:, i].tolist(), strict=True))
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    return bool(np.logical_and.reduce(np.isfinite(a), axis=None))
 
 
 def _name(fn: object) -> str:

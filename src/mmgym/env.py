@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from mmgym.core import MarketMakingCore
+from mmgym.rng import check_seed
 from mmgym.spaces import action_space, observation_space
 
 
@@ -119,8 +120,9 @@ class MarketMakingEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, float]]:
+        seeds = None if seed is None else [check_seed(seed)]
         super().reset(seed=seed)
-        self.core.reset(None if seed is None else [seed])
+        self.core.reset(seeds)
         self._needs_reset = False
         return self.core.obs[0].copy(), self.core.info_row(0)
 
