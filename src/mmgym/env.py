@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -26,9 +26,9 @@ class MarketMakingEnv(gym.Env):
     :class:`~mmgym.vector.MarketMakingVectorEnv` or of the Stable-Baselines3 adapter reset
     with ``seed=s``, and the market's draws never depend on the agent's actions.
 
-    | id | market | offset unit | default observation |
-    |---|---|---|---|
-    | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), §3.3 | price | inventory, time_remaining |
+    | id | market | default features |
+    |---|---|---|
+    | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda–Stoikov (2008) §3.3 | inventory, time_remaining |
 
     ## Action Space
 
@@ -87,7 +87,7 @@ class MarketMakingEnv(gym.Env):
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
     | ``max_inventory`` | 50 | position limit, size units |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
-    | market parameters | see the market | ``as2008``: ``s0``, ``T``, ``sigma``, ``dt``, ``A``, ``k``, ``fill_rule``, ``max_offset`` (:class:`mmgym.markets.AS2008Params`) |
+    | market parameters | the market's | ``as2008``: :class:`mmgym.markets.AS2008Params` |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
     naming it, its value and the allowed range.
@@ -102,7 +102,7 @@ class MarketMakingEnv(gym.Env):
     ```
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, market: str = "as2008", render_mode: str | None = None, **kwargs: Any):
         if render_mode is not None:

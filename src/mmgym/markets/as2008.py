@@ -53,7 +53,7 @@ class AS2008Params:
     | ``A`` | fill intensity at zero distance | fills/time | 140 | (0, inf) |
     | ``k`` | decay of the intensity with distance | 1/price | 1.5 | (0, inf) |
     | ``fill_rule`` | per-step fill probability | - | ``linear`` | ``linear``, ``poisson`` |
-    | ``max_offset`` | bound of the action: offsets lie in [-max_offset, max_offset] | price | 10 | (0, inf) |
+    | ``max_offset`` | action bound: offsets in [-max_offset, max_offset] | price | 10 | (0, inf) |
     """
 
     s0: float = 100.0
@@ -77,7 +77,8 @@ class AS2008Params:
         steps = self.T / self.dt
         if abs(steps - round(steps)) > 1e-9 * steps:
             raise ConfigError(
-                f"dt={self.dt!r}: T/dt = {steps!r} must be an integer number of steps (T={self.T!r})"
+                f"dt={self.dt!r}: T/dt = {steps!r} must be an integer number of steps "
+                f"(T={self.T!r})"
             )
 
 

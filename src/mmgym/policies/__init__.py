@@ -1,0 +1,30 @@
+"""Analytic and rule-based market makers behind one interface, by name.
+
+``make(name, **params)`` builds a policy; ``policy(obs, info) -> actions`` for a batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
+from mmgym.policies.base import Policy, market_params
+from mmgym.policies.simple import FixedSpread, RandomQuotes
+from mmgym.validation import ConfigError, check_choice
+
+POLICIES: dict[str, type] = {
+    p.name: p for p in (ASInventory, ASSymmetric, FixedSpread, RandomQuotes)
+}
+
+
+def make(name: str, **params: Any) -> Policy:
+    """The policy ``name`` with its parameters."""
+    check_choice("policy", name, POLICIES)
+    try:
+        return POLICIES[name](**params)
+    except TypeError as e:
+        raise ConfigError(f"policy {name!r}: {e}") from None
+
+
+__all__ = ["POLICIES", "ASInventory", "ASSymmetric", "FixedSpread", "Policy", "RandomQuotes",
+           "make", "market_params"]
