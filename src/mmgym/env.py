@@ -28,7 +28,7 @@ class MarketMakingEnv(gym.Env):
 
     | id | market | default features |
     |---|---|---|
-    | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda–Stoikov (2008) §3.3 | inventory, time_remaining |
+    | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: A–S (2008), §3.3 | inventory, time_remaining |
 
     ## Action Space
 
