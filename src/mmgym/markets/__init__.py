@@ -6,9 +6,10 @@ from typing import Any
 
 from mmgym.markets.as2008 import AS2008Market, AS2008Params
 from mmgym.markets.base import Market, MarketStep
+from mmgym.markets.lob import LOBMarket, LOBParams, LOBStep
 from mmgym.validation import check_choice
 
-MARKETS: dict[str, type] = {AS2008Market.name: AS2008Market}
+MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket)}
 
 
 def make_market(name: str, n: int, **params: Any) -> Market:
@@ -17,4 +18,14 @@ def make_market(name: str, n: int, **params: Any) -> Market:
     return MARKETS[name](n, **params)
 
 
-__all__ = ["MARKETS", "AS2008Market", "AS2008Params", "Market", "MarketStep", "make_market"]
+__all__ = [
+    "MARKETS",
+    "AS2008Market",
+    "AS2008Params",
+    "LOBMarket",
+    "LOBParams",
+    "LOBStep",
+    "Market",
+    "MarketStep",
+    "make_market",
+]

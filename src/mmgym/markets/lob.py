@@ -1,0 +1,504 @@
+"""The ``lob`` market: an L2 limit order book with informed flow, batched over environments.
+
+A book of ``levels`` price levels a side on a tick grid. Level ``j`` of the bid side is the
+price ``best_bid − j`` ticks, level ``j`` of the ask side ``best_ask + j`` ticks; volumes are
+integer numbers of lots. Each step of ``dt`` seconds runs, in order:
+
+1. **The agent's orders.** The quotes (offsets in ticks from the mid, after
+   ``latency_steps`` steps of latency) become limit orders: bid at ``floor(mid − δ_b)``, ask at
+   ``ceil(mid + δ_a)``, and with ``quote_levels > 1`` a ladder of orders ``i·quote_spacing_ticks``
+   further out, of sizes ``quote_sizes``. Quotes are post-only: a bid at or above the best ask
+   is placed one tick below it (an ask likewise one tick above the best bid). An order whose
+   price is unchanged keeps its place in the queue; a moved (or fully filled) one is replaced
+   by a new order, which joins the back of the displayed volume at its price, or stands alone
+   at the front when its price is better than the best.
+2. **Limit orders and cancellations.** At each level a limit order arrives with probability
+   ``1 − exp(−λ_j·dt)``, ``λ_j = limit_rate·exp(−limit_decay·j)`` (more near the touch), its
+   size geometric with mean ``limit_size_lots``. Each level loses ``B_j·(1 − exp(−θ·dt))``
+   lots to cancellations (``θ = cancel_rate``, rounded stochastically), in proportion to its
+   size. The agent's queue position advances with cancellations by ``queue_model``:
+   ``conservative`` (cancellations come from behind the agent: only trades advance it) or
+   ``probabilistic`` (a cancelled lot is ahead of the agent with probability ahead / queue,
+   the proportional model of the queue-position literature; the expected advance is used).
+3. **Market orders.** Uninformed buys and sells arrive as Poisson processes of rate
+   ``market_rate`` each; during an information event informed traders add orders in the
+   event's direction at rate ``informed_rate`` (Easley & O'Hara's PIN model: ε and μ). At
+   most ``max_orders`` per side per step (the truncation is documented in the parameters).
+   Sizes are geometric with mean ``market_size_lots``. A side's orders walk the book from the
+   best level in price-time order, the agent's orders included (an order better than the
+   best is hit first; at its level the agent is filled after the volume ahead of it); partial
+   fills are kept. An order larger than the visible book is truncated to leave one lot.
+4. **Book maintenance.** Emptied best levels are removed (the best price moves); new levels
+   enter at the back with the mean depth of that level, ``λ_j·limit_size_lots/θ``. When the
+   spread is wider than one tick, each side places a new level one tick inside it with
+   probability ``1 − exp(−refill_rate·dt)`` (the spread refills).
+5. **Information events** (PIN): an event starts with probability
+   ``1 − exp(−event_rate·dt)`` per step, with a direction up or down with equal probability,
+   and moves the latent fundamental value by ``event_jump_ticks`` in that direction; it ends
+   with probability ``1 − exp(−dt/event_duration_s)`` per step.
+
+**Background liquidity leans toward the fundamental** ``v``: with ``ℓ = tanh((v − mid) /
+lean_scale_ticks)``, the bid side's arrival and refill rates are multiplied by ``1 + lean·ℓ``
+and its cancellation rate by ``1 − lean·ℓ``, and the ask side the other way round. So when
+the fundamental is above the mid the bid side is deeper than the ask side (book imbalance
+is positive) and the mid drifts up: imbalance predicts the mid, and fills against informed
+flow are followed by adverse moves.
+
+The mid is ``(best_bid + best_ask)/2`` of the book without the agent's own orders. The
+agent never takes liquidity (post-only), so only the maker fee applies.
+
+Randomness: 6 + 2·max_orders + 4·levels uniforms per step (events, order counts, order sizes,
+limit arrivals, cancellations, refills); none at reset, none depending on the agent's quotes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from mmgym.markets.base import MarketStep
+from mmgym.validation import ConfigError, check_choice, check_number
+
+_BID, _ASK = 0, 1
+
+
+@dataclass(frozen=True)
+class LOBParams:
+    """Parameters of the ``lob`` market; defaults resemble Binance's BTCUSDT perpetual.
+
+    | name | meaning | unit | default | allowed |
+    |---|---|---|---|---|
+    | ``s0`` | initial mid | USDT | 60,000 | (0, inf) |
+    | ``tick`` | tick size | USDT | 0.1 | (0, inf) |
+    | ``lot`` | lot size | BTC | 0.001 | (0, inf) |
+    | ``levels`` | price levels per side | - | 10 | [2, 100] |
+    | ``dt`` | step length | s | 0.1 | (0, 60] |
+    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, inf) |
+    | ``limit_rate`` | limit order arrivals at the touch, per side | 1/s | 10 | (0, inf) |
+    | ``limit_decay`` | decay of the arrival rate per level | 1/level | 0.15 | [0, inf) |
+    | ``limit_size_lots`` | mean limit order size | lots | 40 | [1, inf) |
+    | ``cancel_rate`` | cancellation rate per resting lot | 1/s | 0.5 | [0, inf) |
+    | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 2 | [0, inf) |
+    | ``informed_rate`` | informed market orders during an event (μ) | 1/s | 6 | [0, inf) |
+    | ``market_size_lots`` | mean market order size | lots | 60 | [1, inf) |
+    | ``max_orders`` | market orders per side per step, at most | - | 6 | [1, 20] |
+    | ``event_rate`` | information events per second (α) | 1/s | 1/60 | [0, inf) |
+    | ``event_duration_s`` | mean event duration | s | 10 | (0, inf) |
+    | ``event_jump_ticks`` | move of the fundamental at an event | ticks | 20 | [0, inf) |
+    | ``lean`` | lean of background liquidity toward the fundamental | - | 0.6 | [0, 1) |
+    | ``lean_scale_ticks`` | fundamental-mid gap of full lean (tanh scale) | ticks | 5 | (0, inf) |
+    | ``refill_rate`` | rate of a new level inside an open spread, per side | 1/s | 20 | [0, inf) |
+    | ``quote_size`` | size of the agent's order (per ladder level) | BTC | 0.01 | lot multiple |
+    | ``quote_levels`` | orders per side (a ladder) | - | 1 | [1, 10] |
+    | ``quote_spacing_ticks`` | ladder spacing | ticks | 1 | [1, inf) |
+    | ``quote_sizes`` | sizes per ladder level (overrides quote_size) | BTC | None | lots |
+    | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
+    | ``queue_model`` | queue model (see the module doc) | - | probabilistic | see the doc |
+    | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
+
+    ``max_orders`` truncates the Poisson number of market orders per side per step: with
+    the defaults the largest rate per step is (2 + 6)·0.1 = 0.8, whose probability of more
+    than 6 orders is 2·10⁻⁶.
+    """
+
+    s0: float = 60_000.0
+    tick: float = 0.1
+    lot: float = 0.001
+    levels: int = 10
+    dt: float = 0.1
+    episode_seconds: float = 300.0
+    limit_rate: float = 10.0
+    limit_decay: float = 0.15
+    limit_size_lots: float = 40.0
+    cancel_rate: float = 0.5
+    market_rate: float = 2.0
+    informed_rate: float = 6.0
+    market_size_lots: float = 60.0
+    max_orders: int = 6
+    event_rate: float = 1 / 60
+    event_duration_s: float = 10.0
+    event_jump_ticks: float = 20.0
+    lean: float = 0.6
+    lean_scale_ticks: float = 5.0
+    refill_rate: float = 20.0
+    quote_size: float = 0.01
+    quote_levels: int = 1
+    quote_spacing_ticks: int = 1
+    quote_sizes: tuple[float, ...] | None = None
+    latency_steps: int = 0
+    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    max_offset_ticks: float = 20.0
+
+    def __post_init__(self) -> None:
+        pos = {"low": 0, "low_open": True}
+        nonneg = {"low": 0}
+        check_number("s0", self.s0, **pos)
+        check_number("tick", self.tick, **pos)
+        check_number("lot", self.lot, **pos)
+        check_number("levels", self.levels, low=2, high=100, integer=True)
+        check_number("dt", self.dt, low=0, high=60, low_open=True)
+        check_number("episode_seconds", self.episode_seconds, low=self.dt, low_open=True)
+        steps = self.episode_seconds / self.dt
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            raise ConfigError(
+                f"episode_seconds={self.episode_seconds!r}: must be a whole number of steps "
+                f"of dt={self.dt!r}"
+            )
+        check_number("limit_rate", self.limit_rate, **pos)
+        check_number("limit_decay", self.limit_decay, **nonneg)
+        check_number("limit_size_lots", self.limit_size_lots, low=1)
+        check_number("cancel_rate", self.cancel_rate, **nonneg)
+        check_number("market_rate", self.market_rate, **nonneg)
+        check_number("informed_rate", self.informed_rate, **nonneg)
+        check_number("market_size_lots", self.market_size_lots, low=1)
+        check_number("max_orders", self.max_orders, low=1, high=20, integer=True)
+        check_number("event_rate", self.event_rate, **nonneg)
+        check_number("event_duration_s", self.event_duration_s, **pos)
+        check_number("event_jump_ticks", self.event_jump_ticks, **nonneg)
+        check_number("lean", self.lean, low=0, high=1, high_open=True)
+        check_number("lean_scale_ticks", self.lean_scale_ticks, **pos)
+        check_number("refill_rate", self.refill_rate, **nonneg)
+        check_number("quote_levels", self.quote_levels, low=1, high=10, integer=True)
+        check_number("quote_spacing_ticks", self.quote_spacing_ticks, low=1, integer=True)
+        check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
+        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_number("max_offset_ticks", self.max_offset_ticks, **pos)
+        sizes = self.sizes()
+        if len(sizes) != self.quote_levels:
+            raise ConfigError(
+                f"quote_sizes={self.quote_sizes!r}: expected {self.quote_levels} sizes "
+                f"(quote_levels={self.quote_levels})"
+            )
+        for i, size in enumerate(sizes):
+            name = "quote_size" if self.quote_sizes is None else f"quote_sizes[{i}]"
+            check_number(name, size, low=self.lot)
+            lots = size / self.lot
+            if abs(lots - round(lots)) > 1e-9 * lots:
+                raise ConfigError(f"{name}={size!r}: must be a multiple of lot={self.lot!r}")
+
+    def sizes(self) -> tuple[float, ...]:
+        """The agent's order size per ladder level, BTC."""
+        if self.quote_sizes is None:
+            return (self.quote_size,) * self.quote_levels
+        return tuple(self.quote_sizes)
+
+    def mean_depth_lots(self) -> np.ndarray:
+        """Mean depth per level without trades, ``λ_j·limit_size_lots/θ`` (lots), used for
+        the initial book and for levels entering at the back."""
+        j = np.arange(self.levels)
+        rate = self.limit_rate * np.exp(-self.limit_decay * j)
+        theta = max(self.cancel_rate, 1.0 / self.episode_seconds)
+        return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
+
+
+@dataclass(slots=True)
+class LOBStep(MarketStep):
+    """:class:`MarketStep` plus the book and the trades of the ``lob`` market.
+
+    Attributes:
+        best: ``(2, n)`` best bid and ask after the step, price units.
+        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
+            is the best), size units; the agent's orders excluded.
+        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
+            (aggressor side), size units, the agent's fills included.
+        trades: ``(n,)`` number of market orders this step.
+        event: ``(n,)`` whether an information event is under way (ground truth, for tests
+            and diagnostics; not an observable feature).
+    """
+
+    best: np.ndarray
+    depth: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+    trades: np.ndarray
+    event: np.ndarray
+
+
+class LOBMarket:
+    """``n`` independent order books; see the module doc.
+
+    Internally prices are in ticks and stored *signed* per side, ``y = −price`` on the bid
+    side and ``y = price`` on the ask side, so that "further from the touch" is "larger y" on
+    both sides: the level of a price is ``y − y_best`` and the book's arrays are
+    ``(2, levels, n)`` (side, level, env).
+    """
+
+    name: ClassVar[str] = "lob"
+    Params: ClassVar[type] = LOBParams
+    default_features: ClassVar[tuple[str, ...]] = (
+        "inventory",
+        "volatility",
+        "ofi",
+        "vpin",
+        "imbalance",
+        "time_remaining",
+    )
+
+    def __init__(self, n: int, **params: Any) -> None:
+        if isinstance(params.get("quote_sizes"), list):
+            params["quote_sizes"] = tuple(params["quote_sizes"])
+        p = self.p = self.Params(**params)
+        self.n = n
+        L, Q, K = p.levels, p.quote_levels, p.max_orders
+        self.horizon_steps = round(p.episode_seconds / p.dt)
+        self.dt = p.dt
+        self.quote_lots = np.round(np.array(p.sizes()) / p.lot)[None, :, None]  # (1, Q, 1)
+        self.quote_size = float(self.quote_lots.sum() * p.lot)
+        self.offset_low = -p.max_offset_ticks
+        self.offset_high = p.max_offset_ticks
+        self._u: dict[str, slice] = {}
+        start = 0
+        for part, size in (("event", 2), ("count", 2), ("size", 2 * K), ("arrive", 2 * L),
+                           ("cancel", 2 * L), ("refill", 2)):
+            self._u[part] = slice(start, start + size)
+            start += size
+        self.n_uniforms = start
+        # constants
+        j = np.arange(L)[None, :, None]
+        self._level = j  # (1, L, 1)
+        self.mean_depth = p.mean_depth_lots()[None, :, None]  # (1, L, 1), lots
+        self._arrival_dt = p.limit_rate * np.exp(-p.limit_decay * j) * p.dt  # (1, L, 1)
+        self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
+        self._ladder = (np.arange(Q) * p.quote_spacing_ticks)[None, :, None]  # (1, Q, 1)
+        self._far = float(L + 1000)  # signed distance of "no order"
+        self._gather_base = (np.arange(2)[:, None, None] * L * n + np.arange(n)[None, None, :])
+        # "sum of the entries before": strictly lower-triangular matrices over levels and
+        # ladder orders (a BLAS product is much faster than cumsum across the middle axis)
+        self._before_level = np.tril(np.ones((L, L)), -1)
+        self._before_order = np.tril(np.ones((Q, Q)), -1)
+        k = np.arange(K + 1)
+        self._k = k[None, :, None]  # (1, K+1, 1)
+        self._inv_factorial = 1.0 / np.cumprod(np.maximum(k, 1))[None, :, None]
+        self._event_start = -math.expm1(-p.event_rate * p.dt)
+        self._event_stop = -math.expm1(-p.dt / p.event_duration_s)
+        # state
+        self.depth = np.zeros((2, L, n))  # lots
+        self.best = np.zeros((2, n))  # signed best: (−best bid, best ask), ticks
+        self.fundamental = np.zeros(n)  # ticks
+        self.event = np.zeros(n, dtype=bool)
+        self.event_dir = np.zeros(n)
+        self.order_y = np.zeros((2, Q, n))  # signed order prices, ticks
+        self.order_lots = np.zeros((2, Q, n))
+        self.order_ahead = np.zeros((2, Q, n))
+        self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
+        self._slot = 0
+        self._bias = np.ones((2, n))
+        self.mid = np.zeros(n)
+        self.step_record = LOBStep(
+            mid_before=np.empty(n),
+            mid=self.mid,
+            prices=np.full((2, n), np.nan),
+            fills=np.zeros((2, n)),
+            notional=np.zeros((2, n)),
+            best=np.zeros((2, n)),
+            depth=np.zeros((2, L, n)),
+            buy_volume=np.zeros(n),
+            sell_volume=np.zeros(n),
+            trades=np.zeros(n),
+            event=self.event,
+        )
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self.p)
+
+    def mid_ticks(self) -> np.ndarray:
+        """Mid price of each book, ticks."""
+        return (self.best[_ASK] - self.best[_BID]) * 0.5
+
+    def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
+        p = self.p
+        best_bid = math.floor(p.s0 / p.tick)
+        self.depth[:, :, mask] = self.mean_depth
+        self.best[_BID, mask] = -best_bid
+        self.best[_ASK, mask] = best_bid + 1
+        self.fundamental[mask] = best_bid + 0.5
+        self.event[mask] = False
+        self.event_dir[mask] = 0.0
+        self.order_lots[:, :, mask] = 0.0
+        self.order_ahead[:, :, mask] = 0.0
+        self.pending[:, :, mask] = np.nan
+        self.mid[mask] = (best_bid + 0.5) * p.tick
+        rec = self.step_record
+        rec.prices[:, mask] = np.nan
+        rec.best[:, mask] = (self._sign * self.best[:, mask]) * p.tick
+        rec.depth[:, :, mask] = self.depth[:, :, mask] * p.lot
+
+    def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
+        p, rec = self.p, self.step_record
+        rec.mid_before[...] = self.mid
+        mid = self.mid_ticks()
+        lean = np.tanh((self.fundamental - mid) * (1.0 / p.lean_scale_ticks))
+        lean *= p.lean
+        np.add(1.0, lean, out=self._bias[_BID])
+        np.subtract(1.0, lean, out=self._bias[_ASK])
+        self._place_orders(offsets, mid)
+        self._limit_flow(uniforms)
+        self._market_orders(uniforms)
+        self._maintain(uniforms)
+        self._events(uniforms)
+        np.multiply(self.mid_ticks(), p.tick, out=self.mid)
+        np.multiply(self._sign, self.best, out=rec.best)
+        rec.best *= p.tick
+        np.multiply(self.depth, p.lot, out=rec.depth)
+        return rec
+
+    def _gather(self, arr: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """``arr[side, level[side, i, env], env]`` for a ``(2, L, n)`` array and ``(2, m, n)``
+        integer levels."""
+        return np.take(arr, self._gather_base + level * self.n)
+
+    def _order_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each agent order's level (ticks behind its side's best; negative: better than the
+        best), that level clipped into the book as an index, and whether the order is live
+        and inside the visible book; all ``(2, Q, n)``."""
+        level = self.order_y - self.best[:, None, :]
+        index = np.minimum(np.maximum(level, 0.0), self.p.levels - 1).astype(np.intp)
+        inside = (level >= 0) & (level < self.p.levels) & (self.order_lots > 0)
+        return level, index, inside
+
+    # 1. the agent's orders -------------------------------------------------------------
+    def _place_orders(self, offsets: np.ndarray, mid: np.ndarray) -> None:
+        p, rec = self.p, self.step_record
+        self.pending[self._slot] = offsets
+        self._slot = (self._slot + 1) % len(self.pending)
+        active = self.pending[self._slot]  # (2, n) offsets in force, ticks; NaN: no quote
+        quoted = (active == active)[:, None, :]
+        # signed price: bid −floor(mid − δ), ask ceil(mid + δ), ladder further out
+        y = np.ceil(active[:, None, :] + self._ladder + self._sign[:, :, None] * mid)
+        # post-only: at least one tick behind the opposite best; NaN (no quote) goes far away
+        np.maximum(y, 1.0 - self.best[::-1, None, :], out=y)
+        y = np.fmin(y, self.best[:, None, :] + self._far)
+        replace = (y != self.order_y) | (self.order_lots <= 0)
+        level = y - self.best[:, None, :]
+        index = np.minimum(np.maximum(level, 0.0), p.levels - 1).astype(np.intp)
+        ahead = np.where(level >= p.levels, self.mean_depth[0, -1, 0],
+                         self._gather(self.depth, index))
+        ahead *= level >= 0
+        np.copyto(self.order_y, y, where=replace)
+        np.copyto(self.order_lots, quoted * self.quote_lots, where=replace)
+        np.copyto(self.order_ahead, ahead, where=replace)
+        prices = self._sign * self.order_y[:, 0] * p.tick
+        rec.prices[...] = np.where(self.order_lots[:, 0] > 0, prices, np.nan)
+
+    # 2. limit orders and cancellations -------------------------------------------------
+    def _limit_flow(self, uniforms: np.ndarray) -> None:
+        p, L, s = self.p, self.p.levels, self._u
+        u_arrive = uniforms[s["arrive"]].reshape(2, L, self.n)
+        u_cancel = uniforms[s["cancel"]].reshape(2, L, self.n)
+        bias = self._bias[:, None, :]
+        prob = -np.expm1(-self._arrival_dt * bias)
+        arrived = u_arrive < prob
+        given = np.divide(u_arrive, prob, out=np.zeros_like(prob), where=arrived)
+        added = _geometric(given, p.limit_size_lots) * arrived
+        cancel_frac = -np.expm1(-p.cancel_rate * p.dt * (2.0 - bias))
+        cancelled = np.minimum(np.floor(self.depth * cancel_frac + u_cancel), self.depth)
+        # the agent's queue position under cancellations at its level
+        _, index, inside = self._order_levels()
+        queue = self._gather(self.depth, index)
+        gone = self._gather(cancelled, index)
+        ahead = self.order_ahead
+        if p.queue_model == "probabilistic":
+            advance = gone * np.divide(ahead, queue, out=np.zeros_like(queue), where=queue > 0)
+        else:  # only cancellations beyond the volume behind the agent reach its place
+            advance = np.maximum(ahead - (queue - gone), 0.0)
+        np.subtract(ahead, advance * inside, out=ahead)
+        np.maximum(ahead, 0.0, out=ahead)
+        self.depth += added
+        self.depth -= cancelled
+
+    # 3. market orders --------------------------------------------------------------------
+    def _market_orders(self, uniforms: np.ndarray) -> None:
+        p, rec, s = self.p, self.step_record, self._u
+        K = p.max_orders
+        # Poisson counts by inversion; sells (aggressor) hit the bid side (row 0), buys the ask
+        informed = self.event * p.informed_rate
+        rate = np.empty((2, 1, self.n))
+        np.multiply(informed, self.event_dir < 0, out=rate[_BID, 0])
+        np.multiply(informed, self.event_dir > 0, out=rate[_ASK, 0])
+        rate += p.market_rate
+        rate *= p.dt
+        cdf = np.cumsum(rate**self._k * self._inv_factorial, axis=1) * np.exp(-rate)
+        count = (uniforms[s["count"]][:, None, :] >= cdf[:, :K]).sum(axis=1)  # (2, n)
+        sizes = _geometric(uniforms[s["size"]].reshape(2, K, self.n), p.market_size_lots)
+        sizes *= self._k[:, :K] < count[:, None, :]
+        volume = sizes.sum(axis=1)  # (2, n) lots
+        rec.trades[...] = count.sum(axis=0)
+
+        lots, ahead = self.order_lots, self.order_ahead
+        level, index, inside = self._order_levels()
+        front = (level < 0) & (lots > 0)
+        at = (self._level[:, None] == index[:, :, None, :]) & inside[:, :, None, :]  # (2,Q,L,n)
+        agent_at = (at * lots[:, :, None, :]).sum(axis=1)  # (2, L, n)
+        front_lots = lots * front
+        total = self.depth.sum(axis=1) + agent_at.sum(axis=1) + front_lots.sum(axis=1)
+        np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
+        # orders better than the best first, the most aggressive (q = 0) first
+        before = np.matmul(self._before_order, front_lots)
+        fill = np.clip(volume[:, None, :] - before, 0.0, front_lots)
+        left = volume - fill.sum(axis=1)
+        # then level by level; at its level the agent's order comes after the volume ahead
+        effective = self.depth + agent_at
+        before = np.matmul(self._before_level, effective)
+        taken = np.clip(left[:, None, :] - before, 0.0, effective)  # (2, L, n)
+        taken_at_order = self._gather(taken, index)
+        in_book = np.clip(taken_at_order - ahead, 0.0, lots) * inside
+        fill += in_book
+        self.depth -= taken
+        self.depth += (at * in_book[:, :, None, :]).sum(axis=1)
+        np.maximum(ahead - taken_at_order * inside, 0.0, out=ahead)
+        lots -= fill
+        rec.fills[...] = fill.sum(axis=1)
+        rec.fills *= p.lot
+        rec.notional[...] = (fill * self.order_y).sum(axis=1)
+        rec.notional *= self._sign * (p.lot * p.tick)
+        np.multiply(volume[_BID], p.lot, out=rec.sell_volume)
+        np.multiply(volume[_ASK], p.lot, out=rec.buy_volume)
+
+    # 4. book maintenance ---------------------------------------------------------------
+    def _maintain(self, uniforms: np.ndarray) -> None:
+        p = self.p
+        # remove emptied best levels: shift each side to its first non-empty level
+        self._shift((self.depth > 0).argmax(axis=1))  # a side never empties entirely
+        # refill an open spread by one tick per side (the bid first when one tick is left)
+        u = uniforms[self._u["refill"]]
+        prob = -np.expm1(-p.refill_rate * p.dt * self._bias)
+        spread = self.best[_ASK] + self.best[_BID]
+        refill = u < prob
+        refill[_BID] &= spread > 1
+        refill[_ASK] &= spread - refill[_BID] > 1
+        if refill.any():
+            given = np.divide(u, prob, out=np.zeros_like(u), where=refill)
+            self._shift(-refill.astype(np.intp))
+            np.copyto(self.depth[:, 0], _geometric(given, p.limit_size_lots), where=refill)
+
+    def _shift(self, shift: np.ndarray) -> None:
+        """Make each side's level ``shift`` (``(2, n)``; negative: new empty levels in front)
+        its new level 0; levels entering at the back get the mean depth of their level."""
+        src = self._level + shift[:, None, :]
+        index = np.minimum(np.maximum(src, 0), self.p.levels - 1)
+        moved = self._gather(self.depth, index)
+        moved *= src >= 0
+        self.depth = np.where(src >= self.p.levels, self.mean_depth, moved)
+        self.best += shift
+
+    # 5. information events -----------------------------------------------------------
+    def _events(self, uniforms: np.ndarray) -> None:
+        p = self.p
+        u_switch, u_dir = uniforms[self._u["event"]]
+        stop = self.event & (u_switch < self._event_stop)
+        start = ~self.event & (u_switch < self._event_start)
+        direction = np.where(u_dir < 0.5, -1.0, 1.0)
+        self.event_dir = np.where(start, direction, self.event_dir * ~stop)
+        self.fundamental += direction * p.event_jump_ticks * start
+        self.event[...] = (self.event | start) & ~stop
+
+
+def _geometric(u: np.ndarray, mean: float) -> np.ndarray:
+    """Geometric sizes ≥ 1 with the given mean (lots) from uniforms, by inversion:
+    ``ceil(ln(1 − u) / ln(1 − 1/mean))``."""
+    if mean <= 1:
+        return np.ones_like(u)
+    return np.maximum(np.ceil(np.log1p(-u) * (1.0 / math.log1p(-1.0 / mean))), 1.0)
