@@ -63,6 +63,7 @@ from mmgym.markets.base import MarketStep
 from mmgym.validation import ConfigError, check_choice, check_number
 
 _BID, _ASK = 0, 1
+_BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
 
 
 @dataclass(frozen=True)
@@ -269,11 +270,14 @@ class LOBMarket:
         # ladder orders (a BLAS product is much faster than cumsum across the middle axis)
         self._before_level = np.tril(np.ones((L, L)), -1)
         self._before_order = np.tril(np.ones((Q, Q)), -1)
+        self._upto_count = np.tril(np.ones((K + 1, K + 1)))
+        self._scatter_base = np.arange(2)[:, None, None] * (L + 1) * n + np.arange(n)[None, None, :]
         k = np.arange(K + 1)
         self._k = k[None, :, None]  # (1, K+1, 1)
         self._inv_factorial = 1.0 / np.cumprod(np.maximum(k, 1))[None, :, None]
         self._event_start = -math.expm1(-p.event_rate * p.dt)
         self._event_stop = -math.expm1(-p.dt / p.event_duration_s)
+        self._event_switch = max(self._event_start, self._event_stop)
         # state
         self.depth = np.zeros((2, L, n))  # lots
         self.best = np.zeros((2, n))  # signed best: (−best bid, best ask), ticks
@@ -350,6 +354,14 @@ class LOBMarket:
         integer levels."""
         return np.take(arr, self._gather_base + level * self.n)
 
+    def _scatter(self, values: np.ndarray, index: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """A ``(2, L, n)`` array, zero but for ``values`` (``(2, Q, n)``) of the orders
+        inside the book at their levels (the agent's orders sit at distinct levels)."""
+        out = np.zeros((2, self.p.levels + 1, self.n))
+        level = np.where(inside, index, self.p.levels)  # outside orders go to a spare level
+        out.put(self._scatter_base + level * self.n, values)
+        return out[:, : self.p.levels]
+
     def _order_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each agent order's level (ticks behind its side's best; negative: better than the
         best), that level clipped into the book as an index, and whether the order is live
@@ -391,7 +403,7 @@ class LOBMarket:
         bias = self._bias[:, None, :]
         prob = -np.expm1(-self._arrival_dt * bias)
         arrived = u_arrive < prob
-        given = np.divide(u_arrive, prob, out=np.zeros_like(prob), where=arrived)
+        given = np.minimum(u_arrive / prob, _BELOW_ONE)  # uniform given an arrival
         added = _geometric(given, p.limit_size_lots) * arrived
         cancel_frac = -np.expm1(-p.cancel_rate * p.dt * (2.0 - bias))
         cancelled = np.minimum(np.floor(self.depth * cancel_frac + u_cancel), self.depth)
@@ -420,19 +432,23 @@ class LOBMarket:
         np.multiply(informed, self.event_dir > 0, out=rate[_ASK, 0])
         rate += p.market_rate
         rate *= p.dt
-        cdf = np.cumsum(rate**self._k * self._inv_factorial, axis=1) * np.exp(-rate)
+        cdf = np.matmul(self._upto_count, rate**self._k * self._inv_factorial) * np.exp(-rate)
         count = (uniforms[s["count"]][:, None, :] >= cdf[:, :K]).sum(axis=1)  # (2, n)
+        rec.trades[...] = count.sum(axis=0)
+        if not rec.trades.any():  # nothing trades (most steps of a single env)
+            rec.fills[...] = 0.0
+            rec.notional[...] = 0.0
+            rec.sell_volume[...] = 0.0
+            rec.buy_volume[...] = 0.0
+            return
         sizes = _geometric(uniforms[s["size"]].reshape(2, K, self.n), p.market_size_lots)
         sizes *= self._k[:, :K] < count[:, None, :]
         volume = sizes.sum(axis=1)  # (2, n) lots
-        rec.trades[...] = count.sum(axis=0)
 
         lots, ahead = self.order_lots, self.order_ahead
         level, index, inside = self._order_levels()
-        front = (level < 0) & (lots > 0)
-        at = (self._level[:, None] == index[:, :, None, :]) & inside[:, :, None, :]  # (2,Q,L,n)
-        agent_at = (at * lots[:, :, None, :]).sum(axis=1)  # (2, L, n)
-        front_lots = lots * front
+        front_lots = lots * (level < 0)
+        agent_at = self._scatter(lots, index, inside)
         total = self.depth.sum(axis=1) + agent_at.sum(axis=1) + front_lots.sum(axis=1)
         np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
         # orders better than the best first, the most aggressive (q = 0) first
@@ -447,7 +463,7 @@ class LOBMarket:
         in_book = np.clip(taken_at_order - ahead, 0.0, lots) * inside
         fill += in_book
         self.depth -= taken
-        self.depth += (at * in_book[:, :, None, :]).sum(axis=1)
+        self.depth += self._scatter(in_book, index, inside)
         np.maximum(ahead - taken_at_order * inside, 0.0, out=ahead)
         lots -= fill
         rec.fills[...] = fill.sum(axis=1)
@@ -461,16 +477,19 @@ class LOBMarket:
     def _maintain(self, uniforms: np.ndarray) -> None:
         p = self.p
         # remove emptied best levels: shift each side to its first non-empty level
-        self._shift((self.depth > 0).argmax(axis=1))  # a side never empties entirely
+        if (self.depth[:, 0] <= 0).any():
+            self._shift((self.depth > 0).argmax(axis=1))  # a side never empties entirely
         # refill an open spread by one tick per side (the bid first when one tick is left)
+        spread = self.best[_ASK] + self.best[_BID]
+        if not (spread > 1).any():
+            return
         u = uniforms[self._u["refill"]]
         prob = -np.expm1(-p.refill_rate * p.dt * self._bias)
-        spread = self.best[_ASK] + self.best[_BID]
         refill = u < prob
         refill[_BID] &= spread > 1
         refill[_ASK] &= spread - refill[_BID] > 1
         if refill.any():
-            given = np.divide(u, prob, out=np.zeros_like(u), where=refill)
+            given = np.minimum(u / prob, _BELOW_ONE)  # uniform given a refill
             self._shift(-refill.astype(np.intp))
             np.copyto(self.depth[:, 0], _geometric(given, p.limit_size_lots), where=refill)
 
@@ -488,6 +507,8 @@ class LOBMarket:
     def _events(self, uniforms: np.ndarray) -> None:
         p = self.p
         u_switch, u_dir = uniforms[self._u["event"]]
+        if not (u_switch < self._event_switch).any():  # no event starts or stops
+            return
         stop = self.event & (u_switch < self._event_stop)
         start = ~self.event & (u_switch < self._event_start)
         direction = np.where(u_dir < 0.5, -1.0, 1.0)
