@@ -4,6 +4,7 @@ Importing the package registers the environment ids:
 
 | id | market |
 |---|---|
+| ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow (the default market) |
 | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), section 3.3 |
 
 each with an entry point (``gym.make``) and a vector entry point
@@ -21,7 +22,10 @@ from mmgym.vector import MarketMakingVectorEnv
 
 __version__ = "0.1.0"
 
-ENV_IDS: dict[str, str] = {"mmgym/AvellanedaStoikov-v0": "as2008"}
+ENV_IDS: dict[str, str] = {
+    "mmgym/MarketMaking-v0": "lob",
+    "mmgym/AvellanedaStoikov-v0": "as2008",
+}
 """Registered environment ids and the market each one runs."""
 
 for _env_id, _market in ENV_IDS.items():

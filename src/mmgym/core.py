@@ -16,13 +16,20 @@ from typing import Any
 import numpy as np
 
 from mmgym.accounting import INFO_KEYS, Accounts
-from mmgym.features import FEATURES, FeatureInputs
-from mmgym.markets import MARKETS, make_market
+from mmgym.features import FEATURES, Feature, FeatureInputs
+from mmgym.markets import MARKETS, Market, make_market
 from mmgym.rewards import DEFAULT_REWARD, RewardFn, Transition, make_reward
 from mmgym.rng import RandomStreams, check_seed, fresh_seeds
 from mmgym.validation import ConfigError, check_choice, check_known_keys, check_number
 
-COMMON_PARAMS = ("features", "reward_fn", "reward_kwargs", "max_inventory", "maker_fee_bps")
+COMMON_PARAMS = (
+    "features",
+    "feature_params",
+    "reward_fn",
+    "reward_kwargs",
+    "max_inventory",
+    "maker_fee_bps",
+)
 """Keyword arguments every mmgym environment takes besides its market's own parameters."""
 
 
@@ -33,10 +40,11 @@ class MarketMakingCore:
         market: the market model's name (``as2008``, ...).
         n: number of environments.
         features: names of the observation's features, in order; the market's default if None.
+        feature_params: parameters of features by feature name, e.g. ``{"ofi": {"window": 100}}``.
         reward_fn: a registered reward name or a callable of a :class:`~mmgym.rewards.Transition`.
         reward_kwargs: parameters of a reward given by name.
         max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
-            is not quoted.
+            is not quoted; the market's default if None.
         maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
         market_params: the market's own parameters by name.
     """
@@ -47,9 +55,10 @@ class MarketMakingCore:
         n: int = 1,
         *,
         features: Sequence[str] | None = None,
+        feature_params: dict[str, dict[str, Any]] | None = None,
         reward_fn: str | RewardFn = DEFAULT_REWARD,
         reward_kwargs: dict[str, Any] | None = None,
-        max_inventory: float = 50.0,
+        max_inventory: float | None = None,
         maker_fee_bps: float = 0.0,
         **market_params: Any,
     ) -> None:
@@ -61,6 +70,8 @@ class MarketMakingCore:
             [f.name for f in fields(MARKETS[market].Params)] + list(COMMON_PARAMS),
         )
         self.market = make_market(market, self.n, **market_params)
+        if max_inventory is None:
+            max_inventory = self.market.default_max_inventory
         self.max_inventory = check_number(
             "max_inventory", max_inventory, low=self.market.quote_size
         )
@@ -79,9 +90,7 @@ class MarketMakingCore:
         self._inputs = FeatureInputs(
             self.market, self.accounts, self.time_remaining, self.max_inventory
         )
-        self.features = [
-            FEATURES[name](self.obs[:, j]) for j, name in enumerate(self.feature_names)
-        ]
+        self.features = make_features(self.feature_names, feature_params, self.obs, self.market)
         self._seeded = np.zeros(self.n, dtype=bool)
         self._offsets = np.empty((2, self.n))
         self._blocked = np.empty((2, self.n), dtype=bool)
@@ -220,6 +229,33 @@ def _describe(r: object) -> str:
     if isinstance(r, np.ndarray):
         return f"an array of shape {r.shape} and dtype {r.dtype}"
     return f"{type(r).__name__} {r!r}"
+
+
+def make_features(
+    names: tuple[str, ...],
+    params: dict[str, dict[str, Any]] | None,
+    obs: np.ndarray,
+    market: Market,
+) -> list[Feature]:
+    """The named features, each writing its column of ``obs``, with their parameters."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"feature_params: {', '.join(map(repr, unknown))} not among the features {list(names)}"
+        )
+    features = []
+    for j, name in enumerate(names):
+        cls = FEATURES[name]
+        if cls.needs_book and not market.has_book:
+            raise ConfigError(
+                f"features: {name!r} reads an order book, which market {market.name!r} lacks"
+            )
+        try:
+            features.append(cls(obs[:, j], market, **params.get(name, {})))
+        except TypeError as e:
+            raise ConfigError(f"feature_params[{name!r}]: {e}") from None
+    return features
 
 
 def check_features(names: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,17 +34,22 @@ class FeatureInputs:
 class Feature:
     """Base class of the features.
 
+    Attributes: ``name`` (config name), ``low``/``high`` (bounds declared to the observation
+    space), ``needs_book`` (reads the order book and trades: markets without a book reject it).
+
     Args:
         out: this feature's column of the observation, shape ``(n,)``.
-        params: feature parameters (none for the base class).
+        market: the market the feature observes (for its tick, step length, ...).
     """
 
     name: ClassVar[str]
     low: ClassVar[float] = -math.inf
     high: ClassVar[float] = math.inf
+    needs_book: ClassVar[bool] = False
 
-    def __init__(self, out: np.ndarray, **params: Any) -> None:
+    def __init__(self, out: np.ndarray, market: Market) -> None:
         self.out = out
+        self._value = np.zeros(len(out))
 
     def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
         """Forget the masked environments' history and write their first value."""

@@ -92,6 +92,8 @@ class AS2008Market:
     name: ClassVar[str] = "as2008"
     Params: ClassVar[type] = AS2008Params
     default_features: ClassVar[tuple[str, ...]] = ("inventory", "time_remaining")
+    default_max_inventory: ClassVar[float] = 50.0
+    has_book: ClassVar[bool] = False
     n_uniforms: ClassVar[int] = 3
     quote_size: ClassVar[float] = 1.0
 

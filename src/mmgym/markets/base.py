@@ -51,19 +51,28 @@ class MarketStep:
 class Market(Protocol):
     """A batch of ``n`` market models stepped together.
 
-    Attributes: ``name`` (its config id), ``Params`` (the frozen dataclass of its parameters,
-    validated on construction), ``default_features`` (the observation when the user
-    names none), ``n_uniforms`` (uniform numbers it consumes per environment per step, and at
-    reset), ``horizon_steps`` (steps per episode), ``dt`` (step length in the market's time
-    unit), ``quote_size`` (size of one quote, size units), ``offset_low``/``offset_high`` (the
-    bounds of the action's offsets), ``mid`` (the current mid of each environment) and
-    ``step_record`` (the :class:`MarketStep` that :meth:`step` fills and returns, the same
-    object every step).
+    Attributes:
+        name: its config id.
+        Params: the frozen dataclass of its parameters, validated on construction.
+        has_book: whether its step record is a :class:`~mmgym.markets.lob.LOBStep` with the
+            book and the trades.
+        default_max_inventory: the position limit when the user sets none, size units.
+        default_features: the observation when the user names none.
+        n_uniforms: uniform numbers it consumes per environment per step (and at reset).
+        horizon_steps: steps per episode.
+        dt: step length, in the market's time unit.
+        quote_size: the agent's total order size per side, size units.
+        offset_low, offset_high: the bounds of the action's offsets.
+        mid: the current mid of each environment, price units.
+        step_record: the :class:`MarketStep` that :meth:`step` fills and returns, the same
+            object every step.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type]
     default_features: ClassVar[tuple[str, ...]]
+    default_max_inventory: ClassVar[float]
+    has_book: ClassVar[bool]
     n: int
     n_uniforms: int
     horizon_steps: int

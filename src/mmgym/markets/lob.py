@@ -206,6 +206,10 @@ class LOBStep(MarketStep):
         buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
             (aggressor side), size units, the agent's fills included.
         trades: ``(n,)`` number of market orders this step.
+        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
+            excluded) during the market-order phase of the step, size units: what trades
+            took from the background queues (a bookkeeping check: a side's aggressor volume
+            equals this plus the agent's fills on that side).
         event: ``(n,)`` whether an information event is under way (ground truth, for tests
             and diagnostics; not an observable feature).
     """
@@ -215,6 +219,7 @@ class LOBStep(MarketStep):
     buy_volume: np.ndarray
     sell_volume: np.ndarray
     trades: np.ndarray
+    book_traded: np.ndarray
     event: np.ndarray
 
 
@@ -229,6 +234,8 @@ class LOBMarket:
 
     name: ClassVar[str] = "lob"
     Params: ClassVar[type] = LOBParams
+    default_max_inventory: ClassVar[float] = 0.5
+    has_book: ClassVar[bool] = True
     default_features: ClassVar[tuple[str, ...]] = (
         "inventory",
         "volatility",
@@ -250,11 +257,12 @@ class LOBMarket:
         self.quote_size = float(self.quote_lots.sum() * p.lot)
         self.offset_low = -p.max_offset_ticks
         self.offset_high = p.max_offset_ticks
-        self._u: dict[str, slice] = {}
+        # which of the step's uniforms each random decision uses (rows of ``uniforms``)
+        self.uniform_slices: dict[str, slice] = {}
         start = 0
         for part, size in (("event", 2), ("count", 2), ("size", 2 * K), ("arrive", 2 * L),
                            ("cancel", 2 * L), ("refill", 2)):
-            self._u[part] = slice(start, start + size)
+            self.uniform_slices[part] = slice(start, start + size)
             start += size
         self.n_uniforms = start
         # constants
@@ -302,6 +310,7 @@ class LOBMarket:
             buy_volume=np.zeros(n),
             sell_volume=np.zeros(n),
             trades=np.zeros(n),
+            book_traded=np.zeros((2, n)),
             event=self.event,
         )
 
@@ -397,7 +406,7 @@ class LOBMarket:
 
     # 2. limit orders and cancellations -------------------------------------------------
     def _limit_flow(self, uniforms: np.ndarray) -> None:
-        p, L, s = self.p, self.p.levels, self._u
+        p, L, s = self.p, self.p.levels, self.uniform_slices
         u_arrive = uniforms[s["arrive"]].reshape(2, L, self.n)
         u_cancel = uniforms[s["cancel"]].reshape(2, L, self.n)
         bias = self._bias[:, None, :]
@@ -423,7 +432,7 @@ class LOBMarket:
 
     # 3. market orders --------------------------------------------------------------------
     def _market_orders(self, uniforms: np.ndarray) -> None:
-        p, rec, s = self.p, self.step_record, self._u
+        p, rec, s = self.p, self.step_record, self.uniform_slices
         K = p.max_orders
         # Poisson counts by inversion; sells (aggressor) hit the bid side (row 0), buys the ask
         informed = self.event * p.informed_rate
@@ -436,6 +445,7 @@ class LOBMarket:
         count = (uniforms[s["count"]][:, None, :] >= cdf[:, :K]).sum(axis=1)  # (2, n)
         rec.trades[...] = count.sum(axis=0)
         if not rec.trades.any():  # nothing trades (most steps of a single env)
+            rec.book_traded[...] = 0.0
             rec.fills[...] = 0.0
             rec.notional[...] = 0.0
             rec.sell_volume[...] = 0.0
@@ -447,9 +457,10 @@ class LOBMarket:
 
         lots, ahead = self.order_lots, self.order_ahead
         level, index, inside = self._order_levels()
+        book_before = self.depth.sum(axis=1)
         front_lots = lots * (level < 0)
         agent_at = self._scatter(lots, index, inside)
-        total = self.depth.sum(axis=1) + agent_at.sum(axis=1) + front_lots.sum(axis=1)
+        total = book_before + agent_at.sum(axis=1) + front_lots.sum(axis=1)
         np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
         # orders better than the best first, the most aggressive (q = 0) first
         before = np.matmul(self._before_order, front_lots)
@@ -470,6 +481,8 @@ class LOBMarket:
         rec.fills *= p.lot
         rec.notional[...] = (fill * self.order_y).sum(axis=1)
         rec.notional *= self._sign * (p.lot * p.tick)
+        np.subtract(book_before, self.depth.sum(axis=1), out=rec.book_traded)
+        rec.book_traded *= p.lot
         np.multiply(volume[_BID], p.lot, out=rec.sell_volume)
         np.multiply(volume[_ASK], p.lot, out=rec.buy_volume)
 
@@ -483,7 +496,7 @@ class LOBMarket:
         spread = self.best[_ASK] + self.best[_BID]
         if not (spread > 1).any():
             return
-        u = uniforms[self._u["refill"]]
+        u = uniforms[self.uniform_slices["refill"]]
         prob = -np.expm1(-p.refill_rate * p.dt * self._bias)
         refill = u < prob
         refill[_BID] &= spread > 1
@@ -506,7 +519,7 @@ class LOBMarket:
     # 5. information events -----------------------------------------------------------
     def _events(self, uniforms: np.ndarray) -> None:
         p = self.p
-        u_switch, u_dir = uniforms[self._u["event"]]
+        u_switch, u_dir = uniforms[self.uniform_slices["event"]]
         if not (u_switch < self._event_switch).any():  # no event starts or stops
             return
         stop = self.event & (u_switch < self._event_stop)

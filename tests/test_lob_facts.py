@@ -1,0 +1,104 @@
+"""Stylized facts of the ``lob`` market over long runs (issue: imbalance predicts the mid,
+adverse selection during information events, VPIN rises during events, a long run stays
+sane and stationary and conserves volume)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mmgym.vector import MarketMakingVectorEnv
+
+N_ENVS, STEPS = 64, 3000  # one 300-second episode per env
+
+
+@pytest.fixture(scope="module")
+def run() -> dict[str, np.ndarray]:
+    """The default market with an agent quoting at the touch; arrays of shape (steps, n)."""
+    env = MarketMakingVectorEnv(N_ENVS, market="lob", max_inventory=10.0)
+    obs, _ = env.reset(seed=2024)
+    names = env.feature_names
+    market = env.core.market
+    out: dict[str, list] = {k: [] for k in ("imbalance", "vpin", "mid", "event", "bid_fill",
+                                            "ask_fill", "bid_price", "ask_price")}
+    for _ in range(STEPS):
+        out["imbalance"].append(obs[:, names.index("imbalance")].copy())
+        obs, _, term, _, info = env.step(np.full((N_ENVS, 2), 0.5))
+        out["vpin"].append(obs[:, names.index("vpin")].copy())
+        out["event"].append(market.step_record.event.copy())
+        for k in ("mid", "bid_fill", "ask_fill", "bid_price", "ask_price"):
+            out[k].append(info[k])
+    assert term.all()
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _t_stat(r: float, n: int) -> float:
+    return r * math.sqrt(n - 2) / math.sqrt(1 - r * r)
+
+
+@pytest.mark.parametrize("h", [1, 10, 50])
+def test_imbalance_predicts_the_mid(run: dict, h: int) -> None:
+    # imbalance before step t against the mid change over steps t..t+h−1, sampled every h
+    # steps so that the samples do not overlap
+    mid = np.vstack([run["mid"][:1], run["mid"]])
+    start = np.arange(0, STEPS - h, h)
+    imb = run["imbalance"][start].ravel()
+    move = (mid[start + h] - mid[start]).ravel()
+    r = np.corrcoef(imb, move)[0, 1]
+    assert r > 0.1
+    assert _t_stat(r, imb.size) > 5
+
+
+def test_fills_during_information_events_are_adversely_selected(run: dict) -> None:
+    h = 50  # markout horizon: 5 seconds
+    mid_later = run["mid"][h:]
+    markouts = {True: [], False: []}
+    for side, sign in (("bid", 1.0), ("ask", -1.0)):
+        filled = run[f"{side}_fill"][:-h] > 0
+        per_unit = sign * (mid_later - run[f"{side}_price"][:-h])
+        for during in (True, False):
+            sel = filled & (run["event"][:-h] == during)
+            markouts[during].append(per_unit[sel])
+    event, calm = (np.concatenate(markouts[k]) for k in (True, False))
+    assert event.size > 500 and calm.size > 500
+    se = math.hypot(event.std() / math.sqrt(event.size), calm.std() / math.sqrt(calm.size))
+    assert event.mean() < 0
+    assert event.mean() < calm.mean() - 4 * se
+
+
+def test_vpin_is_higher_during_information_events(run: dict) -> None:
+    warm = run["vpin"][300:]  # after the first buckets fill
+    during, outside = warm[run["event"][300:]], warm[~run["event"][300:]]
+    assert during.mean() > outside.mean() + 0.05
+
+
+def test_a_million_steps_stay_sane_stationary_and_conserve_volume() -> None:
+    n, steps = 100, 10_000  # one 1,000-second episode per env: 10⁶ env-steps
+    env = MarketMakingVectorEnv(n, market="lob", episode_seconds=1000.0, max_inventory=10.0)
+    obs, _ = env.reset(seed=7)
+    market = env.core.market
+    rec = market.step_record
+    lot = market.p.lot
+    spread = np.empty((steps, n))
+    depth = np.empty((steps, n))
+    agent = np.random.default_rng(0)
+    for t in range(steps):
+        offsets = agent.uniform(-1.0, 3.0, (n, 2))  # some through the mid: post-only
+        obs, _, _, _, info = env.step(offsets)
+        assert np.isfinite(obs).all()
+        assert (rec.best[1] > rec.best[0]).all()  # never crossed
+        assert (market.depth >= 0).all() and (market.order_lots >= 0).all()
+        # what market orders took equals what left the queues, the agent's fills included
+        np.testing.assert_allclose(rec.sell_volume, rec.book_traded[0] + info["bid_fill"],
+                                   atol=lot * 1e-9)
+        np.testing.assert_allclose(rec.buy_volume, rec.book_traded[1] + info["ask_fill"],
+                                   atol=lot * 1e-9)
+        spread[t] = rec.best[1] - rec.best[0]
+        depth[t] = rec.depth.sum(axis=(0, 1))
+    assert np.isfinite(info["pnl"]).all()
+    # stationary: the second half looks like the first (after a warm-up)
+    for x in (spread, depth):
+        first, second = x[1000:5500].mean(), x[5500:].mean()
+        assert abs(second - first) < 0.05 * first
