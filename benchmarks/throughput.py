@@ -13,8 +13,9 @@ measured side by side on a noisy machine) of:
 * the cost of just drawing one step's random numbers at each n (``RandomStreams``, the
   counter-based generator every step uses) and the whole step's cost as a multiple of it.
 
-Budgets (issue 2, ``as2008``, 2-core machine): single env >= 25,000 steps/s; n = 1,000 >= 12
-million agent-steps/s; n = 10,000 >= 15 million; step <= 5x the draw at n = 10,000 (aim).
+Budgets on this 2-core machine: ``as2008`` single env >= 25,000 steps/s, n = 1,000 >= 12
+million agent-steps/s, n = 10,000 >= 15 million, step <= 5x the draw at n = 10,000 (aim);
+``lob`` (default features) single env >= 10,000 steps/s, n = 1,000 >= 1 million.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from mmgym.rng import RandomStreams
 
 BUDGETS: dict[str, dict[str, float]] = {
     "as2008": {"single": 25_000, "n=1000": 12e6, "n=10000": 15e6},
+    "lob": {"single": 10_000, "n=1000": 1e6},
 }
+SIZES: dict[str, list[int]] = {"as2008": [1_000, 10_000], "lob": [1_000]}
 
 
 def _time(fn: Callable[[], int]) -> float:
@@ -88,16 +91,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--market", choices=sorted(set(mmgym.ENV_IDS.values())), action="append")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--sizes", type=int, nargs="+", help="vector sizes (default: per market)")
     args = parser.parse_args()
     markets = args.market or sorted(set(mmgym.ENV_IDS.values()))
     for env_id, market in mmgym.ENV_IDS.items():
         if market not in markets:
             continue
         m = gym.make(env_id).unwrapped.core.market.n_uniforms
-        cases: dict[str, Callable[[], int]] = {"single": single_env(env_id, 20_000)}
-        for n in args.sizes:
-            steps = max(20, 2_000_000 // n)
+        sizes = args.sizes or SIZES[market]
+        budget = BUDGETS.get(market, {})
+        work = 2_000_000 if budget.get("n=1000", 0) > 2e6 else 200_000
+        cases: dict[str, Callable[[], int]] = {"single": single_env(env_id, work // 100)}
+        for n in sizes:
+            steps = max(20, work // n)
             cases[f"n={n}"] = vector_env(env_id, n, steps)
             cases[f"draw n={n}"] = draws(n, m, steps)
         rates: dict[str, list[float]] = {k: [] for k in cases}
@@ -107,17 +113,16 @@ def main() -> None:
             for name, fn in cases.items():
                 rates[name].append(_time(fn))
         med = {k: statistics.median(v) for k, v in rates.items()}
-        budget = BUDGETS.get(market, {})
         print(f"\n{env_id} ({market}): median of {args.repeats} interleaved runs")
         print(f"{'case':<14}{'per second':>16}{'budget':>14}  verdict")
-        for name in ("single", *(f"n={n}" for n in args.sizes)):
+        for name in ("single", *(f"n={n}" for n in sizes)):
             unit = "steps" if name == "single" else "agent-steps"
             b = budget.get(name)
             verdict = "" if b is None else ("ok" if med[name] >= b else "BELOW BUDGET")
             print(f"{name:<14}{med[name]:>16,.0f}{'' if b is None else f'{b:,.0f}':>14}  "
                   f"{verdict} ({unit})")
         print(f"{'random draws':<14}{'per step (µs)':>16}{'step (µs)':>14}  step / draw")
-        for n in args.sizes:
+        for n in sizes:
             draw_us = n / med[f"draw n={n}"] * 1e6
             step_us = n / med[f"n={n}"] * 1e6
             print(f"{f'n={n}':<14}{draw_us:>16,.1f}{step_us:>14,.1f}  {step_us / draw_us:.1f}x")

@@ -271,6 +271,7 @@ class LOBMarket:
         self.mean_depth = p.mean_depth_lots()[None, :, None]  # (1, L, 1), lots
         self._arrival_dt = p.limit_rate * np.exp(-p.limit_decay * j) * p.dt  # (1, L, 1)
         self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
+        self._side_dir = self._sign  # event direction fed by each side's aggressors
         self._ladder = (np.arange(Q) * p.quote_spacing_ticks)[None, :, None]  # (1, Q, 1)
         self._far = float(L + 1000)  # signed distance of "no order"
         self._gather_base = (np.arange(2)[:, None, None] * L * n + np.arange(n)[None, None, :])
@@ -278,11 +279,13 @@ class LOBMarket:
         # ladder orders (a BLAS product is much faster than cumsum across the middle axis)
         self._before_level = np.tril(np.ones((L, L)), -1)
         self._before_order = np.tril(np.ones((Q, Q)), -1)
-        self._upto_count = np.tril(np.ones((K + 1, K + 1)))
         self._scatter_base = np.arange(2)[:, None, None] * (L + 1) * n + np.arange(n)[None, None, :]
-        k = np.arange(K + 1)
-        self._k = k[None, :, None]  # (1, K+1, 1)
-        self._inv_factorial = 1.0 / np.cumprod(np.maximum(k, 1))[None, :, None]
+        self._agent_at = np.zeros((2, L + 1, n))
+        self._agent_filled_at = np.zeros((2, L + 1, n))
+        self._k = np.arange(K)[None, :, None]  # (1, K, 1)
+        # CDF of the number of market orders per side per step, without and with informed flow
+        self._count_cdf = [_poisson_cdf(r * p.dt, K) for r in
+                           (p.market_rate, p.market_rate + p.informed_rate)]
         self._event_start = -math.expm1(-p.event_rate * p.dt)
         self._event_stop = -math.expm1(-p.dt / p.event_duration_s)
         self._event_switch = max(self._event_start, self._event_stop)
@@ -359,15 +362,21 @@ class LOBMarket:
         return rec
 
     def _gather(self, arr: np.ndarray, level: np.ndarray) -> np.ndarray:
-        """``arr[side, level[side, i, env], env]`` for a ``(2, L, n)`` array and ``(2, m, n)``
-        integer levels."""
-        return np.take(arr, self._gather_base + level * self.n)
+        """``arr[side, level[side, i, env], env]`` for a C-contiguous ``(2, L, m)`` array and
+        ``(2, j, m)`` integer levels (``m`` is ``n`` or a subset of the books)."""
+        m = arr.shape[2]
+        if m == self.n:
+            return np.take(arr, self._gather_base + level * m)
+        base = np.arange(2)[:, None, None] * arr.shape[1] * m + np.arange(m)
+        return np.take(arr, base + level * m)
 
-    def _scatter(self, values: np.ndarray, index: np.ndarray, inside: np.ndarray) -> np.ndarray:
-        """A ``(2, L, n)`` array, zero but for ``values`` (``(2, Q, n)``) of the orders
-        inside the book at their levels (the agent's orders sit at distinct levels)."""
-        out = np.zeros((2, self.p.levels + 1, self.n))
-        level = np.where(inside, index, self.p.levels)  # outside orders go to a spare level
+    def _scatter(self, values: np.ndarray, index: np.ndarray, inside: np.ndarray,
+                 out: np.ndarray) -> np.ndarray:
+        """``out`` (``(2, L + 1, n)``) zero but for ``values`` (``(2, Q, n)``) of the orders
+        inside the book at their levels (the agent's orders sit at distinct levels; the others
+        go to the spare last level), returned as a ``(2, L, n)`` view."""
+        out[...] = 0.0
+        level = np.where(inside, index, self.p.levels)
         out.put(self._scatter_base + level * self.n, values)
         return out[:, : self.p.levels]
 
@@ -434,15 +443,14 @@ class LOBMarket:
     def _market_orders(self, uniforms: np.ndarray) -> None:
         p, rec, s = self.p, self.step_record, self.uniform_slices
         K = p.max_orders
-        # Poisson counts by inversion; sells (aggressor) hit the bid side (row 0), buys the ask
-        informed = self.event * p.informed_rate
-        rate = np.empty((2, 1, self.n))
-        np.multiply(informed, self.event_dir < 0, out=rate[_BID, 0])
-        np.multiply(informed, self.event_dir > 0, out=rate[_ASK, 0])
-        rate += p.market_rate
-        rate *= p.dt
-        cdf = np.matmul(self._upto_count, rate**self._k * self._inv_factorial) * np.exp(-rate)
-        count = (uniforms[s["count"]][:, None, :] >= cdf[:, :K]).sum(axis=1)  # (2, n)
+        # Poisson counts by inversion (at most K); sells (aggressor) hit the bid side (row 0),
+        # buys the ask side; informed traders add to the side of the event's direction
+        u_count = uniforms[s["count"]]
+        count = np.searchsorted(self._count_cdf[0], u_count, side="right")
+        if self.event.any():
+            informed = self.event & (self._side_dir * self.event_dir > 0)  # (2, n)
+            boosted = np.searchsorted(self._count_cdf[1], u_count, side="right")
+            count = np.where(informed, boosted, count)
         rec.trades[...] = count.sum(axis=0)
         if not rec.trades.any():  # nothing trades (most steps of a single env)
             rec.book_traded[...] = 0.0
@@ -452,14 +460,14 @@ class LOBMarket:
             rec.buy_volume[...] = 0.0
             return
         sizes = _geometric(uniforms[s["size"]].reshape(2, K, self.n), p.market_size_lots)
-        sizes *= self._k[:, :K] < count[:, None, :]
+        sizes *= self._k < count[:, None, :]
         volume = sizes.sum(axis=1)  # (2, n) lots
 
         lots, ahead = self.order_lots, self.order_ahead
         level, index, inside = self._order_levels()
         book_before = self.depth.sum(axis=1)
         front_lots = lots * (level < 0)
-        agent_at = self._scatter(lots, index, inside)
+        agent_at = self._scatter(lots, index, inside, self._agent_at)
         total = book_before + agent_at.sum(axis=1) + front_lots.sum(axis=1)
         np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
         # orders better than the best first, the most aggressive (q = 0) first
@@ -469,12 +477,14 @@ class LOBMarket:
         # then level by level; at its level the agent's order comes after the volume ahead
         effective = self.depth + agent_at
         before = np.matmul(self._before_level, effective)
-        taken = np.clip(left[:, None, :] - before, 0.0, effective)  # (2, L, n)
+        taken = np.subtract(left[:, None, :], before, out=before)  # (2, L, n)
+        np.maximum(taken, 0.0, out=taken)
+        np.minimum(taken, effective, out=taken)
         taken_at_order = self._gather(taken, index)
         in_book = np.clip(taken_at_order - ahead, 0.0, lots) * inside
         fill += in_book
         self.depth -= taken
-        self.depth += self._scatter(in_book, index, inside)
+        self.depth += self._scatter(in_book, index, inside, self._agent_filled_at)
         np.maximum(ahead - taken_at_order * inside, 0.0, out=ahead)
         lots -= fill
         rec.fills[...] = fill.sum(axis=1)
@@ -489,32 +499,37 @@ class LOBMarket:
     # 4. book maintenance ---------------------------------------------------------------
     def _maintain(self, uniforms: np.ndarray) -> None:
         p = self.p
-        # remove emptied best levels: shift each side to its first non-empty level
-        if (self.depth[:, 0] <= 0).any():
-            self._shift((self.depth > 0).argmax(axis=1))  # a side never empties entirely
+        # remove emptied best levels: shift each side to its first non-empty level (a side
+        # never empties entirely); only the few books where a best level emptied are touched
+        emptied = self.depth[:, 0] <= 0
+        if emptied.any():
+            envs = np.flatnonzero(emptied.any(axis=0))
+            self._shift((self.depth[:, :, envs] > 0).argmax(axis=1), envs)
         # refill an open spread by one tick per side (the bid first when one tick is left)
         spread = self.best[_ASK] + self.best[_BID]
         if not (spread > 1).any():
             return
-        u = uniforms[self.uniform_slices["refill"]]
-        prob = -np.expm1(-p.refill_rate * p.dt * self._bias)
+        envs = np.flatnonzero(spread > 1)
+        u = uniforms[self.uniform_slices["refill"]][:, envs]
+        prob = -np.expm1(-p.refill_rate * p.dt * self._bias[:, envs])
         refill = u < prob
-        refill[_BID] &= spread > 1
-        refill[_ASK] &= spread - refill[_BID] > 1
+        refill[_ASK] &= spread[envs] - refill[_BID] > 1
         if refill.any():
             given = np.minimum(u / prob, _BELOW_ONE)  # uniform given a refill
-            self._shift(-refill.astype(np.intp))
-            np.copyto(self.depth[:, 0], _geometric(given, p.limit_size_lots), where=refill)
+            self._shift(-refill.astype(np.intp), envs)
+            top = self.depth[:, 0, envs]
+            self.depth[:, 0, envs] = np.where(refill, _geometric(given, p.limit_size_lots), top)
 
-    def _shift(self, shift: np.ndarray) -> None:
-        """Make each side's level ``shift`` (``(2, n)``; negative: new empty levels in front)
-        its new level 0; levels entering at the back get the mean depth of their level."""
+    def _shift(self, shift: np.ndarray, envs: np.ndarray) -> None:
+        """In the books ``envs``, make each side's level ``shift`` (``(2, len(envs))``;
+        negative: new empty levels in front) its new level 0; levels entering at the back get
+        the mean depth of their level."""
         src = self._level + shift[:, None, :]
         index = np.minimum(np.maximum(src, 0), self.p.levels - 1)
-        moved = self._gather(self.depth, index)
+        moved = self._gather(self.depth[:, :, envs], index)
         moved *= src >= 0
-        self.depth = np.where(src >= self.p.levels, self.mean_depth, moved)
-        self.best += shift
+        self.depth[:, :, envs] = np.where(src >= self.p.levels, self.mean_depth, moved)
+        self.best[:, envs] += shift
 
     # 5. information events -----------------------------------------------------------
     def _events(self, uniforms: np.ndarray) -> None:
@@ -528,6 +543,15 @@ class LOBMarket:
         self.event_dir = np.where(start, direction, self.event_dir * ~stop)
         self.fundamental += direction * p.event_jump_ticks * start
         self.event[...] = (self.event | start) & ~stop
+
+
+def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
+    """``P(N <= k)`` for ``k < k_max`` of a Poisson variable of the given mean; a uniform
+    ``u`` inverts to ``N = #{k : cdf[k] <= u}``, truncated at ``k_max``."""
+    terms = [math.exp(-mean)]
+    for k in range(1, k_max):
+        terms.append(terms[-1] * mean / k)
+    return np.cumsum(terms)
 
 
 def _geometric(u: np.ndarray, mean: float) -> np.ndarray:
