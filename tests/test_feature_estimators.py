@@ -465,3 +465,4 @@ def test_resetting_env_0_leaves_the_others_unchanged(name: str) -> None:
     np.testing.assert_array_equal(reset[:, 1:], plain[:, 1:])
     np.testing.assert_array_equal(reset[:t0, 0], plain[:t0, 0])
     assert not np.array_equal(reset[t0:, 0], plain[t0:, 0])
+

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from mmgym.features.base import Feature, FeatureInputs
-from mmgym.features.book import book_imbalance, microprice
+from mmgym.features.book import microprice
 from mmgym.features.flow import VPIN, CumulativeDelta, OrderFlowImbalance, TradeRate
 from mmgym.features.volatility import GarmanKlassVolatility, RealizedVolatility
 from mmgym.markets.base import Market
@@ -23,7 +23,9 @@ from mmgym.validation import check_number
 
 
 class Imbalance(Feature):
-    """Depth imbalance of the best ``levels`` levels, (B − A)/(B + A), in [−1, 1]."""
+    """Depth imbalance of the best ``levels`` levels, (B − A)/(B + A), in [−1, 1] (0 for an
+    empty book): :func:`~mmgym.features.book.book_imbalance` on the step record's
+    ``(2, L, n)`` depth."""
 
     name: ClassVar[str] = "imbalance"
     needs_book: ClassVar[bool] = True
@@ -38,9 +40,11 @@ class Imbalance(Feature):
         self.update(inputs)
 
     def update(self, inputs: FeatureInputs) -> None:
-        depth = inputs.market.step_record.depth
-        book_imbalance(depth[0].T, depth[1].T, self.levels, out=self._value)
-        self.out[:] = self._value
+        bid, ask = inputs.market.step_record.depth[:, : self.levels].sum(axis=1)
+        np.subtract(bid, ask, out=self._value)
+        bid += ask
+        np.divide(self._value, bid, out=self.out, where=bid > 0)
+        self.out[bid <= 0] = 0.0
 
 
 class OFI(Feature):

@@ -380,14 +380,17 @@ class LOBMarket:
         out.put(self._scatter_base + level * self.n, values)
         return out[:, : self.p.levels]
 
-    def _order_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each agent order's level (ticks behind its side's best; negative: better than the
-        best), that level clipped into the book as an index, and whether the order is live
-        and inside the visible book; all ``(2, Q, n)``."""
+    def _locate_orders(self) -> None:
+        """Locate the agent's orders in the book (valid until the best prices move): their
+        level (ticks behind the side's best; negative: better than the best), the flat index
+        of that level (clipped into the book) in a ``(2, L, n)`` array, and whether the order
+        is live and inside the visible book; all ``(2, Q, n)``."""
         level = self.order_y - self.best[:, None, :]
         index = np.minimum(np.maximum(level, 0.0), self.p.levels - 1).astype(np.intp)
-        inside = (level >= 0) & (level < self.p.levels) & (self.order_lots > 0)
-        return level, index, inside
+        self._order_level = level
+        self._order_index = index
+        self._order_flat = self._gather_base + index * self.n
+        self._order_inside = (level >= 0) & (level < self.p.levels) & (self.order_lots > 0)
 
     # 1. the agent's orders -------------------------------------------------------------
     def _place_orders(self, offsets: np.ndarray, mid: np.ndarray) -> None:
@@ -410,6 +413,7 @@ class LOBMarket:
         np.copyto(self.order_y, y, where=replace)
         np.copyto(self.order_lots, quoted * self.quote_lots, where=replace)
         np.copyto(self.order_ahead, ahead, where=replace)
+        self._locate_orders()
         prices = self._sign * self.order_y[:, 0] * p.tick
         rec.prices[...] = np.where(self.order_lots[:, 0] > 0, prices, np.nan)
 
@@ -426,15 +430,14 @@ class LOBMarket:
         cancel_frac = -np.expm1(-p.cancel_rate * p.dt * (2.0 - bias))
         cancelled = np.minimum(np.floor(self.depth * cancel_frac + u_cancel), self.depth)
         # the agent's queue position under cancellations at its level
-        _, index, inside = self._order_levels()
-        queue = self._gather(self.depth, index)
-        gone = self._gather(cancelled, index)
+        queue = np.take(self.depth, self._order_flat)
+        gone = np.take(cancelled, self._order_flat)
         ahead = self.order_ahead
-        if p.queue_model == "probabilistic":
-            advance = gone * np.divide(ahead, queue, out=np.zeros_like(queue), where=queue > 0)
+        if p.queue_model == "probabilistic":  # ahead <= queue, in whole lots
+            advance = gone * ahead / np.maximum(queue, 1.0)
         else:  # only cancellations beyond the volume behind the agent reach its place
             advance = np.maximum(ahead - (queue - gone), 0.0)
-        np.subtract(ahead, advance * inside, out=ahead)
+        np.subtract(ahead, advance * self._order_inside, out=ahead)
         np.maximum(ahead, 0.0, out=ahead)
         self.depth += added
         self.depth -= cancelled
@@ -464,7 +467,7 @@ class LOBMarket:
         volume = sizes.sum(axis=1)  # (2, n) lots
 
         lots, ahead = self.order_lots, self.order_ahead
-        level, index, inside = self._order_levels()
+        level, index, inside = self._order_level, self._order_index, self._order_inside
         book_before = self.depth.sum(axis=1)
         front_lots = lots * (level < 0)
         agent_at = self._scatter(lots, index, inside, self._agent_at)
@@ -472,7 +475,7 @@ class LOBMarket:
         np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
         # orders better than the best first, the most aggressive (q = 0) first
         before = np.matmul(self._before_order, front_lots)
-        fill = np.clip(volume[:, None, :] - before, 0.0, front_lots)
+        fill = np.minimum(np.maximum(volume[:, None, :] - before, 0.0), front_lots)
         left = volume - fill.sum(axis=1)
         # then level by level; at its level the agent's order comes after the volume ahead
         effective = self.depth + agent_at
@@ -480,8 +483,8 @@ class LOBMarket:
         taken = np.subtract(left[:, None, :], before, out=before)  # (2, L, n)
         np.maximum(taken, 0.0, out=taken)
         np.minimum(taken, effective, out=taken)
-        taken_at_order = self._gather(taken, index)
-        in_book = np.clip(taken_at_order - ahead, 0.0, lots) * inside
+        taken_at_order = np.take(taken, self._order_flat)
+        in_book = np.minimum(np.maximum(taken_at_order - ahead, 0.0), lots) * inside
         fill += in_book
         self.depth -= taken
         self.depth += self._scatter(in_book, index, inside, self._agent_filled_at)
