@@ -28,7 +28,14 @@ class MarketMakingEnv(gym.Env):
 
     | id | market | default features |
     |---|---|---|
+    | ``mmgym/MarketMaking-v0`` | ``lob``: L2 book, informed flow | see Observation Space |
     | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: A–S (2008), §3.3 | inventory, time_remaining |
+
+    ``lob`` (:mod:`mmgym.markets.lob`) is a 10-level order book on a 0.1 USDT tick with
+    uninformed and informed (PIN) market orders, limit arrivals and cancellations leaning
+    toward a latent fundamental, and the agent's orders in the queues with price-time
+    priority; ``as2008`` is the paper's own model (binomial mid, fills with probability
+    A·e^(−kδ)·dt), the anchor on which Avellaneda–Stoikov is near-optimal.
 
     ## Action Space
 
@@ -36,13 +43,17 @@ class MarketMakingEnv(gym.Env):
 
     | Num | Action | Min | Max | Unit |
     |-----|--------|-----|-----|------|
-    | 0 | bid offset δ_b: the bid is at mid − δ_b | −max_offset | max_offset | price (``as2008``) |
-    | 1 | ask offset δ_a: the ask is at mid + δ_a | −max_offset | max_offset | price (``as2008``) |
+    | 0 | bid offset δ_b: the bid is at mid − δ_b | −max_offset | max_offset | see below |
+    | 1 | ask offset δ_a: the ask is at mid + δ_a | −max_offset | max_offset | see below |
+
+    Units and bounds: ``lob`` ticks, ±``max_offset_ticks`` (20); the bid is rounded down and
+    the ask up to the tick grid, and quotes are post-only (one that would cross is placed one
+    tick behind the opposite best). ``as2008`` price units, ±``max_offset`` (10); a negative
+    offset (a quote through the mid) is allowed and fills with probability capped at 1.
 
     A finite action outside the bounds is clipped to them; a NaN or infinite action, or one
-    of the wrong shape, raises ``ValueError``. In ``as2008`` a negative offset (a quote through
-    the mid) is allowed; its fill probability is capped at 1. A side whose fill would take
-    the inventory beyond ``max_inventory`` is not quoted (its ``info`` price is NaN).
+    of the wrong shape, raises ``ValueError``. A side whose fill would take the inventory
+    beyond ``max_inventory`` is not quoted (its ``info`` price is NaN).
 
     ## Observation Space
 
@@ -52,7 +63,16 @@ class MarketMakingEnv(gym.Env):
     | Name | Observation | Min | Max |
     |------|-------------|-----|-----|
     | ``inventory`` | inventory / max_inventory | −1 | 1 |
+    | ``volatility`` | realized volatility of the mid, bps/√s (window 50 steps) | 0 | inf |
+    | ``ofi`` | order-flow imbalance over 50 steps, in best-level queues | −inf | inf |
+    | ``vpin`` | VPIN over 10 buckets of 0.5 BTC | 0 | 1 |
+    | ``imbalance`` | depth imbalance of the best 3 levels | −1 | 1 |
     | ``time_remaining`` | (T − t) / T | 0 | 1 |
+
+    This is the ``lob`` default, in this order; ``as2008`` defaults to inventory and
+    time_remaining. Other features: ``garman_klass``, ``microprice``, ``spread``,
+    ``trade_rate``, ``cumulative_delta`` (:mod:`mmgym.features`); their parameters through
+    ``feature_params``.
 
     ## Rewards
 
@@ -63,13 +83,15 @@ class MarketMakingEnv(gym.Env):
 
     ## Starting State
 
-    Zero cash and inventory; the mid at the market's initial price (``as2008``: ``s0``);
-    time 0.
+    Zero cash and inventory, no orders; the mid at the market's initial price ``s0``;
+    ``lob``: each level of both sides at its mean depth, a one-tick spread, no information
+    event; time 0.
 
     ## Episode End
 
-    The episode terminates (``terminated=True``) at the horizon, after ``T/dt`` steps
-    (``as2008``: 200). It is never truncated by the environment itself.
+    The episode terminates (``terminated=True``) at the horizon: ``as2008`` after ``T/dt``
+    steps (200), ``lob`` after ``episode_seconds/dt`` (3,000 steps of 0.1 s). It is never
+    truncated by the environment itself.
 
     ## Info
 
@@ -83,11 +105,12 @@ class MarketMakingEnv(gym.Env):
     | Argument | Default | Meaning |
     |---|---|---|
     | ``features`` | the market's | observation feature names, in order |
+    | ``feature_params`` | ``{}`` | feature parameters by name, e.g. ``{"ofi": {"window": 100}}`` |
     | ``reward_fn`` | ``"pnl_minus_inventory_penalty"`` | reward name or callable |
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
-    | ``max_inventory`` | 50 | position limit, size units |
+    | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
-    | market parameters | the market's | ``as2008``: :class:`mmgym.markets.AS2008Params` |
+    | market parameters | the market's | ``LOBParams``, ``AS2008Params`` (:mod:`mmgym.markets`) |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
     naming it, its value and the allowed range.
