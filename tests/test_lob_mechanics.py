@@ -24,8 +24,8 @@ def quiet_market(**overrides) -> LOBMarket:
     params = {
         "levels": 5, "dt": 1.0, "episode_seconds": 100.0, "limit_rate": 1.0, "cancel_rate": 0.0,
         "market_rate": RATE, "informed_rate": 0.0, "market_size_lots": 1, "max_orders": 20,
-        "event_rate": 0.0, "refill_rate": 0.0, "lean": 0.0, "quote_size": 0.005,
-        "s0": 100.0, "tick": 1.0,
+        "event_rate": 0.0, "requote_rate": 0.0, "refill_rate": 0.0, "lean": 0.0,
+        "quote_size": 0.005, "s0": 100.0, "tick": 1.0,
     } | overrides
     m = LOBMarket(1, **params)
     m.reset(np.ones(1, dtype=bool), np.zeros((m.n_uniforms, 0)))

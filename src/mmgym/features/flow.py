@@ -20,12 +20,14 @@ from mmgym.features.book import safe_ratio
 class RollingSum:
     """Sums of ``width`` per-step streams over each environment's last ``window`` steps.
 
-    A ring buffer of shape ``(window, width, n)`` written at one position shared by all
-    environments, with running sums updated by ``+ new − old``. A reset zeroes the
+    A ring buffer of shape ``(window, width, n)`` with a write position per environment
+    (restarted by its reset), and running sums updated by ``+ new − old``. A reset zeroes the
     environment's slots, so each running sum equals (in exact arithmetic) the sum of its
-    slots; the sums are recomputed from the buffer every ``window`` pushes, which bounds the
-    float drift to the rounding of about ``2·window`` additions however long the stream runs.
-    O(width) per step per environment, amortised.
+    slots; the sums of an environment are recomputed from its slots, in slot order, each time
+    its ring wraps, which bounds the float drift to the rounding of about ``2·window``
+    additions however long the stream runs. Everything an environment sees depends only on
+    its own history since its reset, so its values are the same, to the bit, whatever the
+    batch it runs in. O(width) per step per environment, amortised.
 
     Attributes:
         sums: ``(width, n)``, the sums over the steps since the reset, at most ``window`` of
@@ -40,24 +42,32 @@ class RollingSum:
         self.sums = np.zeros((width, n))
         self.count = np.zeros(n, dtype=np.int64)
         self._buf = np.zeros((window, width, n))
-        self._pos = 0
+        self._pos = np.zeros(n, dtype=np.int64)
+        self._env = np.arange(n)
 
     def reset(self, mask: np.ndarray) -> None:
         """Forget the masked environments' history (``mask``: bool ``(n,)``)."""
         self._buf[:, :, mask] = 0.0
         self.sums[:, mask] = 0.0
         self.count[mask] = 0
+        self._pos[mask] = 0
 
     def push(self, values: np.ndarray) -> None:
         """Add one step's values, shape ``(width, n)``, dropping the step ``window`` ago."""
-        slot = self._buf[self._pos]
-        self.sums -= slot
+        old = self._buf[self._pos, :, self._env].T  # (width, n)
+        self.sums -= old
         self.sums += values
-        slot[...] = values
+        self._buf[self._pos, :, self._env] = values.T
         self._pos += 1
-        if self._pos == self.window:
-            self._pos = 0
-            np.sum(self._buf, axis=0, out=self.sums)
+        wrapped = self._pos == self.window
+        if wrapped.any():
+            envs = np.flatnonzero(wrapped)
+            self._pos[envs] = 0
+            ring = self._buf[:, :, envs]
+            total = ring[0].copy()
+            for slot in ring[1:]:
+                total += slot
+            self.sums[:, envs] = total
         np.add(self.count, 1, out=self.count)
         np.minimum(self.count, self.window, out=self.count)
 
@@ -256,7 +266,9 @@ class VPIN:
         self._fill(volume, np.where(sigma > 0, erf(z * (1.0 / math.sqrt(2.0))), np.sign(dp)))
         self._prev[:] = price
         self._has_prev[:] = True
-        return safe_ratio(self._sum, self._full * self.bucket_volume, out)
+        vpin = safe_ratio(self._sum, self._full * self.bucket_volume, out)
+        # the running sum of |V^B − V^S| may round a hair below 0 or above N·V
+        return np.clip(vpin, 0.0, 1.0, out=vpin)
 
     def _fill(self, volume: np.ndarray, imb: np.ndarray) -> None:
         """Pour each environment's step volume, with net fraction ``imb`` = (buy − sell)/v,

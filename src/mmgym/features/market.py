@@ -40,7 +40,11 @@ class Imbalance(Feature):
         self.update(inputs)
 
     def update(self, inputs: FeatureInputs) -> None:
-        bid, ask = inputs.market.step_record.depth[:, : self.levels].sum(axis=1)
+        depth = inputs.market.step_record.depth
+        sides = depth[:, 0].copy()  # level by level: the same rounding at any batch size
+        for level in range(1, min(self.levels, depth.shape[1])):
+            sides += depth[:, level]
+        bid, ask = sides
         np.subtract(bid, ask, out=self._value)
         bid += ask
         np.divide(self._value, bid, out=self.out, where=bid > 0)

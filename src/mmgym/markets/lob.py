@@ -12,7 +12,14 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    price is unchanged keeps its place in the queue; a moved (or fully filled) one is replaced
    by a new order, which joins the back of the displayed volume at its price, or stands alone
    at the front when its price is better than the best.
-2. **Limit orders and cancellations.** At each level a limit order arrives with probability
+2. **Price discovery.** Liquidity providers learn the fundamental ``v`` and requote the
+   whole background book toward it, keeping its shape: each step the book moves by the
+   fraction ``1 − exp(−requote_rate·dt)`` of the gap ``v − mid``, in whole ticks (rounded
+   stochastically). The agent's orders stay where they are: one that the moved book now
+   crosses (an ask at or below the new best bid, a bid at or above the new best ask) is picked
+   off at its price by arbitrageurs (stale-quote sniping, as in Budish, Cramton & Shim 2015);
+   the others stand at the front of their level, the requoted volume queued behind them.
+3. **Limit orders and cancellations.** At each level a limit order arrives with probability
    ``1 − exp(−λ_j·dt)``, ``λ_j = limit_rate·exp(−limit_decay·j)`` (more near the touch), its
    size geometric with mean ``limit_size_lots``. Each level loses ``B_j·(1 − exp(−θ·dt))``
    lots to cancellations (``θ = cancel_rate``, rounded stochastically), in proportion to its
@@ -20,7 +27,7 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    ``conservative`` (cancellations come from behind the agent: only trades advance it) or
    ``probabilistic`` (a cancelled lot is ahead of the agent with probability ahead / queue,
    the proportional model of the queue-position literature; the expected advance is used).
-3. **Market orders.** Uninformed buys and sells arrive as Poisson processes of rate
+4. **Market orders.** Uninformed buys and sells arrive as Poisson processes of rate
    ``market_rate`` each; during an information event informed traders add orders in the
    event's direction at rate ``informed_rate`` (Easley & O'Hara's PIN model: ε and μ). At
    most ``max_orders`` per side per step (the truncation is documented in the parameters).
@@ -28,14 +35,16 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    best level in price-time order, the agent's orders included (an order better than the
    best is hit first; at its level the agent is filled after the volume ahead of it); partial
    fills are kept. An order larger than the visible book is truncated to leave one lot.
-4. **Book maintenance.** Emptied best levels are removed (the best price moves); new levels
+5. **Book maintenance.** Emptied best levels are removed (the best price moves); new levels
    enter at the back with the mean depth of that level, ``λ_j·limit_size_lots/θ``. When the
    spread is wider than one tick, each side places a new level one tick inside it with
    probability ``1 − exp(−refill_rate·dt)`` (the spread refills).
-5. **Information events** (PIN): an event starts with probability
-   ``1 − exp(−event_rate·dt)`` per step, with a direction up or down with equal probability,
-   and moves the latent fundamental value by ``event_jump_ticks`` in that direction; it ends
-   with probability ``1 − exp(−dt/event_duration_s)`` per step.
+6. **Information events** (PIN): an event starts with probability ``1 − exp(−event_rate·dt)``
+   per step and moves the fundamental up or down with equal probability by a geometric number
+   of ticks (mean ``event_jump_ticks``). While the fundamental stands at least
+   ``informed_gap_ticks`` from the mid, informed traders, who know it, send market orders
+   toward it (an event is "under way"); price discovery ends it. Events give the mid its
+   volatility: with the defaults about 1 bp per √s, as BTCUSDT's on the sample recording.
 
 **Background liquidity leans toward the fundamental** ``v``: with ``ℓ = tanh((v − mid) /
 lean_scale_ticks)``, the bid side's arrival and refill rates are multiplied by ``1 + lean·ℓ``
@@ -47,8 +56,9 @@ flow are followed by adverse moves.
 The mid is ``(best_bid + best_ask)/2`` of the book without the agent's own orders. The
 agent never takes liquidity (post-only), so only the maker fee applies.
 
-Randomness: 6 + 2·max_orders + 4·levels uniforms per step (events, order counts, order sizes,
-limit arrivals, cancellations, refills); none at reset, none depending on the agent's quotes.
+Randomness: 7 + 2·max_orders + 4·levels uniforms per step (events, requote rounding, order
+counts, order sizes, limit arrivals, cancellations, refills); none at reset, none depending on
+the agent's quotes.
 """
 
 from __future__ import annotations
@@ -80,15 +90,16 @@ class LOBParams:
     | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, inf) |
     | ``limit_rate`` | limit order arrivals at the touch, per side | 1/s | 10 | (0, inf) |
     | ``limit_decay`` | decay of the arrival rate per level | 1/level | 0.15 | [0, inf) |
-    | ``limit_size_lots`` | mean limit order size | lots | 40 | [1, inf) |
+    | ``limit_size_lots`` | mean limit order size | lots | 300 | [1, inf) |
     | ``cancel_rate`` | cancellation rate per resting lot | 1/s | 0.5 | [0, inf) |
-    | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 2 | [0, inf) |
+    | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 6 | [0, inf) |
     | ``informed_rate`` | informed market orders during an event (μ) | 1/s | 6 | [0, inf) |
-    | ``market_size_lots`` | mean market order size | lots | 60 | [1, inf) |
-    | ``max_orders`` | market orders per side per step, at most | - | 6 | [1, 20] |
-    | ``event_rate`` | information events per second (α) | 1/s | 1/60 | [0, inf) |
-    | ``event_duration_s`` | mean event duration | s | 10 | (0, inf) |
-    | ``event_jump_ticks`` | move of the fundamental at an event | ticks | 20 | [0, inf) |
+    | ``market_size_lots`` | mean market order size | lots | 150 | [1, inf) |
+    | ``max_orders`` | market orders per side per step, at most | - | 8 | [1, 20] |
+    | ``event_rate`` | information events per second (α) | 1/s | 0.5 | [0, inf) |
+    | ``event_jump_ticks`` | mean move of the fundamental at an event | ticks | 70 | [1, inf) |
+    | ``informed_gap_ticks`` | informed trade while ``|v − mid|`` ≥ this | ticks | 2 | (0, inf) |
+    | ``requote_rate`` | rate of price discovery (gap closed per s) | 1/s | 5 | [0, inf) |
     | ``lean`` | lean of background liquidity toward the fundamental | - | 0.6 | [0, 1) |
     | ``lean_scale_ticks`` | fundamental-mid gap of full lean (tanh scale) | ticks | 5 | (0, inf) |
     | ``refill_rate`` | rate of a new level inside an open spread, per side | 1/s | 20 | [0, inf) |
@@ -101,8 +112,16 @@ class LOBParams:
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
 
     ``max_orders`` truncates the Poisson number of market orders per side per step: with
-    the defaults the largest rate per step is (2 + 6)·0.1 = 0.8, whose probability of more
-    than 6 orders is 2·10⁻⁶.
+    the defaults the largest rate per step is (6 + 6)·0.1 = 1.2, whose probability of more
+    than 8 orders is 5·10⁻⁶.
+
+    Calibration: on the BTCUSDT recording in the team's shared data (Binance USD-M,
+    2024-08-08, 345 s) the mid moves 1.2 bps/√s, the spread is one tick (median), the best
+    level holds 2.7 BTC (median) and about 16 market orders arrive per second (trades with
+    the same millisecond and side taken as one order), of mean size 0.45 BTC (median 0.03).
+    The defaults give 1.05 bps/√s, a one-tick spread, about 2 BTC at the best and 12
+    uninformed orders per second of mean 0.15 BTC; the mid moves more often and by less than
+    the recorded one (a third of the 0.1-s steps, against a tenth).
     """
 
     s0: float = 60_000.0
@@ -113,15 +132,16 @@ class LOBParams:
     episode_seconds: float = 300.0
     limit_rate: float = 10.0
     limit_decay: float = 0.15
-    limit_size_lots: float = 40.0
+    limit_size_lots: float = 300.0
     cancel_rate: float = 0.5
-    market_rate: float = 2.0
+    market_rate: float = 6.0
     informed_rate: float = 6.0
-    market_size_lots: float = 60.0
-    max_orders: int = 6
-    event_rate: float = 1 / 60
-    event_duration_s: float = 10.0
-    event_jump_ticks: float = 20.0
+    market_size_lots: float = 150.0
+    max_orders: int = 8
+    event_rate: float = 0.5
+    event_jump_ticks: float = 70.0
+    informed_gap_ticks: float = 2.0
+    requote_rate: float = 5.0
     lean: float = 0.6
     lean_scale_ticks: float = 5.0
     refill_rate: float = 20.0
@@ -157,8 +177,9 @@ class LOBParams:
         check_number("market_size_lots", self.market_size_lots, low=1)
         check_number("max_orders", self.max_orders, low=1, high=20, integer=True)
         check_number("event_rate", self.event_rate, **nonneg)
-        check_number("event_duration_s", self.event_duration_s, **pos)
-        check_number("event_jump_ticks", self.event_jump_ticks, **nonneg)
+        check_number("event_jump_ticks", self.event_jump_ticks, low=1)
+        check_number("informed_gap_ticks", self.informed_gap_ticks, **pos)
+        check_number("requote_rate", self.requote_rate, **nonneg)
         check_number("lean", self.lean, low=0, high=1, high_open=True)
         check_number("lean_scale_ticks", self.lean_scale_ticks, **pos)
         check_number("refill_rate", self.refill_rate, **nonneg)
@@ -210,8 +231,9 @@ class LOBStep(MarketStep):
             excluded) during the market-order phase of the step, size units: what trades
             took from the background queues (a bookkeeping check: a side's aggressor volume
             equals this plus the agent's fills on that side).
-        event: ``(n,)`` whether an information event is under way (ground truth, for tests
-            and diagnostics; not an observable feature).
+        event: ``(n,)`` whether an information event is under way during the step: the
+            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
+            (ground truth, for tests and diagnostics; not an observable feature).
     """
 
     best: np.ndarray
@@ -260,8 +282,8 @@ class LOBMarket:
         # which of the step's uniforms each random decision uses (rows of ``uniforms``)
         self.uniform_slices: dict[str, slice] = {}
         start = 0
-        for part, size in (("event", 2), ("count", 2), ("size", 2 * K), ("arrive", 2 * L),
-                           ("cancel", 2 * L), ("refill", 2)):
+        for part, size in (("event", 2), ("requote", 1), ("count", 2), ("size", 2 * K),
+                           ("arrive", 2 * L), ("cancel", 2 * L), ("refill", 2)):
             self.uniform_slices[part] = slice(start, start + size)
             start += size
         self.n_uniforms = start
@@ -287,8 +309,7 @@ class LOBMarket:
         self._count_cdf = [_poisson_cdf(r * p.dt, K) for r in
                            (p.market_rate, p.market_rate + p.informed_rate)]
         self._event_start = -math.expm1(-p.event_rate * p.dt)
-        self._event_stop = -math.expm1(-p.dt / p.event_duration_s)
-        self._event_switch = max(self._event_start, self._event_stop)
+        self._requote_frac = -math.expm1(-p.requote_rate * p.dt)
         # state
         self.depth = np.zeros((2, L, n))  # lots
         self.best = np.zeros((2, n))  # signed best: (−best bid, best ask), ticks
@@ -298,6 +319,8 @@ class LOBMarket:
         self.order_y = np.zeros((2, Q, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, Q, n))
         self.order_ahead = np.zeros((2, Q, n))
+        self._filled = np.zeros((2, Q, n))  # the agent's fills of the step, lots
+        self._volume = np.zeros((2, n))  # aggressor volume of the step per side hit, lots
         self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
         self._slot = 0
         self._bias = np.ones((2, n))
@@ -345,16 +368,28 @@ class LOBMarket:
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         p, rec = self.p, self.step_record
         rec.mid_before[...] = self.mid
-        mid = self.mid_ticks()
-        lean = np.tanh((self.fundamental - mid) * (1.0 / p.lean_scale_ticks))
+        self._filled[...] = 0.0
+        self._volume[...] = 0.0
+        rec.trades[...] = 0.0
+        rec.book_traded[...] = 0.0
+        self._place_orders(offsets, self.mid_ticks())
+        self._requote(uniforms)
+        gap = self.fundamental - self.mid_ticks()
+        np.greater_equal(np.abs(gap), p.informed_gap_ticks, out=self.event)
+        np.sign(gap, out=self.event_dir)
+        lean = np.tanh(gap * (1.0 / p.lean_scale_ticks))
         lean *= p.lean
         np.add(1.0, lean, out=self._bias[_BID])
         np.subtract(1.0, lean, out=self._bias[_ASK])
-        self._place_orders(offsets, mid)
         self._limit_flow(uniforms)
         self._market_orders(uniforms)
         self._maintain(uniforms)
         self._events(uniforms)
+        np.multiply(self._filled.sum(axis=1), p.lot, out=rec.fills)
+        np.multiply((self._filled * self.order_y).sum(axis=1), self._sign * (p.lot * p.tick),
+                    out=rec.notional)
+        np.multiply(self._volume[_BID], p.lot, out=rec.sell_volume)
+        np.multiply(self._volume[_ASK], p.lot, out=rec.buy_volume)
         np.multiply(self.mid_ticks(), p.tick, out=self.mid)
         np.multiply(self._sign, self.best, out=rec.best)
         rec.best *= p.tick
@@ -417,7 +452,30 @@ class LOBMarket:
         prices = self._sign * self.order_y[:, 0] * p.tick
         rec.prices[...] = np.where(self.order_lots[:, 0] > 0, prices, np.nan)
 
-    # 2. limit orders and cancellations -------------------------------------------------
+    # 2. price discovery ----------------------------------------------------------------
+    def _requote(self, uniforms: np.ndarray) -> None:
+        rec = self.step_record
+        gap = self.fundamental - self.mid_ticks()
+        u = uniforms[self.uniform_slices["requote"]][0]
+        move = np.floor(np.abs(gap) * self._requote_frac + u)  # whole ticks, rounded at random
+        moved = move > 0
+        if not moved.any():
+            return
+        move *= np.sign(gap)
+        # the whole background book moves toward the fundamental, keeping its shape
+        self.best += self._sign * move  # signed bests: (−bid, ask)
+        # the agent's orders stay: one that the moved book crosses is picked off at its price
+        # by arbitrageurs; the others now stand at the front of their level
+        crossed = (self.order_lots > 0) & (self.order_y + self.best[::-1, None, :] <= 0)
+        picked = self.order_lots * crossed
+        self._filled += picked
+        self._volume += picked.sum(axis=1)
+        rec.trades += crossed.sum(axis=(0, 1))
+        self.order_lots -= picked
+        self.order_ahead *= ~moved
+        self._locate_orders()
+
+    # 3. limit orders and cancellations -------------------------------------------------
     def _limit_flow(self, uniforms: np.ndarray) -> None:
         p, L, s = self.p, self.p.levels, self.uniform_slices
         u_arrive = uniforms[s["arrive"]].reshape(2, L, self.n)
@@ -442,7 +500,7 @@ class LOBMarket:
         self.depth += added
         self.depth -= cancelled
 
-    # 3. market orders --------------------------------------------------------------------
+    # 4. market orders --------------------------------------------------------------------
     def _market_orders(self, uniforms: np.ndarray) -> None:
         p, rec, s = self.p, self.step_record, self.uniform_slices
         K = p.max_orders
@@ -454,14 +512,10 @@ class LOBMarket:
             informed = self.event & (self._side_dir * self.event_dir > 0)  # (2, n)
             boosted = np.searchsorted(self._count_cdf[1], u_count, side="right")
             count = np.where(informed, boosted, count)
-        rec.trades[...] = count.sum(axis=0)
-        if not rec.trades.any():  # nothing trades (most steps of a single env)
-            rec.book_traded[...] = 0.0
-            rec.fills[...] = 0.0
-            rec.notional[...] = 0.0
-            rec.sell_volume[...] = 0.0
-            rec.buy_volume[...] = 0.0
+        trades = count.sum(axis=0)
+        if not trades.any():  # nothing trades (most steps of a single env)
             return
+        rec.trades += trades
         sizes = _geometric(uniforms[s["size"]].reshape(2, K, self.n), p.market_size_lots)
         sizes *= self._k < count[:, None, :]
         volume = sizes.sum(axis=1)  # (2, n) lots
@@ -490,16 +544,12 @@ class LOBMarket:
         self.depth += self._scatter(in_book, index, inside, self._agent_filled_at)
         np.maximum(ahead - taken_at_order * inside, 0.0, out=ahead)
         lots -= fill
-        rec.fills[...] = fill.sum(axis=1)
-        rec.fills *= p.lot
-        rec.notional[...] = (fill * self.order_y).sum(axis=1)
-        rec.notional *= self._sign * (p.lot * p.tick)
+        self._filled += fill
+        self._volume += volume
         np.subtract(book_before, self.depth.sum(axis=1), out=rec.book_traded)
         rec.book_traded *= p.lot
-        np.multiply(volume[_BID], p.lot, out=rec.sell_volume)
-        np.multiply(volume[_ASK], p.lot, out=rec.buy_volume)
 
-    # 4. book maintenance ---------------------------------------------------------------
+    # 5. book maintenance ---------------------------------------------------------------
     def _maintain(self, uniforms: np.ndarray) -> None:
         p = self.p
         # remove emptied best levels: shift each side to its first non-empty level (a side
@@ -534,19 +584,16 @@ class LOBMarket:
         self.depth[:, :, envs] = np.where(src >= self.p.levels, self.mean_depth, moved)
         self.best[:, envs] += shift
 
-    # 5. information events -----------------------------------------------------------
+    # 6. information events -----------------------------------------------------------
     def _events(self, uniforms: np.ndarray) -> None:
-        p = self.p
-        u_switch, u_dir = uniforms[self.uniform_slices["event"]]
-        if not (u_switch < self._event_switch).any():  # no event starts or stops
+        u_start, u_jump = uniforms[self.uniform_slices["event"]]
+        start = u_start < self._event_start
+        if not start.any():
             return
-        stop = self.event & (u_switch < self._event_stop)
-        start = ~self.event & (u_switch < self._event_start)
-        direction = np.where(u_dir < 0.5, -1.0, 1.0)
-        self.event_dir = np.where(start, direction, self.event_dir * ~stop)
-        self.fundamental += direction * p.event_jump_ticks * start
-        self.event[...] = (self.event | start) & ~stop
-
+        # direction from the uniform's first half, size (geometric) from the rest of it
+        up = u_jump < 0.5
+        size = _geometric(np.where(up, 2.0 * u_jump, 2.0 * u_jump - 1.0), self.p.event_jump_ticks)
+        self.fundamental += np.where(up, size, -size) * start
 
 def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
     """``P(N <= k)`` for ``k < k_max`` of a Poisson variable of the given mean; a uniform
