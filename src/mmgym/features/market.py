@@ -10,7 +10,7 @@ only read the mid.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,26 @@ from mmgym.features.flow import VPIN, CumulativeDelta, OrderFlowImbalance, Trade
 from mmgym.features.volatility import GarmanKlassVolatility, RealizedVolatility
 from mmgym.markets.base import Market
 from mmgym.validation import check_number
+
+
+class StreamingFeature(Feature):
+    """A feature backed by a streaming estimator (``self.estimator``), 0 after a reset."""
+
+    estimator: Any
+
+    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
+        self.estimator.reset(mask)
+        self.out[mask] = 0.0
+
+
+class MidVolatility(StreamingFeature):
+    """A volatility estimator of the mid, scaled by ``self.scale`` into bps per √second."""
+
+    scale: float
+
+    def update(self, inputs: FeatureInputs) -> None:
+        self.estimator.update(inputs.market.mid, out=self._value)
+        np.multiply(self._value, self.scale, out=self.out)
 
 
 class Imbalance(Feature):
@@ -36,9 +56,6 @@ class Imbalance(Feature):
         super().__init__(out, market)
         self.levels = check_number("imbalance.levels", levels, low=1, integer=True)
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.update(inputs)
-
     def update(self, inputs: FeatureInputs) -> None:
         depth = inputs.market.step_record.depth
         sides = depth[:, 0].copy()  # level by level: the same rounding at any batch size
@@ -51,7 +68,7 @@ class Imbalance(Feature):
         self.out[bid <= 0] = 0.0
 
 
-class OFI(Feature):
+class OFI(StreamingFeature):
     """Order-flow imbalance of the best quotes (Cont, Kukanov & Stoikov 2014) summed over the
     last ``window`` steps and divided by the average best-level depth over them
     (dimensionless: the net flow in "queues"); see
@@ -65,10 +82,6 @@ class OFI(Feature):
         window = check_number("ofi.window", window, low=1, integer=True)
         self.estimator = OrderFlowImbalance(len(out), window, normalize=True)
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
-
     def update(self, inputs: FeatureInputs) -> None:
         rec = inputs.market.step_record
         self.estimator.update(rec.best[0], rec.depth[0, 0], rec.best[1], rec.depth[1, 0],
@@ -76,7 +89,7 @@ class OFI(Feature):
         self.out[:] = self._value
 
 
-class VPINFeature(Feature):
+class VPINFeature(StreamingFeature):
     """VPIN (Easley, López de Prado & O'Hara 2012): mean |buy − sell| / bucket volume over
     the last ``n_buckets`` volume buckets of ``bucket_volume`` (size units), trades
     classified by bulk volume classification of each step's mid change; in [0, 1]. See
@@ -103,17 +116,13 @@ class VPINFeature(Feature):
             check_number("vpin.sigma_window", sigma_window, low=2, integer=True),
         )
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
-
     def update(self, inputs: FeatureInputs) -> None:
         rec = inputs.market.step_record
         self.estimator.update(rec.mid, rec.buy_volume + rec.sell_volume, out=self._value)
         self.out[:] = self._value
 
 
-class Volatility(Feature):
+class Volatility(MidVolatility):
     """Realized volatility: the std of log mid returns over the last ``window`` steps, in
     basis points per √second (σ_step·10⁴/√dt). See
     :class:`~mmgym.features.volatility.RealizedVolatility`."""
@@ -127,16 +136,7 @@ class Volatility(Feature):
         self.estimator = RealizedVolatility(len(out), window)
         self.scale = 1e4 / math.sqrt(market.dt)
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
-
-    def update(self, inputs: FeatureInputs) -> None:
-        self.estimator.update(inputs.market.mid, out=self._value)
-        np.multiply(self._value, self.scale, out=self.out)
-
-
-class GarmanKlass(Feature):
+class GarmanKlass(MidVolatility):
     """Garman–Klass (1980) volatility of the mid on bars of ``bar_steps`` steps, averaged
     over the last ``n_bars`` bars, in basis points per √second. See
     :class:`~mmgym.features.volatility.GarmanKlassVolatility`."""
@@ -152,23 +152,11 @@ class GarmanKlass(Feature):
         self.estimator = GarmanKlassVolatility(len(out), bar_steps, n_bars)
         self.scale = 1e4 / math.sqrt(bar_steps * market.dt)
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
-
-    def update(self, inputs: FeatureInputs) -> None:
-        self.estimator.update(inputs.market.mid, out=self._value)
-        np.multiply(self._value, self.scale, out=self.out)
-
-
 class Microprice(Feature):
     """Weighted mid minus mid, in ticks (positive: the bid queue is the heavier one)."""
 
     name: ClassVar[str] = "microprice"
     needs_book: ClassVar[bool] = True
-
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.update(inputs)
 
     def update(self, inputs: FeatureInputs) -> None:
         rec = inputs.market.step_record
@@ -185,16 +173,13 @@ class Spread(Feature):
     needs_book: ClassVar[bool] = True
     low: ClassVar[float] = 0.0
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.update(inputs)
-
     def update(self, inputs: FeatureInputs) -> None:
         best = inputs.market.step_record.best
         np.subtract(best[1], best[0], out=self._value)
         np.divide(self._value, inputs.market.p.tick, out=self.out)
 
 
-class TradeArrivalRate(Feature):
+class TradeArrivalRate(StreamingFeature):
     """Market orders per second over the last ``window`` steps."""
 
     name: ClassVar[str] = "trade_rate"
@@ -207,17 +192,13 @@ class TradeArrivalRate(Feature):
         self.estimator = TradeRate(len(out), window, measure="count")
         self.scale = 1.0 / market.dt
 
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
-
     def update(self, inputs: FeatureInputs) -> None:
         rec = inputs.market.step_record
         self.estimator.update(rec.trades, rec.buy_volume + rec.sell_volume, out=self._value)
         np.multiply(self._value, self.scale, out=self.out)
 
 
-class CumulativeDeltaFeature(Feature):
+class CumulativeDeltaFeature(StreamingFeature):
     """Buy minus sell market-order volume since the episode start (aggressor-signed), in
     units of the position limit (``max_inventory``)."""
 
@@ -227,10 +208,6 @@ class CumulativeDeltaFeature(Feature):
     def __init__(self, out: np.ndarray, market: Market) -> None:
         super().__init__(out, market)
         self.estimator = CumulativeDelta(len(out))
-
-    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.estimator.reset(mask)
-        self.out[mask] = 0.0
 
     def update(self, inputs: FeatureInputs) -> None:
         rec = inputs.market.step_record

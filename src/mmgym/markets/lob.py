@@ -209,7 +209,8 @@ class LOBParams:
 
     def mean_depth_lots(self) -> np.ndarray:
         """Mean depth per level without trades, ``λ_j·limit_size_lots/θ`` (lots), used for
-        the initial book and for levels entering at the back."""
+        the initial book and for levels entering at the back (with no cancellations,
+        ``θ = 1/episode_seconds``: what arrives in an episode)."""
         j = np.arange(self.levels)
         rate = self.limit_rate * np.exp(-self.limit_decay * j)
         theta = max(self.cancel_rate, 1.0 / self.episode_seconds)
@@ -293,7 +294,6 @@ class LOBMarket:
         self.mean_depth = p.mean_depth_lots()[None, :, None]  # (1, L, 1), lots
         self._arrival_dt = p.limit_rate * np.exp(-p.limit_decay * j) * p.dt  # (1, L, 1)
         self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
-        self._side_dir = self._sign  # event direction fed by each side's aggressors
         self._ladder = (np.arange(Q) * p.quote_spacing_ticks)[None, :, None]  # (1, Q, 1)
         self._far = float(L + 1000)  # signed distance of "no order"
         self._gather_base = (np.arange(2)[:, None, None] * L * n + np.arange(n)[None, None, :])
@@ -440,15 +440,16 @@ class LOBMarket:
         np.maximum(y, 1.0 - self.best[::-1, None, :], out=y)
         y = np.fmin(y, self.best[:, None, :] + self._far)
         replace = (y != self.order_y) | (self.order_lots <= 0)
-        level = y - self.best[:, None, :]
-        index = np.minimum(np.maximum(level, 0.0), p.levels - 1).astype(np.intp)
-        ahead = np.where(level >= p.levels, self.mean_depth[0, -1, 0],
-                         self._gather(self.depth, index))
-        ahead *= level >= 0
         np.copyto(self.order_y, y, where=replace)
         np.copyto(self.order_lots, quoted * self.quote_lots, where=replace)
-        np.copyto(self.order_ahead, ahead, where=replace)
         self._locate_orders()
+        # a new order queues behind the volume shown at its price (none in front of the
+        # best; beyond the visible book, the mean depth of its last level)
+        level = self._order_level
+        ahead = np.where(level >= p.levels, self.mean_depth[0, -1, 0],
+                         np.take(self.depth, self._order_flat))
+        ahead *= level >= 0
+        np.copyto(self.order_ahead, ahead, where=replace)
         prices = self._sign * self.order_y[:, 0] * p.tick
         rec.prices[...] = np.where(self.order_lots[:, 0] > 0, prices, np.nan)
 
@@ -509,7 +510,8 @@ class LOBMarket:
         u_count = uniforms[s["count"]]
         count = np.searchsorted(self._count_cdf[0], u_count, side="right")
         if self.event.any():
-            informed = self.event & (self._side_dir * self.event_dir > 0)  # (2, n)
+            # informed sellers hit the bids when v is below the mid, buyers the asks above it
+            informed = self.event & (self._sign * self.event_dir > 0)  # (2, n)
             boosted = np.searchsorted(self._count_cdf[1], u_count, side="right")
             count = np.where(informed, boosted, count)
         trades = count.sum(axis=0)
