@@ -20,14 +20,15 @@ from mmgym.features.book import safe_ratio
 class RollingSum:
     """Sums of ``width`` per-step streams over each environment's last ``window`` steps.
 
-    A ring buffer of shape ``(window, width, n)`` with a write position per environment
-    (restarted by its reset), and running sums updated by ``+ new − old``. A reset zeroes the
+    A ring buffer of shape ``(window, width, n)`` written at one position shared by all
+    environments, with running sums updated by ``+ new − old``. A reset zeroes the
     environment's slots, so each running sum equals (in exact arithmetic) the sum of its
-    slots; the sums of an environment are recomputed from its slots, in slot order, each time
-    its ring wraps, which bounds the float drift to the rounding of about ``2·window``
-    additions however long the stream runs. Everything an environment sees depends only on
-    its own history since its reset, so its values are the same, to the bit, whatever the
-    batch it runs in. O(width) per step per environment, amortised.
+    slots. An environment's sums are recomputed from its slots every ``window`` steps of its
+    own (counted from its reset), adding the slots in chronological order: the float drift
+    stays bounded by the rounding of about ``2·window`` additions however long the stream
+    runs, and the rounding depends only on the environment's own history, so its values are
+    the same, to the bit, whatever the batch it runs in. O(width) per step per environment,
+    amortised.
 
     Attributes:
         sums: ``(width, n)``, the sums over the steps since the reset, at most ``window`` of
@@ -42,31 +43,33 @@ class RollingSum:
         self.sums = np.zeros((width, n))
         self.count = np.zeros(n, dtype=np.int64)
         self._buf = np.zeros((window, width, n))
-        self._pos = np.zeros(n, dtype=np.int64)
-        self._env = np.arange(n)
+        self._pos = 0
+        self._age = np.zeros(n, dtype=np.int64)  # steps since the reset, modulo window
 
     def reset(self, mask: np.ndarray) -> None:
         """Forget the masked environments' history (``mask``: bool ``(n,)``)."""
         self._buf[:, :, mask] = 0.0
         self.sums[:, mask] = 0.0
         self.count[mask] = 0
-        self._pos[mask] = 0
+        self._age[mask] = 0
 
     def push(self, values: np.ndarray) -> None:
         """Add one step's values, shape ``(width, n)``, dropping the step ``window`` ago."""
-        old = self._buf[self._pos, :, self._env].T  # (width, n)
-        self.sums -= old
+        slot = self._buf[self._pos]
+        self.sums -= slot
         self.sums += values
-        self._buf[self._pos, :, self._env] = values.T
-        self._pos += 1
-        wrapped = self._pos == self.window
-        if wrapped.any():
-            envs = np.flatnonzero(wrapped)
-            self._pos[envs] = 0
-            ring = self._buf[:, :, envs]
-            total = ring[0].copy()
-            for slot in ring[1:]:
-                total += slot
+        slot[...] = values
+        self._pos = (self._pos + 1) % self.window
+        self._age += 1
+        due = self._age == self.window
+        if due.any():
+            envs = np.flatnonzero(due)
+            self._age[envs] = 0
+            # the slots from the oldest (the next to be written) to the newest
+            ring = self._buf if envs.size == due.size else self._buf[:, :, envs]
+            total = ring[self._pos].copy()
+            for k in range(1, self.window):
+                total += ring[(self._pos + k) % self.window]
             self.sums[:, envs] = total
         np.add(self.count, 1, out=self.count)
         np.minimum(self.count, self.window, out=self.count)
@@ -272,35 +275,30 @@ class VPIN:
 
     def _fill(self, volume: np.ndarray, imb: np.ndarray) -> None:
         """Pour each environment's step volume, with net fraction ``imb`` = (buy − sell)/v,
-        into its buckets."""
+        into its buckets: one round per bucket completed (almost always zero or one)."""
         size, nb = self.bucket_volume, self.n_buckets
-        fill = self._vol + volume
-        k = np.floor(fill / size).astype(np.int64)  # buckets completed by this step
-        i = np.flatnonzero(k)
-        if i.size:
-            ki = k[i]
-            m = np.minimum(ki, nb)  # only the last m of the ki completed buckets are kept
-            # The first completed bucket holds the old content plus what it lacked; the
-            # others hold V of this step's volume each.
-            first = np.abs(self._net[i] + (size - self._vol[i]) * imb[i])
-            whole = size * np.abs(imb[i])
-            rows = np.repeat(i, m)
-            j = np.arange(rows.size) - np.repeat(np.cumsum(m) - m, m)  # 0..m−1 per env
-            is_first = np.repeat(ki - m, m) + j == 0
-            vals = np.where(is_first, np.repeat(first, m), np.repeat(whole, m))
+        left = volume.copy()
+        while True:
+            lack = size - self._vol  # what each current bucket lacks
+            i = np.flatnonzero((left >= lack) & (left > 0))
+            if not i.size:
+                break
+            take = lack[i]
+            closed = np.abs(self._net[i] + take * imb[i])
             pos = self._pos[i]
-            cols = (np.repeat(pos, m) + j) % nb
-            self._sum += np.bincount(rows, weights=vals - self._buf[rows, cols], minlength=k.size)
-            self._buf[rows, cols] = vals
-            self._pos[i] = (pos + m) % nb
-            self._full[i] = np.minimum(self._full[i] + ki, nb)
-            # Recompute the sum of each ring that wrapped: every n_buckets writes, amortised
-            # O(1) per write, and per environment, so one env's history never changes
-            # another's rounding.
-            wrapped = i[pos + m >= nb]
+            self._sum[i] += closed - self._buf[i, pos]
+            self._buf[i, pos] = closed
+            self._pos[i] = (pos + 1) % nb
+            self._full[i] = np.minimum(self._full[i] + 1, nb)
+            # recompute the sum of each ring that wrapped, per environment, so that one
+            # environment's history never changes another's rounding
+            wrapped = i[pos + 1 == nb]
             self._sum[wrapped] = self._buf[wrapped].sum(axis=1)
-        np.maximum(fill - k * size, 0.0, out=self._vol)
-        self._net = np.where(k > 0, self._vol * imb, self._net + volume * imb)
+            self._vol[i] = 0.0
+            self._net[i] = 0.0
+            left[i] -= take
+        self._vol += left
+        self._net += left * imb
 
 
 class TradeRate:
