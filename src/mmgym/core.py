@@ -98,7 +98,8 @@ class MarketMakingCore:
         at = np.arange(self.horizon_steps + 2)
         self._remaining_at = np.maximum(self.horizon_steps - at, 0) / self.horizon_steps
         self._ended_at = at >= self.horizon_steps
-        self._bid_limit = self.max_inventory - self.market.quote_size
+        # a side is not quoted when its full fill would take |q| past max_inventory
+        self._quote_limit = self.max_inventory - self.market.quote_size
         acc = self.accounts
         self.transition = Transition(
             pnl_change=acc.pnl_change,
@@ -184,8 +185,8 @@ class MarketMakingCore:
         offsets = self.check_actions(actions)
         acc = self.accounts
         blocked = self._blocked
-        np.greater(acc.inventory, self._bid_limit, out=blocked[0])
-        np.less(acc.inventory, -self._bid_limit, out=blocked[1])
+        np.greater(acc.inventory, self._quote_limit, out=blocked[0])
+        np.less(acc.inventory, -self._quote_limit, out=blocked[1])
         np.copyto(offsets, np.nan, where=blocked)
         step = self.market.step(offsets, self.streams.step_uniforms())
         acc.settle(step)
