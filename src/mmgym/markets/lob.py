@@ -115,13 +115,14 @@ class LOBParams:
     the defaults the largest rate per step is (6 + 6)·0.1 = 1.2, whose probability of more
     than 8 orders is 5·10⁻⁶.
 
-    Calibration: on the BTCUSDT recording in the team's shared data (Binance USD-M,
-    2024-08-08, 345 s) the mid moves 1.2 bps/√s, the spread is one tick (median), the best
-    level holds 2.7 BTC (median) and about 16 market orders arrive per second (trades with
-    the same millisecond and side taken as one order), of mean size 0.45 BTC (median 0.03).
-    The defaults give 1.05 bps/√s, a one-tick spread, about 2 BTC at the best and 12
-    uninformed orders per second of mean 0.15 BTC; the mid moves more often and by less than
-    the recorded one (a third of the 0.1-s steps, against a tenth).
+    Calibration (``python benchmarks/lob_calibration.py`` prints both columns): on the
+    BTCUSDT recording in the team's shared data (Binance USD-M, 2024-08-08, 345 s) the mid
+    moves 1.2 bps/√s, the median spread is one tick, the best bid holds 2.7 BTC (median), and
+    15.6 market orders arrive per second (trades of the same millisecond and side taken as
+    one order), of mean size 0.45 BTC but median 0.03 (heavy tailed). The defaults give
+    1.0 bps/√s, a one-tick spread, 1.7 BTC, and 15.8 market orders per second of mean size
+    0.13 BTC (geometric sizes have no heavy tail); the mid moves in a third of the 0.1-s
+    steps against a tenth in the recording, by smaller steps.
     """
 
     s0: float = 60_000.0
