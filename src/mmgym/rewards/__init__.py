@@ -9,10 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from mmgym.rewards.base import RewardFn, Transition
-from mmgym.rewards.builtin import PnL, PnLMinusInventoryPenalty
+from mmgym.rewards.builtin import (
+    AsymmetricDampenedPnL,
+    CARAUtility,
+    DifferentialSharpe,
+    PnL,
+    PnLMinusInventoryPenalty,
+    RunningInventoryPenalty,
+)
 from mmgym.validation import ConfigError, check_choice
 
-REWARDS: dict[str, type] = {r.name: r for r in (PnL, PnLMinusInventoryPenalty)}
+REWARDS: dict[str, type] = {
+    r.name: r
+    for r in (
+        PnL,
+        PnLMinusInventoryPenalty,
+        RunningInventoryPenalty,
+        CARAUtility,
+        AsymmetricDampenedPnL,
+        DifferentialSharpe,
+    )
+}
 DEFAULT_REWARD = PnLMinusInventoryPenalty.name
 
 
@@ -34,9 +51,13 @@ def make_reward(reward_fn: str | RewardFn = DEFAULT_REWARD, **params: Any) -> Re
 __all__ = [
     "DEFAULT_REWARD",
     "REWARDS",
+    "AsymmetricDampenedPnL",
+    "CARAUtility",
+    "DifferentialSharpe",
     "PnL",
     "PnLMinusInventoryPenalty",
     "RewardFn",
+    "RunningInventoryPenalty",
     "Transition",
     "make_reward",
 ]

@@ -1,4 +1,9 @@
-"""Built-in reward functions."""
+"""Built-in reward functions, each a function of a batched :class:`Transition` record.
+
+Money in the market's price unit (price × size), inventory in its size unit, time in its
+time unit. Stateful rewards define ``reset(mask)``, called at the start of the masked
+environments' episodes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import numpy as np
 
 from mmgym.rewards.base import Transition
 from mmgym.validation import check_number
+
+_MIN_VARIANCE = 1e-12
 
 
 class PnL:
@@ -40,3 +47,125 @@ class PnLMinusInventoryPenalty:
         r *= -self.inventory_penalty
         r += tr.pnl_change
         return r
+
+
+class RunningInventoryPenalty:
+    """r_t = ΔPnL_t − φ·q_t²·dt, and at the episode's last step also − α·q_T².
+
+    The criterion of Cartea, Jaimungal & Penalva, *Algorithmic and High-Frequency Trading*
+    (Cambridge University Press, 2015), chapter 10: maximise
+    E[X_T + q_T·S_T − α·q_T² − φ·∫₀ᵀ q_u² du], the terminal wealth marked to the mid, less a
+    terminal liquidation penalty α·q_T² and a running inventory penalty; summed over an
+    episode the rewards are exactly that criterion's integrand. The inventory in the running
+    term is the one held during the step (``inventory_before``: fills land at its end).
+
+    Args:
+        phi: φ, running penalty, price units per size unit² per time unit, ≥ 0.
+        alpha: α, terminal penalty, price units per size unit², ≥ 0.
+    """
+
+    name = "running_inventory_penalty"
+
+    def __init__(self, phi: float = 0.01, alpha: float = 0.0) -> None:
+        self.phi = check_number("phi", phi, low=0)
+        self.alpha = check_number("alpha", alpha, low=0)
+
+    def __call__(self, tr: Transition) -> np.ndarray:
+        r = np.square(tr.inventory_before)
+        r *= -self.phi * tr.dt
+        r += tr.pnl_change
+        if self.alpha:
+            r -= self.alpha * np.square(tr.inventory) * tr.terminated
+        return r
+
+
+class CARAUtility:
+    """r = 0 until the episode's last step, then u(W_T) = (1 − exp(−γ·W_T))/γ, with W_T the
+    episode's mark-to-market PnL.
+
+    Avellaneda & Stoikov (2008) maximise the exponential (CARA) utility of terminal wealth,
+    −E[exp(−γ(X_T + q_T·S_T))]. The reward is that utility transformed affinely, which keeps
+    the same preferences (the same optimal policy) while giving W_T's units and scale:
+    u(W) → W as γ → 0, and u'(0) = 1.
+
+    Args:
+        gamma: γ, absolute risk aversion, per price unit, > 0.
+    """
+
+    name = "cara_utility"
+
+    def __init__(self, gamma: float = 0.1) -> None:
+        self.gamma = check_number("gamma", gamma, low=0, low_open=True)
+
+    def __call__(self, tr: Transition) -> np.ndarray:
+        u = -np.expm1(-self.gamma * tr.pnl) / self.gamma
+        return np.where(tr.terminated, u, 0.0)
+
+
+class AsymmetricDampenedPnL:
+    """r_t = ΔPnL_t − max(0, η·ΔΨ_t), with ΔΨ_t = q_t·(S_t − S_{t−1}) the step's inventory PnL.
+
+    Spooner, Fearnley, Savani & Koukorinis, "Market making via reinforcement learning",
+    AAMAS 2018: the asymmetrically dampened PnL removes the fraction η of the
+    gains from speculation (positive inventory PnL) and keeps the losses whole, which
+    discourages trend-following inventory without rewarding idleness.
+
+    Args:
+        eta: η, the dampening of speculative gains, in [0, 1].
+    """
+
+    name = "asymmetric_dampened_pnl"
+
+    def __init__(self, eta: float = 0.5) -> None:
+        self.eta = check_number("eta", eta, low=0, high=1)
+
+    def __call__(self, tr: Transition) -> np.ndarray:
+        r = np.maximum(tr.inventory_pnl_change, 0.0)
+        r *= -self.eta
+        r += tr.pnl_change
+        return r
+
+
+class DifferentialSharpe:
+    """The differential Sharpe ratio of the PnL changes R_t = ΔPnL_t.
+
+    Moody, Wu, Liao & Saffell, "Performance functions and reinforcement learning for trading
+    systems and portfolios", Journal of Forecasting 17 (1998), and Moody & Saffell (2001):
+    with exponential moving estimates of the first and second moments of R,
+    A_t = A_{t−1} + η·(R_t − A_{t−1}) and B_t = B_{t−1} + η·(R_t² − B_{t−1}),
+
+        D_t = (B_{t−1}·ΔA_t − ½·A_{t−1}·ΔB_t) / (B_{t−1} − A_{t−1}²)^{3/2},
+
+    ΔA_t = R_t − A_{t−1}, ΔB_t = R_t² − B_{t−1}: the first-order effect of R_t on the Sharpe
+    ratio of the moving estimates. A and B start at 0 each episode; while the variance
+    estimate B − A² is not positive (the first step) D is 0. Dimensionless.
+
+    Args:
+        eta: η, the adaptation rate of the moving moments, in (0, 1).
+    """
+
+    name = "differential_sharpe"
+
+    def __init__(self, eta: float = 0.01) -> None:
+        self.eta = check_number("eta", eta, low=0, high=1, low_open=True, high_open=True)
+        self._a: np.ndarray | None = None
+        self._b: np.ndarray | None = None
+
+    def reset(self, mask: np.ndarray) -> None:
+        if self._a is None:
+            self._a = np.zeros(len(mask))
+            self._b = np.zeros(len(mask))
+        self._a[mask] = 0.0
+        self._b[mask] = 0.0
+
+    def __call__(self, tr: Transition) -> np.ndarray:
+        a, b, x = self._a, self._b, tr.pnl_change
+        da = x - a
+        db = np.square(x) - b
+        variance = b - np.square(a)
+        d = np.zeros_like(x)
+        ok = variance > _MIN_VARIANCE
+        np.divide(b * da - 0.5 * a * db, variance**1.5, out=d, where=ok)
+        a += self.eta * da
+        b += self.eta * db
+        return d

@@ -1,0 +1,110 @@
+"""Each built-in reward on hand-computed transitions, and rewards inside the environments."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import mmgym  # noqa: F401
+from mmgym.rewards import REWARDS, Transition, make_reward
+
+
+def transition(**fields) -> Transition:
+    """A transition of two environments; every array defaults to zeros."""
+    n = 2
+    arrays = {name: np.zeros(n) for name in (
+        "pnl_change", "spread_change", "inventory_pnl_change", "fees_change", "pnl", "cash",
+        "inventory_before", "inventory", "mid_before", "mid", "bid_fill", "ask_fill",
+        "bid_price", "ask_price", "time_remaining")}
+    arrays |= {k: np.asarray(v, dtype=float) for k, v in fields.items()
+               if k not in ("terminated", "dt")}
+    return Transition(
+        **arrays,
+        step_index=np.zeros(n, dtype=np.int64),
+        terminated=np.asarray(fields.get("terminated", [False, False])),
+        features=np.zeros((n, 1), dtype=np.float32),
+        feature_names=("inventory",),
+        dt=fields.get("dt", 0.5),
+        horizon_steps=10,
+        max_inventory=5.0,
+    )
+
+
+def test_registry_holds_the_public_names() -> None:
+    assert set(REWARDS) == {"pnl", "pnl_minus_inventory_penalty", "running_inventory_penalty",
+                            "cara_utility", "asymmetric_dampened_pnl", "differential_sharpe"}
+
+
+def test_pnl_and_quadratic_penalty() -> None:
+    tr = transition(pnl_change=[1.5, -2.0], inventory=[2.0, -3.0])
+    assert make_reward("pnl")(tr).tolist() == [1.5, -2.0]
+    r = make_reward("pnl_minus_inventory_penalty", inventory_penalty=0.1)(tr)
+    np.testing.assert_allclose(r, [1.5 - 0.4, -2.0 - 0.9])
+
+
+def test_running_inventory_penalty_cartea_jaimungal() -> None:
+    tr = transition(pnl_change=[1.0, 1.0], inventory_before=[2.0, 2.0], inventory=[3.0, 3.0],
+                    terminated=[False, True], dt=0.5)
+    r = make_reward("running_inventory_penalty", phi=0.2, alpha=0.7)(tr)
+    # running: φ·q²·dt with the inventory held during the step; terminal: α·q_T²
+    np.testing.assert_allclose(r, [1.0 - 0.2 * 4 * 0.5, 1.0 - 0.2 * 4 * 0.5 - 0.7 * 9])
+
+
+def test_cara_utility_of_terminal_wealth() -> None:
+    tr = transition(pnl=[10.0, -4.0], terminated=[False, True])
+    r = make_reward("cara_utility", gamma=0.1)(tr)
+    assert r[0] == 0.0
+    assert r[1] == pytest.approx((1 - math.exp(0.4)) / 0.1)
+    small = make_reward("cara_utility", gamma=1e-9)(transition(pnl=[3.0, 3.0],
+                                                              terminated=[True, True]))
+    np.testing.assert_allclose(small, 3.0, rtol=1e-6)
+
+
+def test_asymmetric_dampened_pnl_spooner() -> None:
+    tr = transition(pnl_change=[5.0, 5.0], inventory_pnl_change=[2.0, -2.0])
+    r = make_reward("asymmetric_dampened_pnl", eta=0.5)(tr)
+    # speculative gains dampened by η, losses kept whole
+    np.testing.assert_allclose(r, [5.0 - 1.0, 5.0])
+
+
+def test_differential_sharpe_moody_saffell() -> None:
+    eta, returns = 0.5, [[1.0, 0.0], [3.0, 2.0], [-1.0, 2.0], [2.0, -4.0]]
+    fn = make_reward("differential_sharpe", eta=eta)
+    fn.reset(np.ones(2, dtype=bool))
+    got = [fn(transition(pnl_change=x)).copy() for x in returns]
+    # a plain loop of the recursions
+    for env in range(2):
+        a = b = 0.0
+        for t, x in enumerate(r[env] for r in returns):
+            da, db = x - a, x * x - b
+            var = b - a * a
+            expected = (b * da - 0.5 * a * db) / var**1.5 if var > 1e-12 else 0.0
+            assert got[t][env] == pytest.approx(expected, rel=1e-12)
+            a, b = a + eta * da, b + eta * db
+    fn.reset(np.array([True, False]))
+    again = fn(transition(pnl_change=[1.0, 1.0]))
+    assert again[0] == 0.0 and again[1] != 0.0
+
+
+@pytest.mark.parametrize("name", sorted(REWARDS))
+def test_every_reward_runs_in_both_markets(name: str) -> None:
+    for env_id in ("mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0"):
+        env = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point",
+                           reward_fn=name)
+        env.reset(seed=0)
+        total = np.zeros(3)
+        for _ in range(300):  # crosses an as2008 episode end (autoreset)
+            total += env.step(np.ones((3, 2)))[1]
+        assert np.isfinite(total).all()
+
+
+def test_stateful_reward_restarts_each_episode() -> None:
+    env = gym.make("mmgym/AvellanedaStoikov-v0", reward_fn="differential_sharpe")
+    runs = []
+    for _ in range(2):
+        env.reset(seed=5)
+        runs.append([env.step(np.array([0.8, 0.8]))[1] for _ in range(200)])
+    assert runs[0] == runs[1]
