@@ -9,11 +9,21 @@ from typing import Any
 
 from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
+from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
 from mmgym.policies.simple import FixedSpread, RandomQuotes
 from mmgym.validation import ConfigError, check_choice
 
 POLICIES: dict[str, type] = {
-    p.name: p for p in (ASInventory, ASSymmetric, FixedSpread, RandomQuotes)
+    p.name: p
+    for p in (
+        ASInventory,
+        ASSymmetric,
+        GLFTApprox,
+        GLFTExact,
+        CarteaJaimungal,
+        FixedSpread,
+        RandomQuotes,
+    )
 }
 
 
@@ -26,5 +36,16 @@ def make(name: str, **params: Any) -> Policy:
         raise ConfigError(f"policy {name!r}: {e}") from None
 
 
-__all__ = ["POLICIES", "ASInventory", "ASSymmetric", "FixedSpread", "Policy", "RandomQuotes",
-           "make", "market_params"]
+__all__ = [
+    "POLICIES",
+    "ASInventory",
+    "ASSymmetric",
+    "CarteaJaimungal",
+    "FixedSpread",
+    "GLFTApprox",
+    "GLFTExact",
+    "Policy",
+    "RandomQuotes",
+    "make",
+    "market_params",
+]

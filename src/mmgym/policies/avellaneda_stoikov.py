@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from mmgym.policies.base import feature_column
+from mmgym.policies.base import TimeToGo
 from mmgym.validation import check_number
 
 
@@ -46,20 +46,8 @@ class _AvellanedaStoikov:
         self.sigma = check_number("sigma", sigma, low=0)
         self.k = check_number("k", k, low=0, low_open=True)
         self.gamma = check_number("gamma", gamma, low=0, low_open=True)
-        if (T is None) == (horizon is None):
-            raise ValueError("give exactly one of T (finite horizon) and horizon (fixed T − t)")
-        self.T = None if T is None else check_number("T", T, low=0, low_open=True)
-        self.horizon = None if horizon is None else check_number(
-            "horizon", horizon, low=0, low_open=True)
-        self._time = None if T is None else feature_column(
-            tuple(feature_names), "time_remaining", self.name)
+        self.time_to_go = TimeToGo(self.name, T, horizon, feature_names)
         self.half_log_term = math.log1p(self.gamma / self.k) / self.gamma
-
-    def time_to_go(self, obs: np.ndarray) -> np.ndarray | float:
-        """τ = T − t, time units."""
-        if self.T is None:
-            return self.horizon
-        return self.T * obs[:, self._time].astype(np.float64)
 
 
 class ASInventory(_AvellanedaStoikov):
@@ -80,6 +68,5 @@ class ASSymmetric(_AvellanedaStoikov):
     name = "as_symmetric"
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
-        horizon = self.T if self.T is not None else self.horizon
-        half = self.gamma * self.sigma**2 * horizon / 4 + self.half_log_term
+        half = self.gamma * self.sigma**2 * self.time_to_go.total / 4 + self.half_log_term
         return np.full((len(obs), 2), half)

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from mmgym.validation import check_number
+
 
 class Policy(Protocol):
     """``policy(obs, info) -> actions`` for a batch."""
@@ -24,6 +26,42 @@ class Policy(Protocol):
 def market_params(env: gym.Env | gym.vector.VectorEnv) -> dict[str, Any]:
     """The market parameters of an mmgym environment (single or vector), by name."""
     return env.unwrapped.core.market.params()
+
+
+class TimeToGo:
+    """τ = T − t for each environment of a batch (time units): ``T`` times the observation's
+    ``time_remaining``, or a fixed ``horizon`` for markets with no end (the infinite-horizon
+    variants of the analytic policies). Exactly one of ``T`` and ``horizon`` is given."""
+
+    def __init__(
+        self,
+        policy: str,
+        T: float | None,
+        horizon: float | None,
+        feature_names: tuple[str, ...],
+    ) -> None:
+        if (T is None) == (horizon is None):
+            raise ValueError(
+                f"policy {policy!r}: give exactly one of T (finite horizon, read with the "
+                "time_remaining feature) and horizon (a fixed T − t)"
+            )
+        self.T = None if T is None else check_number("T", T, low=0, low_open=True)
+        self.horizon = None if horizon is None else check_number(
+            "horizon", horizon, low=0, low_open=True
+        )
+        self._column = None if T is None else feature_column(
+            tuple(feature_names), "time_remaining", policy
+        )
+
+    @property
+    def total(self) -> float:
+        """The horizon of the episode (T), or the fixed time to go."""
+        return self.T if self.T is not None else self.horizon
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.T is None:
+            return np.full(len(obs), self.horizon)
+        return self.T * obs[:, self._column].astype(np.float64)
 
 
 def feature_column(feature_names: tuple[str, ...], name: str, policy: str) -> int:
