@@ -108,3 +108,30 @@ def test_stateful_reward_restarts_each_episode() -> None:
         env.reset(seed=5)
         runs.append([env.step(np.array([0.8, 0.8]))[1] for _ in range(200)])
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("side", [-1.0, 1.0])
+def test_a_custom_reward_changes_what_ppo_learns(side: float) -> None:
+    """PPO paid for holding short (long) inventory ends short (long), on the same seeds."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from mmgym import MarketMakingSB3VecEnv, MarketMakingVectorEnv
+
+    def pays_for_inventory(tr: Transition) -> np.ndarray:
+        return side * tr.inventory / tr.max_inventory
+
+    torch.set_num_threads(1)
+    venv = VecMonitor(MarketMakingSB3VecEnv(8, market="as2008", max_inventory=20,
+                                            reward_fn=pays_for_inventory))
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=4,
+                learning_rate=3e-3, seed=0, device="cpu")
+    model.learn(16_000)
+    env = MarketMakingVectorEnv(64, max_inventory=20)
+    obs, _ = env.reset(seed=100)
+    inventory, done = [], np.zeros(64, dtype=bool)
+    while not done.all():
+        obs, _, done, _, info = env.step(model.predict(obs, deterministic=True)[0])
+        inventory.append(info["inventory"])
+    assert side * np.mean(inventory) > 5
