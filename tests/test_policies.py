@@ -106,3 +106,19 @@ def test_cartea_jaimungal_mean_reward_equals_its_value_function() -> None:
         total += reward - env.core.transition.inventory_pnl_change
     se = total.std(ddof=1) / math.sqrt(n)
     assert abs(total.mean() - cj.value(1.0)[q_max]) < 4 * se
+
+
+def test_obi_skew_formulas() -> None:
+    names = ("inventory", "volatility", "imbalance")
+    obs = np.array([[0.0, 0.5, 0.4], [0.0, 3.0, 0.4], [0.0, 0.5, -1.0]], dtype=np.float32)
+    skew = make("obi_skew", half_spread=2.0, alpha=1.5, vol_threshold=1.0, feature_names=names)
+    a = skew(obs, {})
+    # bids heavier (I > 0): both quotes up by α·I; α halved when volatility > threshold
+    np.testing.assert_allclose(a, [[2 - 0.6, 2 + 0.6], [2 - 0.3, 2 + 0.3], [2 + 1.5, 2 - 1.5]],
+                               rtol=1e-6)
+    inv = make("obi_skew_inventory", half_spread=2.0, kappa=0.5, phi=0.1, feature_names=names)
+    b = inv(obs[:1], {"inventory": np.array([3.0])})
+    np.testing.assert_allclose(b, [[2 * (1 - 0.2) + 0.3, 2 * (1 + 0.2) - 0.3]], rtol=1e-6)
+    with pytest.raises(ValueError, match="reads the feature 'imbalance'"):
+        make("obi_skew", feature_names=("inventory", "time_remaining"))
+

@@ -10,6 +10,7 @@ from typing import Any
 from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
+from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
 from mmgym.policies.simple import FixedSpread, RandomQuotes
 from mmgym.validation import ConfigError, check_choice
 
@@ -21,6 +22,8 @@ POLICIES: dict[str, type] = {
         GLFTApprox,
         GLFTExact,
         CarteaJaimungal,
+        OBISkew,
+        OBISkewInventory,
         FixedSpread,
         RandomQuotes,
     )
@@ -44,6 +47,8 @@ __all__ = [
     "FixedSpread",
     "GLFTApprox",
     "GLFTExact",
+    "OBISkew",
+    "OBISkewInventory",
     "Policy",
     "RandomQuotes",
     "make",
