@@ -10,7 +10,7 @@ import pytest
 from mmgym import ConfigError
 from mmgym.evaluation import run_episodes
 from mmgym.policies import POLICIES, make
-from mmgym.policies.inventory_models import NO_QUOTE
+from mmgym.policies.base import NO_QUOTE
 from mmgym.vector import MarketMakingVectorEnv
 
 AS = {"sigma": 2.0, "A": 140.0, "k": 1.5}  # the as2008 defaults
@@ -122,3 +122,60 @@ def test_obi_skew_formulas() -> None:
     with pytest.raises(ValueError, match="reads the feature 'imbalance'"):
         make("obi_skew", feature_names=("inventory", "time_remaining"))
 
+
+
+def rule_info(n: int = 1, mid: float = 100.0, q: float = 0.0, bid: float = 0.0,
+              ask: float = 0.0) -> dict[str, np.ndarray]:
+    return {"mid": np.full(n, mid), "inventory": np.full(n, q), "bid_fill": np.full(n, bid),
+            "ask_fill": np.full(n, ask)}
+
+
+def rule_bot(**kwargs):
+    params = {"base_spread_bps": 100.0, "vol_weight": 10.0, "skew_bps": 50.0,
+              "max_position": 4.0, "guard_fills": 3, "guard_steps": 2, "shock_bps": 200.0,
+              "shock_window": 3, "feature_names": ("inventory", "volatility")} | kwargs
+    return make("rule_based", **params)
+
+
+def test_rule_based_spread_skew_and_position_limit() -> None:
+    bot = rule_bot()
+    obs = np.array([[0.0, 1.5]], dtype=np.float32)  # volatility 1.5 bps/√s
+    a = bot(obs, rule_info(q=2.0))
+    half = 50e-4 * 100 * (1 + 10 * 0.015)  # bps of the mid, widened by volatility
+    shift = 50e-4 * 100 * 2.0 / 4.0  # skew against a long position
+    np.testing.assert_allclose(a, [[half + shift, half - shift]], rtol=1e-6)
+    assert bot(obs, rule_info(q=4.0))[0, 0] == NO_QUOTE
+    assert bot(obs, rule_info(q=-4.0))[0, 1] == NO_QUOTE
+
+
+def test_rule_based_guards() -> None:
+    obs = np.zeros((1, 2), dtype=np.float32)
+    bot = rule_bot()
+    calm = bot(obs, rule_info())[0]
+    for _ in range(3):  # three bid fills in a row: the bid side is being picked off
+        a = bot(obs, rule_info(bid=1.0))[0]
+    assert a[0] == pytest.approx(2 * calm[0]) and a[1] == pytest.approx(calm[1])
+    bot(obs, rule_info())
+    assert bot(obs, rule_info())[0] == pytest.approx(calm)  # the guard lasts guard_steps
+    # a spike of filled size over its average widens both sides
+    bot = rule_bot(spike_window=10)
+    for _ in range(20):
+        bot(obs, rule_info(bid=1.0, ask=1.0))
+    a = bot(obs, rule_info(bid=10.0))[0]
+    np.testing.assert_allclose(a, 2 * calm)
+    # a price shock stops quoting until the window holds no such move
+    bot = rule_bot()
+    bot(obs, rule_info(mid=100.0))
+    assert (bot(obs, rule_info(mid=103.0))[0] == NO_QUOTE).all()
+    bot(obs, rule_info(mid=103.0))
+    bot(obs, rule_info(mid=103.0))
+    assert (bot(obs, rule_info(mid=103.0))[0] < NO_QUOTE).all()
+
+
+def test_rule_based_runs_on_the_lob_market() -> None:
+    bot = make("rule_based", base_spread_bps=0.1, skew_bps=0.05, max_position=0.3,
+               offset_unit=0.1, feature_names=("inventory", "volatility", "ofi", "vpin",
+                                               "imbalance", "time_remaining"))
+    out = run_episodes(bot, 8, market="lob", episode_seconds=30.0)
+    assert np.isfinite(out["pnl"]).all() and (out["fills"] > 0).all()
+    assert (out["inventory"].abs() <= 0.31).all()

@@ -23,6 +23,8 @@ def run_episodes(
     """
     env = MarketMakingVectorEnv(episodes, market=market, **env_kwargs)
     obs, info = env.reset(seed=seed)
+    if hasattr(policy, "reset"):
+        policy.reset(np.ones(episodes, dtype=bool))
     reward = np.zeros(episodes)
     spread_sum = np.zeros(episodes)
     spread_count = np.zeros(episodes)

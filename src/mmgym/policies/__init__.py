@@ -11,6 +11,7 @@ from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
+from mmgym.policies.rule_based import RuleBased
 from mmgym.policies.simple import FixedSpread, RandomQuotes
 from mmgym.validation import ConfigError, check_choice
 
@@ -24,6 +25,7 @@ POLICIES: dict[str, type] = {
         CarteaJaimungal,
         OBISkew,
         OBISkewInventory,
+        RuleBased,
         FixedSpread,
         RandomQuotes,
     )
@@ -51,6 +53,7 @@ __all__ = [
     "OBISkewInventory",
     "Policy",
     "RandomQuotes",
+    "RuleBased",
     "make",
     "market_params",
 ]

@@ -18,9 +18,16 @@ from mmgym.validation import check_number
 
 
 class Policy(Protocol):
-    """``policy(obs, info) -> actions`` for a batch."""
+    """``policy(obs, info) -> actions`` for a batch. A policy that keeps state across steps
+    (fill history, say) also defines ``reset(mask)``, called when the masked environments
+    start an episode."""
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+NO_QUOTE = 1e9
+"""The offset a policy quotes on a side it does not want to trade; the environment clips it
+to its action bound, the farthest quote it allows."""
 
 
 def market_params(env: gym.Env | gym.vector.VectorEnv) -> dict[str, Any]:

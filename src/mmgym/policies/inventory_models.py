@@ -1,7 +1,10 @@
 """The optimal market makers of the finite-inventory models, through the matrix exponential.
 
 Both models quote one unit on each side of a Brownian mid, are filled at the intensity
-A·exp(−k·δ) at a distance δ, and hold at most ``max_inventory`` units either way. Their value
+A·exp(−k·δ) at a distance δ, and hold at most ``max_inventory`` units either way (at the
+bound they quote :data:`~mmgym.policies.base.NO_QUOTE` on the side that would pass it: set
+the environment's ``max_inventory`` to ``max_inventory · unit`` so that it does not quote
+that side at all). Their value
 functions reduce to a vector ω(τ) = exp(B·τ)·z over the inventories q = −Q, ..., Q, for a
 tridiagonal matrix B with non-negative off-diagonal entries (τ = T − t); :class:`LogExpm`
 computes ln ω by scaling and squaring in the log domain. ``unit`` converts the
@@ -14,13 +17,8 @@ import math
 
 import numpy as np
 
-from mmgym.policies.base import TimeToGo
+from mmgym.policies.base import NO_QUOTE, TimeToGo
 from mmgym.validation import check_number
-
-NO_QUOTE = 1e9
-"""The offset quoted on a side the model must not trade (at its inventory bound); the
-environment clips it to its action bound. Set the environment's ``max_inventory`` to
-``max_inventory · unit`` so that it does not quote that side at all."""
 
 
 class LogExpm:
