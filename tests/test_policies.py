@@ -179,3 +179,13 @@ def test_rule_based_runs_on_the_lob_market() -> None:
     out = run_episodes(bot, 8, market="lob", episode_seconds=30.0)
     assert np.isfinite(out["pnl"]).all() and (out["fills"] > 0).all()
     assert (out["inventory"].abs() <= 0.31).all()
+
+
+def test_as_symmetric_strategy_earns_its_exact_expected_profit() -> None:
+    """Its half-spread Δ = γσ²T/4 + (1/γ)·ln(1 + γ/k) is constant, so on ``as2008`` (linear
+    fills, λ(Δ)·dt = 0.23 < 1) E[profit] = 2·A·Δ·e^(−kΔ)·T exactly; 20,000 paths, 4 s.e."""
+    policy = make("as_symmetric", sigma=2.0, k=1.5, gamma=0.1, T=1.0)
+    delta = 0.1 * 4.0 / 4 + MYOPIC
+    expected = 2 * 140.0 * delta * math.exp(-1.5 * delta)
+    pnl = run_episodes(policy, 20_000, reward_fn="pnl", max_inventory=10_000)["pnl"]
+    assert abs(pnl.mean() - expected) < 4 * pnl.std(ddof=1) / math.sqrt(len(pnl))

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import mmgym  # noqa: F401
+import mmgym
 from mmgym.rewards import REWARDS, Transition, make_reward
 
 
@@ -135,3 +135,15 @@ def test_a_custom_reward_changes_what_ppo_learns(side: float) -> None:
         obs, _, done, _, info = env.step(model.predict(obs, deterministic=True)[0])
         inventory.append(info["inventory"])
     assert side * np.mean(inventory) > 5
+
+
+def test_reward_from_a_hydra_target() -> None:
+    spec = {"_target_": "mmgym.rewards.PnLMinusInventoryPenalty", "inventory_penalty": 0.5}
+    env = gym.make("mmgym/AvellanedaStoikov-v0", reward_fn=spec)
+    env.reset(seed=0)
+    _, r, *_, info = env.step(np.array([-1.0, 5.0]))  # the bid fills: q = 1
+    assert r == pytest.approx(info["pnl"] - 0.5 * info["inventory"] ** 2)
+    with pytest.raises(mmgym.ConfigError, match="needs a '_target_'"):
+        gym.make("mmgym/AvellanedaStoikov-v0", reward_fn={"inventory_penalty": 0.5})
+    with pytest.raises(mmgym.ConfigError, match=r"mmgym\.rewards\.Nope"):
+        gym.make("mmgym/AvellanedaStoikov-v0", reward_fn={"_target_": "mmgym.rewards.Nope"})

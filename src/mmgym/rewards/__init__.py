@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mmgym.rewards.base import RewardFn, Transition
@@ -33,8 +34,22 @@ REWARDS: dict[str, type] = {
 DEFAULT_REWARD = PnLMinusInventoryPenalty.name
 
 
-def make_reward(reward_fn: str | RewardFn = DEFAULT_REWARD, **params: Any) -> RewardFn:
-    """A reward function from a registered name and its parameters, or a callable as is."""
+def make_reward(
+    reward_fn: str | RewardFn | Mapping[str, Any] = DEFAULT_REWARD, **params: Any
+) -> RewardFn:
+    """A reward function from a registered name and its parameters, a Hydra-style mapping
+    with ``_target_`` (the dotted path of a reward class or function, instantiated with
+    ``hydra.utils.instantiate``), or a callable as is."""
+    if isinstance(reward_fn, Mapping):
+        if "_target_" not in reward_fn:
+            raise ConfigError(f"reward_fn={dict(reward_fn)!r}: a mapping needs a '_target_'")
+        from hydra.utils import instantiate
+
+        try:
+            reward_fn = instantiate(dict(reward_fn), **params)
+        except Exception as e:
+            raise ConfigError(f"reward_fn={dict(reward_fn)!r}: {e}") from None
+        params = {}
     if callable(reward_fn):
         if params:
             raise ConfigError(
