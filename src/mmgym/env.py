@@ -106,7 +106,7 @@ class MarketMakingEnv(gym.Env):
     |---|---|---|
     | ``features`` | the market's | observation feature names, in order |
     | ``feature_params`` | ``{}`` | feature parameters by name, e.g. ``{"ofi": {"window": 100}}`` |
-    | ``reward_fn`` | ``"pnl_minus_inventory_penalty"`` | reward name or callable |
+    | ``reward_fn`` | ``"pnl_minus_inventory_penalty"`` | name, callable or ``{"_target_": ...}`` |
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
     | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
