@@ -7,7 +7,7 @@ value in a config or a ``gym.make`` call fails at construction, before any step 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -78,6 +78,19 @@ def check_known_keys(where: str, given: Mapping[str, Any], known: Iterable[str])
             f"{where}: unknown argument(s) {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(known)}"
         )
+
+
+def make_registered(
+    field: str, registry: Mapping[str, Callable[..., Any]], name: Any,
+    params: Mapping[str, Any], context: str,
+) -> Any:
+    """``registry[name](**params)``: the name checked against the registry, and a bad or
+    missing parameter reported as a :class:`ConfigError` prefixed with ``context``."""
+    check_choice(field, name, registry)
+    try:
+        return registry[name](**params)
+    except TypeError as e:
+        raise ConfigError(f"{context}: {e}") from None
 
 
 def _fmt(x: float) -> str:

@@ -13,7 +13,7 @@ from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExa
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
 from mmgym.policies.rule_based import RuleBased
 from mmgym.policies.simple import FixedSpread, RandomQuotes
-from mmgym.validation import ConfigError, check_choice
+from mmgym.validation import make_registered
 
 POLICIES: dict[str, type] = {
     p.name: p
@@ -34,11 +34,7 @@ POLICIES: dict[str, type] = {
 
 def make(name: str, **params: Any) -> Policy:
     """The policy ``name`` with its parameters."""
-    check_choice("policy", name, POLICIES)
-    try:
-        return POLICIES[name](**params)
-    except TypeError as e:
-        raise ConfigError(f"policy {name!r}: {e}") from None
+    return make_registered("policy", POLICIES, name, params, f"policy {name!r}")
 
 
 __all__ = [

@@ -84,13 +84,26 @@ def _log_sum_exp(s: np.ndarray, axis: int) -> np.ndarray:
 
 
 class _InventoryModel:
-    """Shared by the models: the inventory grid, the lookup of the quotes, the bounds."""
+    """Shared by the models: the fill intensity A·exp(−k·δ), the inventory grid, the
+    horizon, the lookup of the quotes at each environment's inventory, the bounds."""
 
     name: str
 
-    def __init__(self, max_inventory: int, unit: float) -> None:
+    def __init__(
+        self,
+        A: float,
+        k: float,
+        max_inventory: int,
+        unit: float,
+        T: float | None,
+        horizon: float | None,
+        feature_names: tuple[str, ...],
+    ) -> None:
+        self.A = check_number("A", A, low=0, low_open=True)
+        self.k = check_number("k", k, low=0, low_open=True)
         self.Q = check_number("max_inventory", max_inventory, low=1, integer=True)
         self.unit = check_number("unit", unit, low=0, low_open=True)
+        self.time_to_go = TimeToGo(self.name, T, horizon, feature_names)
         self.grid = np.arange(-self.Q, self.Q + 1)
 
     @staticmethod
@@ -153,14 +166,11 @@ class GLFTExact(_InventoryModel):
         horizon: float | None = None,
         feature_names: tuple[str, ...] = ("inventory", "time_remaining"),
     ) -> None:
-        super().__init__(max_inventory, unit)
+        super().__init__(A, k, max_inventory, unit, T, horizon, feature_names)
         sigma = check_number("sigma", sigma, low=0)
-        A = check_number("A", A, low=0, low_open=True)
-        self.k = check_number("k", k, low=0, low_open=True)
         self.gamma = check_number("gamma", gamma, low=0, low_open=True)
-        self.time_to_go = TimeToGo(self.name, T, horizon, feature_names)
         alpha = self.k * self.gamma * sigma**2 / 2
-        eta = A * (1 + self.gamma / self.k) ** (-(1 + self.k / self.gamma))
+        eta = self.A * (1 + self.gamma / self.k) ** (-(1 + self.k / self.gamma))
         # v = exp(−M τ)·1: the exponential of B = −M
         self.log_v = LogExpm(_tridiagonal(-alpha * self.grid**2.0, eta), np.ones(len(self.grid)))
         self.myopic = math.log1p(self.gamma / self.k) / self.gamma
@@ -236,13 +246,10 @@ class CarteaJaimungal(_InventoryModel):
         horizon: float | None = None,
         feature_names: tuple[str, ...] = ("inventory", "time_remaining"),
     ) -> None:
-        super().__init__(max_inventory, unit)
-        A = check_number("A", A, low=0, low_open=True)
-        self.k = check_number("k", k, low=0, low_open=True)
+        super().__init__(A, k, max_inventory, unit, T, horizon, feature_names)
         phi = check_number("phi", phi, low=0)
         alpha = check_number("alpha", alpha, low=0)
-        self.time_to_go = TimeToGo(self.name, T, horizon, feature_names)
-        self.log_omega = LogExpm(_tridiagonal(-phi * self.k * self.grid**2.0, A / math.e),
+        self.log_omega = LogExpm(_tridiagonal(-phi * self.k * self.grid**2.0, self.A / math.e),
                                  np.exp(-alpha * self.k * self.grid**2.0))
 
     def value(self, tau: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from mmgym.rewards.builtin import (
     PnLMinusInventoryPenalty,
     RunningInventoryPenalty,
 )
-from mmgym.validation import ConfigError, check_choice
+from mmgym.validation import ConfigError, make_registered
 
 REWARDS: dict[str, type] = {
     r.name: r
@@ -56,11 +56,9 @@ def make_reward(
                 f"reward_kwargs={params!r}: only for a reward given by name, not a callable"
             )
         return reward_fn
-    check_choice("reward_fn", reward_fn, REWARDS)
-    try:
-        return REWARDS[reward_fn](**params)
-    except TypeError as e:
-        raise ConfigError(f"reward_kwargs for {reward_fn!r}: {e}") from None
+    return make_registered(
+        "reward_fn", REWARDS, reward_fn, params, f"reward_kwargs for {reward_fn!r}"
+    )
 
 
 __all__ = [
