@@ -75,12 +75,13 @@ class MarketMakingVectorEnv(VectorEnv):
         seed: int | list[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed if isinstance(seed, int) else None)
+        single = isinstance(seed, int | np.integer)
+        super().reset(seed=int(seed) if single else None)
         mask = self._reset_mask(options)
         if seed is None:
             self.core.reset(mask=mask)
         else:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+            seeds = [int(seed) + i for i in range(self.num_envs)] if single else list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed: {len(seeds)} seeds given for {self.num_envs} envs")
             given = mask & np.array([s is not None for s in seeds])
