@@ -1,0 +1,118 @@
+"""Wrappers for tabular agents: a discrete grid of quotes and a discretised observation.
+
+They wrap the same environments (single or vector), not a second implementation:
+:class:`QuoteGrid` maps an action index to (bid offset, ask offset), :class:`Bins` maps an
+observation to one state index, and :class:`DiscreteQuotes` / :class:`DiscreteQuotesVector`
+expose the grid as a ``Discrete`` action space.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import VectorActionWrapper, VectorEnv
+
+from mmgym.validation import ConfigError
+
+
+class QuoteGrid:
+    """The actions of a tabular agent: every (bid offset, ask offset) pair of two lists of
+    offsets (the market's offset unit), in row-major order (bid slowest)."""
+
+    def __init__(self, bid_offsets: Sequence[float], ask_offsets: Sequence[float]) -> None:
+        self.pairs = np.array(list(itertools.product(bid_offsets, ask_offsets)), dtype=float)
+        self._check()
+
+    @classmethod
+    def from_pairs(cls, pairs: np.ndarray) -> QuoteGrid:
+        """A grid of the given ``(m, 2)`` (bid, ask) offset pairs."""
+        grid = cls.__new__(cls)
+        grid.pairs = np.asarray(pairs, dtype=float)
+        grid._check()
+        return grid
+
+    def _check(self) -> None:
+        if self.pairs.ndim != 2 or self.pairs.shape[1:] != (2,) or not len(self.pairs) \
+                or not np.isfinite(self.pairs).all():
+            raise ConfigError(
+                f"quote grid {self.pairs.tolist()!r}: expected a non-empty list of finite "
+                "(bid offset, ask offset) pairs"
+            )
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def offsets(self, index: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` offsets of the action indices ``index`` (``(n,)``)."""
+        index = np.asarray(index)
+        if index.min(initial=0) < 0 or index.max(initial=0) >= len(self):
+            raise ValueError(f"action index out of range [0, {len(self) - 1}]: {index!r}")
+        return self.pairs[index]
+
+
+class Bins:
+    """One state index per observation: each named feature cut at its bin edges.
+
+    A feature with edges e₁ < … < e_m falls in bin ``searchsorted(edges, x, 'right')``, one of
+    m + 1 bins; the state index is the row-major index over the features' bins.
+
+    Args:
+        feature_names: the observation's feature names, in order.
+        edges: the inner bin edges of each feature to use, by name; features not named are
+            ignored.
+    """
+
+    def __init__(self, feature_names: Sequence[str], edges: Mapping[str, Sequence[float]]) -> None:
+        self.feature_names = tuple(feature_names)
+        unknown = sorted(set(edges) - set(self.feature_names))
+        if unknown or not edges:
+            raise ConfigError(
+                f"bins: features {unknown or '(none)'} not in the observation "
+                f"{list(self.feature_names)}; give edges for some of its features"
+            )
+        self.names = [n for n in self.feature_names if n in edges]
+        self.columns = [self.feature_names.index(n) for n in self.names]
+        self.edges = [np.asarray(edges[n], dtype=float) for n in self.names]
+        for name, e in zip(self.names, self.edges, strict=True):
+            if e.ndim != 1 or not np.isfinite(e).all() or (np.diff(e) <= 0).any():
+                raise ConfigError(
+                    f"bins[{name!r}]={e.tolist()!r}: expected increasing finite edges"
+                )
+        self.shape = tuple(len(e) + 1 for e in self.edges)
+        self.n_states = int(np.prod(self.shape))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """State indices of a batch of observations, ``(n,)``."""
+        cells = [np.searchsorted(e, obs[:, c], side="right")
+                 for c, e in zip(self.columns, self.edges, strict=True)]
+        return np.ravel_multi_index(cells, self.shape)
+
+
+class DiscreteQuotes(gym.ActionWrapper):
+    """A single mmgym environment with the actions of a :class:`QuoteGrid`."""
+
+    def __init__(self, env: gym.Env, grid: QuoteGrid) -> None:
+        super().__init__(env)
+        self.grid = grid
+        self.action_space = spaces.Discrete(len(grid))
+
+    def action(self, action: Any) -> np.ndarray:
+        return self.grid.offsets(np.array([action]))[0]
+
+
+class DiscreteQuotesVector(VectorActionWrapper):
+    """A vector mmgym environment with the actions of a :class:`QuoteGrid`."""
+
+    def __init__(self, env: VectorEnv, grid: QuoteGrid) -> None:
+        super().__init__(env)
+        self.grid = grid
+        self.single_action_space = spaces.Discrete(len(grid))
+        self.action_space = spaces.MultiDiscrete([len(grid)] * env.num_envs)
+
+    def actions(self, actions: Any) -> np.ndarray:
+        return self.grid.offsets(actions)
