@@ -147,7 +147,6 @@ class MarketMakingCore:
         self.accounts.reset(mask, self.market.mid)
         self.time_remaining[mask] = 1.0
         self.terminated[mask] = False
-        self._inputs.step = None
         for f in self.features:
             f.reset(mask, self._inputs)
         if hasattr(self.reward_fn, "reset"):
@@ -193,7 +192,6 @@ class MarketMakingCore:
         steps = self.streams.steps
         np.take(self._remaining_at, steps, out=self.time_remaining, mode="clip")
         np.take(self._ended_at, steps, out=self.terminated, mode="clip")
-        self._inputs.step = step
         for f in self.features:
             f.update(self._inputs)
         return self._reward()

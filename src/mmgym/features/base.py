@@ -15,20 +15,20 @@ from typing import ClassVar
 import numpy as np
 
 from mmgym.accounting import Accounts
-from mmgym.markets.base import Market, MarketStep
+from mmgym.markets.base import Market
 
 
 @dataclass(slots=True)
 class FeatureInputs:
-    """What features may read: the market (its current state), the last step's record
-    (``None`` right after a reset), the accounts, the fraction of the episode remaining
-    (``(n,)``, 1 at the start, 0 at the end) and the position limit (size units)."""
+    """What features may read: the market (its current state; its ``step_record`` holds the
+    last step and, for a market with a book, the current book), the accounts, the fraction
+    of the episode remaining (``(n,)``, 1 at the start, 0 at the end) and the position limit
+    (size units)."""
 
     market: Market
     accounts: Accounts
     time_remaining: np.ndarray
     max_inventory: float
-    step: MarketStep | None = None
 
 
 class Feature:
