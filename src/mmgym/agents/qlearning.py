@@ -99,10 +99,13 @@ class QLearning:
         env: MarketMakingVectorEnv,
         total_steps: int,
         seed: int | None = None,
-        callback: Callable[[QLearning, dict[str, np.ndarray]], None] | None = None,
+        callback: Callable[[QLearning, np.ndarray, np.ndarray, dict[str, np.ndarray]], None]
+        | None = None,
     ) -> QLearning:
-        """Train for ``total_steps`` agent steps (summed over the environments) on a vector
-        environment with NextStep autoreset; ``callback(agent, info)`` after every step."""
+        """Train until ``total_steps`` agent steps (summed over the environments, counted
+        from the agent's own ``steps``, so a loaded agent resumes) on a vector environment
+        with NextStep autoreset; ``callback(agent, rewards, ended, info)`` after every step,
+        ``ended`` marking the environments whose episode ended."""
         obs, info = env.reset(seed=seed)
         resetting = np.zeros(env.num_envs, dtype=bool)
         while self.steps < total_steps:
@@ -115,7 +118,7 @@ class QLearning:
             resetting = terminated | truncated
             self.steps += int(live.sum())
             if callback is not None:
-                callback(self, info)
+                callback(self, rewards, resetting, info)
         return self
 
     def save(self, path: str | Path) -> Path:

@@ -17,9 +17,10 @@ so the offsets from the mid are δ_b = q·γσ²τ + spread/2 and δ_a = spread/
 [0, T], γσ²T/2 + (2/γ)·ln(1 + γ/k), centred on the mid whatever the inventory.
 
 Parameters: ``gamma`` (1/price units), and the market's ``sigma`` (price/√time), ``k``
-(1/price) and ``T`` (time) — on ``as2008`` read from the market (:func:`market_params`).
-``T=None`` with ``horizon`` set gives the infinite-horizon variant, which holds τ at
-``horizon`` for markets with no end.
+(1/price) and ``T`` (time) — on ``as2008`` read from the market (:func:`market_params`);
+"price" is the market's offset unit (``lob``: ticks). ``T=None`` with ``horizon`` set gives
+the infinite-horizon variant, which holds τ at ``horizon`` for markets with no end. ``unit``
+is the size of one order: q counts orders, the environment's inventory divided by it.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ class _AvellanedaStoikov:
         gamma: float = 0.1,
         T: float | None = None,
         horizon: float | None = None,
+        unit: float = 1.0,
         feature_names: tuple[str, ...] = ("inventory", "time_remaining"),
     ) -> None:
+        self.unit = check_number("unit", unit, low=0, low_open=True)
         self.sigma = check_number("sigma", sigma, low=0)
         self.k = check_number("k", k, low=0, low_open=True)
         self.gamma = check_number("gamma", gamma, low=0, low_open=True)
@@ -58,7 +61,7 @@ class ASInventory(_AvellanedaStoikov):
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
         risk = self.gamma * self.sigma**2 * self.time_to_go(obs)
         half_spread = risk / 2 + self.half_log_term
-        skew = np.asarray(info["inventory"]) * risk
+        skew = np.asarray(info["inventory"]) / self.unit * risk
         return np.stack([half_spread + skew, half_spread - skew], axis=-1)
 
 

@@ -1,0 +1,200 @@
+"""A training run from a composed configuration (see ``conf/`` and :mod:`mmgym.config`).
+
+Builds the environment, trains the agent (tabular Q-learning or any Stable-Baselines3
+algorithm) with a progress bar and the ``mmgym/*`` TensorBoard scalars, checkpoints it,
+saves the final model, and compares it with Avellaneda–Stoikov on common seeded episodes.
+Ctrl-C saves a checkpoint and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from mmgym import policies
+from mmgym.agents import QLearning
+from mmgym.agents import sb3 as sb3_agents
+from mmgym.config import validate
+from mmgym.evaluation import run_episodes
+from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
+from mmgym.tracking import EpisodeStats, TensorBoardLog
+from mmgym.vector import MarketMakingVectorEnv
+from mmgym.wrappers import Bins, QuoteGrid
+
+EVAL_SEED = 1_000_000  # evaluation seeds never overlap training ones
+
+
+def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The environment's keyword arguments from the market and reward groups."""
+    m = cfg.market
+    kwargs: dict[str, Any] = {
+        "market": m.name,
+        "features": None if m.features is None else list(m.features),
+        "feature_params": OmegaConf.to_container(m.feature_params),
+        "max_inventory": m.max_inventory,
+        "maker_fee_bps": m.maker_fee_bps,
+        "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
+        if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
+        "reward_kwargs": OmegaConf.to_container(cfg.reward.reward_kwargs),
+    }
+    return kwargs | OmegaConf.to_container(m.params)
+
+
+class Progress:
+    """The progress bar (steps/s, recent mean episode PnL) and the TensorBoard scalars."""
+
+    def __init__(self, cfg: DictConfig, out: Path, start: int) -> None:
+        self.stats = EpisodeStats(cfg.num_envs)
+        self.log = TensorBoardLog(out / "tensorboard")
+        self.bar = tqdm(total=cfg.total_timesteps, initial=start, unit="step",
+                        disable=not cfg.progress, dynamic_ncols=True)
+        self.steps = start
+
+    def step(self, steps: int, rewards: np.ndarray, ended: np.ndarray,
+             info: dict[str, np.ndarray]) -> None:
+        finished = self.stats.update(rewards, ended, info)
+        self.log.episodes(finished, self.stats, steps)
+        self.bar.update(steps - self.steps)
+        self.steps = steps
+        if finished:
+            self.bar.set_postfix(pnl=f"{np.mean(self.stats.recent):.3g}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
+    """Train the configured agent into ``out``; return the comparison table."""
+    validate(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    kwargs = env_kwargs(cfg)
+    print(OmegaConf.to_yaml(cfg))
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.agent.algo == "qlearning":
+        policy = _train_qlearning(cfg, kwargs, out)
+    else:
+        policy = _train_sb3(cfg, kwargs, out)
+    table = compare(cfg, kwargs, policy)
+    print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
+          f"of {cfg.market.name}:")
+    print(table.to_string(float_format="{:.4g}".format))
+    table.to_csv(out / "comparison.csv")
+    return table
+
+
+def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFrame:
+    """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes."""
+    if not cfg.eval_episodes:
+        return pd.DataFrame()
+    env = MarketMakingVectorEnv(1, **kwargs)
+    baseline = policies.make("as_inventory", feature_names=env.feature_names,
+                             **OmegaConf.to_container(cfg.market.baseline))
+    rows = {}
+    for name, p in ((cfg.agent.name, policy), ("as_inventory", baseline)):
+        r = run_episodes(p, cfg.eval_episodes, seed=EVAL_SEED, **kwargs)
+        rows[name] = {"mean PnL": r["pnl"].mean(), "std PnL": r["pnl"].std(),
+                      "mean reward": r["reward"].mean(), "std final q": r["inventory"].std(),
+                      "fills": r["fills"].mean(), "spread": r["spread"].mean()}
+    return pd.DataFrame(rows).T
+
+
+def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLearning:
+    env = MarketMakingVectorEnv(cfg.num_envs, **kwargs)
+    if cfg.resume:
+        agent = QLearning.load(cfg.resume)
+    else:
+        a = cfg.agent
+        bins = Bins(env.feature_names, OmegaConf.to_container(a.bins))
+        grid = QuoteGrid(list(a.grid["bid"]), list(a.grid["ask"]))
+        agent = QLearning(bins, grid, seed=cfg.seed, **OmegaConf.to_container(a.kwargs))
+    progress = Progress(cfg, out, agent.steps)
+    next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
+    log = progress.log
+
+    def callback(agent: QLearning, rewards: np.ndarray, ended: np.ndarray, info: dict) -> None:
+        nonlocal next_checkpoint
+        progress.step(agent.steps, rewards, ended, info)
+        if next_checkpoint and agent.steps >= next_checkpoint:
+            agent.save(out / "checkpoints" / f"qtable_{agent.steps}.npz")
+            next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
+
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        agent.learn(env, cfg.total_timesteps, seed=cfg.seed, callback=callback)
+    except KeyboardInterrupt:
+        path = agent.save(out / "checkpoints" / f"qtable_{agent.steps}_interrupted.npz")
+        print(f"\ninterrupted: checkpoint saved to {path}")
+    finally:
+        progress.close()
+    agent.save(out / "qtable.npz")
+    _hparams(log, cfg, progress.stats, agent.steps, time.perf_counter() - started)
+    return agent
+
+
+def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents.SB3Policy:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    a = cfg.agent
+    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs))
+    venv.seed(cfg.seed)
+    if cfg.resume:
+        model = sb3_agents.load(a.algo, cfg.resume, venv)
+    else:
+        cls = sb3_agents.algorithm(a.algo)
+        if a.normalize:
+            venv = VecNormalize(venv, norm_reward=False)
+        model = cls(a.policy, venv, seed=cfg.seed, device="cpu", verbose=0,
+                    policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
+                    **OmegaConf.to_container(a.kwargs))
+    progress = Progress(cfg, out, model.num_timesteps)
+    keys = ("inventory", "pnl", "pnl_spread", "bid_fill", "ask_fill")
+
+    class Callback(BaseCallback):
+        next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
+
+        def _on_step(self) -> bool:
+            infos = self.locals["infos"]
+            info = {k: np.array([i[k] for i in infos]) for k in keys}
+            progress.step(self.num_timesteps, np.asarray(self.locals["rewards"]),
+                          np.asarray(self.locals["dones"]), info)
+            if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
+                sb3_agents.save(self.model, out / "checkpoints" / f"model_{self.num_timesteps}.zip")
+                self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
+            return True
+
+    started = time.perf_counter()
+    try:
+        model.learn(cfg.total_timesteps - model.num_timesteps, callback=Callback(),
+                    reset_num_timesteps=not cfg.resume)
+    except KeyboardInterrupt:
+        path = out / "checkpoints" / f"model_{model.num_timesteps}_interrupted.zip"
+        sb3_agents.save(model, path)
+        print(f"\ninterrupted: checkpoint saved to {path}")
+    finally:
+        progress.close()
+    sb3_agents.save(model, out / "model.zip")
+    _hparams(progress.log, cfg, progress.stats, model.num_timesteps,
+             time.perf_counter() - started)
+    return sb3_agents.SB3Policy(model)
+
+
+def _next(steps: int, every: int) -> int:
+    return (steps // every + 1) * every if every else 0
+
+
+def _hparams(log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats, steps: int,
+             seconds: float) -> None:
+    flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
+    recent = float(np.mean(stats.recent)) if stats.recent else 0.0
+    log.hparams(flat.to_dict(), {"episode_pnl": recent, "sharpe": stats.sharpe(),
+                                 "steps_per_second": steps / max(seconds, 1e-9)})
+    log.close()

@@ -1,0 +1,131 @@
+"""The training kit: configs, a short run of each agent type, checkpoints and resume,
+TensorBoard scalars, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mmgym.agents import QLearning
+from mmgym.cli import CONF_DIR
+from mmgym.config import register
+from mmgym.tracking import SCALARS
+from mmgym.training import train
+from mmgym.validation import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(*overrides: str):
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=["progress=false", *overrides])
+
+
+def scalars(run: Path) -> set[str]:
+    tags = set()
+    for events in (run / "tensorboard").glob("events.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    return tags
+
+
+def test_qlearning_run_saves_logs_and_compares(tmp_path: Path) -> None:
+    cfg = config("agent=qlearning", "market=as2008", "total_timesteps=20000",
+                 "checkpoint_every=8000", "eval_episodes=20")
+    table = train(cfg, tmp_path)
+    assert set(table.index) == {"qlearning", "as_inventory"}
+    assert np.isfinite(table.to_numpy()).all()
+    assert (tmp_path / "qtable.npz").is_file() and (tmp_path / "comparison.csv").is_file()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "qtable_16000.npz", "qtable_8000.npz"]
+    assert {f"mmgym/{k}" for k in SCALARS} <= scalars(tmp_path)
+
+
+def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:
+    cfg = config("agent=ppo", "market=as2008", "total_timesteps=4096", "num_envs=4",
+                 "agent.kwargs.n_steps=256", "eval_episodes=10")
+    train(cfg, tmp_path)
+    assert (tmp_path / "model.zip").is_file()
+    assert (tmp_path / "model.vecnormalize.pkl").is_file()
+    assert {f"mmgym/{k}" for k in SCALARS} <= scalars(tmp_path)
+
+
+def test_any_sb3_algorithm_is_one_config_away(tmp_path: Path) -> None:
+    cfg = config("agent=sac", "market=as2008", "total_timesteps=600", "num_envs=2",
+                 "agent.kwargs.learning_starts=200", "eval_episodes=4")
+    train(cfg, tmp_path)
+    assert (tmp_path / "model.zip").is_file() and (tmp_path / "model.replay_buffer.pkl").is_file()
+
+
+def test_resume_keeps_the_step_count_and_continues(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    train(config("agent=ppo", "market=as2008", "total_timesteps=2048", "num_envs=4",
+                 "agent.kwargs.n_steps=256", "checkpoint_every=1024", "eval_episodes=0"), first)
+    checkpoint = first / "checkpoints" / "model_1024.zip"
+    assert checkpoint.is_file()
+    from stable_baselines3 import PPO
+
+    assert PPO.load(checkpoint).num_timesteps == 1024
+    second = tmp_path / "second"
+    train(config("agent=ppo", "market=as2008", "total_timesteps=3072", "num_envs=4",
+                 "agent.kwargs.n_steps=256", f"resume={checkpoint}", "eval_episodes=0"),
+          second)
+    assert PPO.load(second / "model.zip").num_timesteps == 3072
+    # Q-learning resumes from its table and step count
+    q1 = tmp_path / "q1"
+    train(config("agent=qlearning", "market=as2008", "total_timesteps=8000",
+                 "checkpoint_every=4000", "eval_episodes=0"), q1)
+    q2 = tmp_path / "q2"
+    train(config("agent=qlearning", "market=as2008", "total_timesteps=12000",
+                 f"resume={q1 / 'checkpoints' / 'qtable_4000.npz'}", "eval_episodes=0"), q2)
+    assert QLearning.load(q2 / "qtable.npz").steps >= 12000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["num_envs=0"], r"num_envs=0: out of range"),
+        (["agent.algo=PPOO"], r"agent.algo='PPOO': expected qlearning or one of .*PPO"),
+        (["+market.params.sigmaa=1", "market=as2008"], r"unknown argument\(s\) 'sigmaa'"),
+        (["resume=/no/such/model.zip"], r"resume='/no/such/model.zip': no such checkpoint"),
+    ],
+)
+def test_bad_configs_fail_before_training(tmp_path: Path, overrides: list[str],
+                                          message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train(config("total_timesteps=100", *overrides), tmp_path)
+
+
+def test_a_typo_in_a_key_fails_at_composition() -> None:
+    with pytest.raises(ConfigCompositionException, match="total_timestep"):
+        config("total_timestep=5")
+
+
+def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "model.zip"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match=r"model.zip'?: not a readable PPO checkpoint"):
+        train(config("market=as2008", f"resume={bad}", "total_timesteps=100"), tmp_path / "x")
+
+
+def test_train_command_line(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "agent=qlearning", "market=as2008",
+         "total_timesteps=4000", "eval_episodes=5", "progress=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "qlearning vs Avellaneda–Stoikov" in run.stdout
+    assert (tmp_path / "runs/default/as2008/qlearning-seed0/qtable.npz").is_file()
+    typo = subprocess.run([sys.executable, str(ROOT / "train.py"), "total_timestep=5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert typo.returncode != 0 and "total_timestep" in typo.stderr
