@@ -75,6 +75,7 @@ class TrainConfig:
     eval_episodes: int = 200
     torch_threads: int = 1
     progress: bool = True
+    time_limit_s: float = 0.0
 
 
 def register() -> None:
@@ -93,6 +94,7 @@ def validate(cfg: Any) -> None:
     check_number("checkpoint_every", cfg.checkpoint_every, low=0, integer=True)
     check_number("eval_episodes", cfg.eval_episodes, low=0, integer=True)
     check_number("torch_threads", cfg.torch_threads, low=1, integer=True)
+    check_number("time_limit_s", cfg.time_limit_s, low=0)
     check_number("seed", cfg.seed, low=0, integer=True)
     if cfg.agent.algo == "qlearning" and not (cfg.agent.bins and cfg.agent.grid):
         raise ConfigError("agent.bins and agent.grid: Q-learning needs both")

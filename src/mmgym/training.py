@@ -8,6 +8,7 @@ Ctrl-C saves a checkpoint and stops cleanly.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,12 @@ class Progress:
         self.bar = tqdm(total=cfg.total_timesteps, initial=start, unit="step",
                         disable=not cfg.progress, dynamic_ncols=True)
         self.steps = start
+        self.started = time.perf_counter()
+        self.time_limit_s = cfg.time_limit_s
+
+    def in_time(self) -> bool:
+        """False once the run's ``time_limit_s`` (if any) has passed."""
+        return not self.time_limit_s or time.perf_counter() - self.started < self.time_limit_s
 
     def step(self, steps: int, rewards: np.ndarray, ended: np.ndarray,
              info: dict[str, np.ndarray]) -> None:
@@ -118,12 +125,13 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
     next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
     log = progress.log
 
-    def callback(agent: QLearning, rewards: np.ndarray, ended: np.ndarray, info: dict) -> None:
+    def callback(agent: QLearning, rewards: np.ndarray, ended: np.ndarray, info: dict) -> bool:
         nonlocal next_checkpoint
         progress.step(agent.steps, rewards, ended, info)
         if next_checkpoint and agent.steps >= next_checkpoint:
             agent.save(out / "checkpoints" / f"qtable_{agent.steps}.npz")
             next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
+        return progress.in_time()
 
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -135,7 +143,7 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
     finally:
         progress.close()
     agent.save(out / "qtable.npz")
-    _hparams(log, cfg, progress.stats, agent.steps, time.perf_counter() - started)
+    _finish(out, log, cfg, progress.stats, agent.steps, time.perf_counter() - started)
     return agent
 
 
@@ -169,7 +177,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
             if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
                 sb3_agents.save(self.model, out / "checkpoints" / f"model_{self.num_timesteps}.zip")
                 self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
-            return True
+            return progress.in_time()
 
     started = time.perf_counter()
     try:
@@ -182,8 +190,8 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     finally:
         progress.close()
     sb3_agents.save(model, out / "model.zip")
-    _hparams(progress.log, cfg, progress.stats, model.num_timesteps,
-             time.perf_counter() - started)
+    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps,
+            time.perf_counter() - started)
     return sb3_agents.SB3Policy(model)
 
 
@@ -191,10 +199,15 @@ def _next(steps: int, every: int) -> int:
     return (steps // every + 1) * every if every else 0
 
 
-def _hparams(log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats, steps: int,
-             seconds: float) -> None:
+def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
+            steps: int, seconds: float) -> None:
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``."""
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
+    rate = steps / max(seconds, 1e-9)
     log.hparams(flat.to_dict(), {"episode_pnl": recent, "sharpe": stats.sharpe(),
-                                 "steps_per_second": steps / max(seconds, 1e-9)})
+                                 "steps_per_second": rate})
     log.close()
+    summary = {"env_steps": steps, "seconds": seconds, "env_steps_per_second": rate}
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {steps:,} env steps in {seconds:.1f} s ({rate:,.0f} steps/s)")

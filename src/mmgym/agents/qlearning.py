@@ -99,13 +99,14 @@ class QLearning:
         env: MarketMakingVectorEnv,
         total_steps: int,
         seed: int | None = None,
-        callback: Callable[[QLearning, np.ndarray, np.ndarray, dict[str, np.ndarray]], None]
+        callback: Callable[[QLearning, np.ndarray, np.ndarray, dict[str, np.ndarray]], bool]
         | None = None,
     ) -> QLearning:
         """Train until ``total_steps`` agent steps (summed over the environments, counted
         from the agent's own ``steps``, so a loaded agent resumes) on a vector environment
         with NextStep autoreset; ``callback(agent, rewards, ended, info)`` after every step,
-        ``ended`` marking the environments whose episode ended."""
+        ``ended`` marking the environments whose episode ended; a callback returning False
+        stops the training."""
         obs, info = env.reset(seed=seed)
         resetting = np.zeros(env.num_envs, dtype=bool)
         while self.steps < total_steps:
@@ -117,8 +118,8 @@ class QLearning:
                         terminated[live])
             resetting = terminated | truncated
             self.steps += int(live.sum())
-            if callback is not None:
-                callback(self, rewards, resetting, info)
+            if callback is not None and callback(self, rewards, resetting, info) is False:
+                break
         return self
 
     def save(self, path: str | Path) -> Path:
