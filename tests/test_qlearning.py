@@ -12,7 +12,14 @@ from mmgym.agents import QLearning
 from mmgym.evaluation import run_episodes
 from mmgym.policies import make
 from mmgym.vector import MarketMakingVectorEnv
-from mmgym.wrappers import Bins, DiscreteQuotes, DiscreteQuotesVector, QuoteGrid
+from mmgym.wrappers import (
+    BinnedObservation,
+    BinnedObservationVector,
+    Bins,
+    DiscreteQuotes,
+    DiscreteQuotesVector,
+    QuoteGrid,
+)
 
 OFFSETS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 
@@ -56,6 +63,13 @@ def test_discrete_wrappers_drive_the_same_environments() -> None:
     venv.reset(seed=0)
     info = venv.step(np.array([0, 1, 3]))[4]
     np.testing.assert_allclose(info["ask_price"] - info["bid_price"], [1.0, 1.5, 2.0])
+    bins = Bins(("inventory", "time_remaining"), {"time_remaining": [0.5]})
+    single = BinnedObservation(env, bins)
+    assert single.reset(seed=0)[0] == 1  # time remaining 1.0: the upper bin
+    binned = BinnedObservationVector(DiscreteQuotesVector(mmgym.MarketMakingVectorEnv(2), grid),
+                                     bins)
+    obs, _ = binned.reset(seed=0)
+    assert obs.tolist() == [1, 1] and binned.single_observation_space.n == 2
 
 
 def test_qlearning_beats_random_and_a_far_too_wide_spread_on_common_seeds() -> None:

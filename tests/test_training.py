@@ -129,3 +129,55 @@ def test_train_command_line(tmp_path: Path) -> None:
     typo = subprocess.run([sys.executable, str(ROOT / "train.py"), "total_timestep=5"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert typo.returncode != 0 and "total_timestep" in typo.stderr
+
+
+@pytest.mark.parametrize("launcher", [None, "joblib"])
+def test_a_sweep_runs_every_job(tmp_path: Path, launcher: str | None) -> None:
+    extra = []
+    if launcher == "joblib":  # the optional extra [sweep]: jobs in parallel
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+        extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "-m", *extra, "agent=qlearning",
+         "market=as2008", "seed=0,1", "total_timesteps=2000", "eval_episodes=2",
+         "progress=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    for seed in (0, 1):
+        assert (tmp_path / f"runs/default/as2008/qlearning-seed{seed}/qtable.npz").is_file()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "agent=qlearning", "market=as2008",
+         "total_timesteps=1000000000", "eval_episodes=0", "progress=false"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    run = tmp_path / "runs/default/as2008/qlearning-seed0"
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "interrupted: checkpoint saved" in out
+    assert list((run / "checkpoints").glob("qtable_*_interrupted.npz"))
+    assert QLearning.load(run / "qtable.npz").steps > 0
+
+
+@pytest.mark.slow
+def test_ray_launcher_smoke(tmp_path: Path) -> None:
+    """The Ray launcher for sweeps on a cluster, when it is installed (not by default)."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=ray", "agent=qlearning",
+         "market=as2008", "seed=0,1", "total_timesteps=2000", "eval_episodes=2",
+         "progress=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr

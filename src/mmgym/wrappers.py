@@ -2,8 +2,9 @@
 
 They wrap the same environments (single or vector), not a second implementation:
 :class:`QuoteGrid` maps an action index to (bid offset, ask offset), :class:`Bins` maps an
-observation to one state index, and :class:`DiscreteQuotes` / :class:`DiscreteQuotesVector`
-expose the grid as a ``Discrete`` action space.
+observation to one state index; :class:`DiscreteQuotes` / :class:`DiscreteQuotesVector`
+expose the grid as a ``Discrete`` action space and :class:`BinnedObservation` /
+:class:`BinnedObservationVector` the bins as a ``Discrete`` observation space.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import VectorActionWrapper, VectorEnv
+from gymnasium.vector import VectorActionWrapper, VectorEnv, VectorObservationWrapper
 
 from mmgym.validation import ConfigError
 
@@ -116,3 +117,28 @@ class DiscreteQuotesVector(VectorActionWrapper):
 
     def actions(self, actions: Any) -> np.ndarray:
         return self.grid.offsets(actions)
+
+
+class BinnedObservation(gym.ObservationWrapper):
+    """A single mmgym environment observed through :class:`Bins`: one state index."""
+
+    def __init__(self, env: gym.Env, bins: Bins) -> None:
+        super().__init__(env)
+        self.bins = bins
+        self.observation_space = spaces.Discrete(bins.n_states)
+
+    def observation(self, observation: np.ndarray) -> int:
+        return int(self.bins(observation[None])[0])
+
+
+class BinnedObservationVector(VectorObservationWrapper):
+    """A vector mmgym environment observed through :class:`Bins`: one state index each."""
+
+    def __init__(self, env: VectorEnv, bins: Bins) -> None:
+        super().__init__(env)
+        self.bins = bins
+        self.single_observation_space = spaces.Discrete(bins.n_states)
+        self.observation_space = spaces.MultiDiscrete([bins.n_states] * env.num_envs)
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        return self.bins(observations)
