@@ -59,11 +59,24 @@ def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:
     assert {f"mmgym/{k}" for k in SCALARS} <= scalars(tmp_path)
 
 
-def test_any_sb3_algorithm_is_one_config_away(tmp_path: Path) -> None:
-    cfg = config("agent=sac", "market=as2008", "total_timesteps=600", "num_envs=2",
-                 "agent.kwargs.learning_starts=200", "eval_episodes=4")
+@pytest.mark.parametrize(
+    ("agent", "extra", "files"),
+    [
+        ("sac", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
+        ("td3", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
+        ("a2c", [], ["model.zip", "model.vecnormalize.pkl"]),
+        ("ppo", ["agent.algo=DDPG", "agent.normalize=false",
+                 "+agent.kwargs.learning_starts=200", "~agent.kwargs.n_steps",
+                 "~agent.kwargs.n_epochs", "~agent.kwargs.gamma"], ["model.zip"]),
+    ],
+)
+def test_any_sb3_algorithm_is_one_config_away(tmp_path: Path, agent: str, extra: list[str],
+                                              files: list[str]) -> None:
+    cfg = config(f"agent={agent}", "market=as2008", "total_timesteps=600", "num_envs=2",
+                 "eval_episodes=4", *extra)
     train(cfg, tmp_path)
-    assert (tmp_path / "model.zip").is_file() and (tmp_path / "model.replay_buffer.pkl").is_file()
+    for name in files:
+        assert (tmp_path / name).is_file(), name
 
 
 def test_resume_keeps_the_step_count_and_continues(tmp_path: Path) -> None:
