@@ -194,3 +194,12 @@ def test_ray_launcher_smoke(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_resume_rejects_a_checkpoint_of_another_observation(tmp_path: Path) -> None:
+    train(config("agent=qlearning", "market=as2008", "total_timesteps=2000",
+                 "eval_episodes=0"), tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"the checkpoint observes \['inventory', 'time_rem"):
+        train(config("agent=qlearning", "market=as2008", "total_timesteps=4000",
+                     "market.features=[inventory,time_remaining,volatility]",
+                     f"resume={tmp_path / 'a' / 'qtable.npz'}"), tmp_path / "b")

@@ -26,6 +26,7 @@ from mmgym.config import validate
 from mmgym.evaluation import run_episodes
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
+from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
@@ -116,6 +117,11 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
     env = MarketMakingVectorEnv(cfg.num_envs, **kwargs)
     if cfg.resume:
         agent = QLearning.load(cfg.resume)
+        if agent.bins.feature_names != env.feature_names:
+            raise ConfigError(
+                f"resume={cfg.resume!r}: the checkpoint observes {list(agent.bins.feature_names)}, "
+                f"this run {list(env.feature_names)}"
+            )
     else:
         a = cfg.agent
         bins = Bins(env.feature_names, OmegaConf.to_container(a.bins))
