@@ -126,18 +126,23 @@ class MarketMakingCore:
             max_inventory=self.max_inventory,
         )
 
-    def reset(self, seeds: Sequence[int] | None = None, mask: np.ndarray | None = None) -> None:
+    def reset(
+        self, seeds: Sequence[int | None] | None = None, mask: np.ndarray | None = None
+    ) -> None:
         """Start new episodes for the masked environments (all if ``mask`` is None).
 
-        ``seeds``, one per masked environment, reseeds them; without seeds an environment
-        continues its seeded sequence of episodes (or is seeded from OS entropy the first
-        time).
+        ``seeds`` holds one entry per environment (those of unmasked environments are
+        ignored): an integer reseeds the environment; None, like no ``seeds`` at all, lets it
+        continue its seeded sequence of episodes (or seeds it from OS entropy the first time).
         """
         mask = np.ones(self.n, dtype=bool) if mask is None else mask
         if seeds is not None:
-            seeds = [check_seed(s) for s in seeds]
-            self.streams.seed(np.array(seeds, dtype=np.uint64), mask)
-            self._seeded[mask] = True
+            if len(seeds) != self.n:
+                raise ValueError(f"seed: {len(seeds)} seeds given for {self.n} envs")
+            given = mask & np.array([s is not None for s in seeds])
+            chosen = [check_seed(s) for s, g in zip(seeds, given, strict=True) if g]
+            self.streams.seed(np.array(chosen, dtype=np.uint64), given)
+            self._seeded[given] = True
         fresh = mask & ~self._seeded
         if fresh.any():
             self.streams.seed(fresh_seeds(int(fresh.sum())), fresh)

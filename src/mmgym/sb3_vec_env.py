@@ -45,11 +45,7 @@ class MarketMakingSB3VecEnv(VecEnv):
         return self.core.feature_names
 
     def reset(self) -> np.ndarray:
-        seeded = np.array([s is not None for s in self._seeds])
-        if seeded.any():
-            self.core.reset(seeds=[s for s in self._seeds if s is not None], mask=seeded)
-        if not seeded.all():
-            self.core.reset(mask=~seeded)
+        self.core.reset(seeds=self._seeds)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [self.core.info_row(i) for i in range(self.num_envs)]

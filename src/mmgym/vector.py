@@ -78,16 +78,8 @@ class MarketMakingVectorEnv(VectorEnv):
         single = isinstance(seed, int | np.integer)
         super().reset(seed=int(seed) if single else None)
         mask = self._reset_mask(options)
-        if seed is None:
-            self.core.reset(mask=mask)
-        else:
-            seeds = [int(seed) + i for i in range(self.num_envs)] if single else list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed: {len(seeds)} seeds given for {self.num_envs} envs")
-            given = mask & np.array([s is not None for s in seeds])
-            self.core.reset(seeds=[s for s, g in zip(seeds, given, strict=True) if g], mask=given)
-            if (rest := mask & ~given).any():
-                self.core.reset(mask=rest)
+        seeds = [int(seed) + i for i in range(self.num_envs)] if single else seed
+        self.core.reset(seeds=None if seeds is None else list(seeds), mask=mask)
         self._autoreset[mask] = False
         return self.core.obs.copy(), self._infos()
 
