@@ -50,7 +50,7 @@ def test_as_inventory_strategy_tames_profit_and_inventory_variance() -> None:
             for name in ("as_inventory", "as_symmetric")}
     inv, sym = rows["as_inventory"], rows["as_symmetric"]
     assert inv["pnl"].std() < 0.6 * sym["pnl"].std()
-    assert inv["inventory"].std() < 0.5 * sym["inventory"].std()
+    assert inv["final_inventory"].std() < 0.5 * sym["final_inventory"].std()
 
 
 def test_glft_exact_and_asymptotic_quotes_agree_near_zero_inventory_far_from_the_end() -> None:
@@ -178,7 +178,7 @@ def test_rule_based_runs_on_the_lob_market() -> None:
                                                "imbalance", "time_remaining"))
     out = run_episodes(bot, 8, market="lob", episode_seconds=30.0)
     assert np.isfinite(out["pnl"]).all() and (out["fills"] > 0).all()
-    assert (out["inventory"].abs() <= 0.31).all()
+    assert (out["final_inventory"].abs() <= 0.31).all()
 
 
 def test_as_symmetric_strategy_earns_its_exact_expected_profit() -> None:

@@ -1,14 +1,14 @@
 """Console entry points ``mmgym-train`` and ``mmgym-evaluate`` (also ``train.py`` and
 ``evaluate.py`` at the repository root).
 
-``mmgym-train`` is a Hydra application on ``conf/`` (the repository's, found from the
-installed source tree): ``mmgym-train agent=qlearning market=as2008 seed=3
-total_timesteps=200000``; ``-m`` sweeps (``agent=ppo,qlearning seed=0,1,2``).
+Both are Hydra applications on ``conf/`` (the repository's, found from the installed source
+tree): ``mmgym-train agent=qlearning market=as2008 seed=3 total_timesteps=200000`` on
+``config.yaml``, ``mmgym-evaluate market=lob episodes=1000`` on ``evaluate.yaml``; ``-m``
+sweeps (``agent=ppo,qlearning seed=0,1,2``).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -37,7 +37,16 @@ def train() -> None:
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_train)()
 
 
-def evaluate(argv: list[str] | None = None) -> None:
-    """Policy comparison: not yet available (evaluation-kit issue)."""
-    argparse.ArgumentParser(prog="mmgym-evaluate", description=evaluate.__doc__).parse_args(argv)
-    print("mmgym-evaluate: not yet available (evaluation-kit issue).")
+def _evaluate(cfg: DictConfig) -> None:
+    from mmgym.evaluation.compare import evaluate as run
+
+    try:
+        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+def evaluate() -> None:
+    """Compare policies on common seeded episodes (Hydra main; see ``conf/evaluate.yaml``)."""
+    register()
+    hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")(_evaluate)()

@@ -12,17 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
-from mmgym.validation import ConfigError, check_number
+from mmgym.validation import ConfigError, check_choice, check_number
 
 
 @dataclass
 class MarketConfig:
     """The environment: market model, its parameters, observation, position limit, fees.
 
-    ``baseline`` holds the parameters of the Avellaneda–Stoikov inventory strategy on this
-    market, in its offset unit, for the comparison that ends a training run."""
+    ``baseline`` holds the market-model parameters the analytic policies may know, in its
+    offset unit (σ, A, k, the risk aversion γ, T, the inventory ``unit``): the
+    Avellaneda–Stoikov strategy of the comparison that ends a training run takes them, and
+    every baseline of an evaluation those it accepts. ``policies`` holds further parameters
+    by policy name (``obi_skew: {half_spread: 3}``). ``risk_aversion`` is the γ of the
+    evaluation's mean–variance score E[PnL] − (γ/2)·Var[PnL], in 1 / price unit."""
 
     name: str = MISSING
     params: dict[str, Any] = field(default_factory=dict)
@@ -31,6 +35,8 @@ class MarketConfig:
     max_inventory: float | None = None
     maker_fee_bps: float = 0.0
     baseline: dict[str, Any] = field(default_factory=dict)
+    policies: dict[str, Any] = field(default_factory=dict)
+    risk_aversion: float = 0.1
 
 
 @dataclass
@@ -78,10 +84,58 @@ class TrainConfig:
     time_limit_s: float = 0.0
 
 
+@dataclass
+class EvalConfig:
+    """An evaluation: ``python evaluate.py market=... policies=[...] checkpoints=[...]``.
+
+    ``policies``: baseline names; ``checkpoints``: trained agents (``.zip``, ``.npz``, or
+    ``ALGO:path``); ``reference``: the policy differences are taken to (evaluated even when
+    not listed); ``policy_params``: parameters by policy name over the market's;
+    ``markout_steps``: horizon of the fills' markout; ``bootstrap_*``: the confidence
+    intervals; ``trace_episodes``: episodes drawn in the inventory plot; ``quote_steps``:
+    steps drawn in the quotes plot (0: all)."""
+
+    market: MarketConfig = MISSING
+    reward: RewardConfig = MISSING
+    name: str = "default"
+    policies: list[str] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    reference: str = "as_inventory"
+    policy_params: dict[str, Any] = field(default_factory=dict)
+    episodes: int = 1000
+    seed: int = 0
+    markout_steps: int = 10
+    confidence: float = 0.95
+    bootstrap_resamples: int = 2000
+    bootstrap_method: str = "BCa"
+    trace_episodes: int = 5
+    quote_steps: int = 600
+    plots: bool = True
+    tensorboard: bool = True
+    progress: bool = True
+
+
+def env_kwargs(cfg: Any) -> dict[str, Any]:
+    """The environment's keyword arguments from the market and reward groups."""
+    m = cfg.market
+    kwargs: dict[str, Any] = {
+        "market": m.name,
+        "features": None if m.features is None else list(m.features),
+        "feature_params": OmegaConf.to_container(m.feature_params),
+        "max_inventory": m.max_inventory,
+        "maker_fee_bps": m.maker_fee_bps,
+        "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
+        if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
+        "reward_kwargs": OmegaConf.to_container(cfg.reward.reward_kwargs),
+    }
+    return kwargs | OmegaConf.to_container(m.params)
+
+
 def register() -> None:
     """Register the schemas with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvalConfig)
     cs.store(group="market", name="market_schema", node=MarketConfig)
     cs.store(group="agent", name="agent_schema", node=AgentConfig)
     cs.store(group="reward", name="reward_schema", node=RewardConfig)
@@ -98,3 +152,21 @@ def validate(cfg: Any) -> None:
     check_number("seed", cfg.seed, low=0, integer=True)
     if cfg.agent.algo == "qlearning" and not (cfg.agent.bins and cfg.agent.grid):
         raise ConfigError("agent.bins and agent.grid: Q-learning needs both")
+
+
+def validate_evaluation(cfg: Any) -> None:
+    """Check an evaluation's own values."""
+    check_number("episodes", cfg.episodes, low=2, integer=True)
+    check_number("seed", cfg.seed, low=0, integer=True)
+    check_number("markout_steps", cfg.markout_steps, low=0, integer=True)
+    check_number("confidence", cfg.confidence, low=0, high=1, low_open=True, high_open=True)
+    check_number("bootstrap_resamples", cfg.bootstrap_resamples, low=100, integer=True)
+    check_choice("bootstrap_method", cfg.bootstrap_method, ("BCa", "percentile", "basic"))
+    check_number("trace_episodes", cfg.trace_episodes, low=0, integer=True)
+    check_number("quote_steps", cfg.quote_steps, low=0, integer=True)
+    check_number("market.risk_aversion", cfg.market.risk_aversion, low=0)
+    if not (cfg.policies or cfg.checkpoints):
+        raise ConfigError("policies and checkpoints: both empty, nothing to evaluate")
+    duplicated = sorted({p for p in cfg.policies if list(cfg.policies).count(p) > 1})
+    if duplicated:
+        raise ConfigError(f"policies: {duplicated} listed twice")

@@ -19,11 +19,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from mmgym import policies
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.config import validate
+from mmgym.config import env_kwargs, validate
 from mmgym.evaluation import run_episodes
+from mmgym.evaluation.lineup import baseline
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
 from mmgym.validation import ConfigError
@@ -31,22 +31,6 @@ from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
 EVAL_SEED = 1_000_000  # evaluation seeds never overlap training ones
-
-
-def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """The environment's keyword arguments from the market and reward groups."""
-    m = cfg.market
-    kwargs: dict[str, Any] = {
-        "market": m.name,
-        "features": None if m.features is None else list(m.features),
-        "feature_params": OmegaConf.to_container(m.feature_params),
-        "max_inventory": m.max_inventory,
-        "maker_fee_bps": m.maker_fee_bps,
-        "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
-        if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
-        "reward_kwargs": OmegaConf.to_container(cfg.reward.reward_kwargs),
-    }
-    return kwargs | OmegaConf.to_container(m.params)
 
 
 class Progress:
@@ -101,14 +85,13 @@ def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFram
     """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes."""
     if not cfg.eval_episodes:
         return pd.DataFrame()
-    env = MarketMakingVectorEnv(1, **kwargs)
-    baseline = policies.make("as_inventory", feature_names=env.feature_names,
-                             **OmegaConf.to_container(cfg.market.baseline))
+    reference = baseline("as_inventory", cfg.market)
     rows = {}
-    for name, p in ((cfg.agent.name, policy), ("as_inventory", baseline)):
-        r = run_episodes(p, cfg.eval_episodes, seed=EVAL_SEED, **kwargs)
+    for name, p, observation in ((cfg.agent.name, policy, {}),
+                                 (reference.label, reference.policy, reference.observation)):
+        r = run_episodes(p, cfg.eval_episodes, seed=EVAL_SEED, **(kwargs | observation))
         rows[name] = {"mean PnL": r["pnl"].mean(), "std PnL": r["pnl"].std(),
-                      "mean reward": r["reward"].mean(), "std final q": r["inventory"].std(),
+                      "mean reward": r["reward"].mean(), "std final q": r["final_inventory"].std(),
                       "fills": r["fills"].mean(), "spread": r["spread"].mean()}
     return pd.DataFrame(rows).T
 

@@ -46,20 +46,25 @@ def save(model: BaseAlgorithm, path: Path) -> None:
         model.save_replay_buffer(path.with_suffix("." + BUFFER_FILE))
 
 
-def load(name: str, path: str | Path, venv: VecEnv, **kwargs: Any) -> BaseAlgorithm:
+def load(
+    name: str, path: str | Path, venv: VecEnv, field: str = "resume", **kwargs: Any
+) -> BaseAlgorithm:
     """Continue from a checkpoint written by :func:`save`: its weights, optimiser state,
-    step count, normalisation statistics and replay buffer. A missing or unreadable file
-    raises :class:`ConfigError` naming it."""
+    step count, normalisation statistics and replay buffer. A missing or unreadable file, or
+    one whose spaces differ from ``venv``'s, raises :class:`ConfigError` naming it as the
+    config ``field`` it came from."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"resume={str(path)!r}: no such checkpoint")
+        raise ConfigError(f"{field}={str(path)!r}: no such checkpoint")
     stats = path.with_suffix("." + NORMALIZE_FILE)
     if stats.is_file():
         venv = VecNormalize.load(str(stats), venv)
     try:
         model = algorithm(name).load(path, env=venv, **kwargs)
     except Exception as e:  # SB3 raises many kinds on a corrupt zip
-        raise ConfigError(f"resume={str(path)!r}: not a readable {name} checkpoint: {e}") from None
+        raise ConfigError(
+            f"{field}={str(path)!r}: not a readable {name} checkpoint for this environment: {e}"
+        ) from None
     buffer = path.with_suffix("." + BUFFER_FILE)
     if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
         model.load_replay_buffer(buffer)

@@ -1,0 +1,141 @@
+"""The policies of an evaluation: analytic baselines by name and trained agents from their
+checkpoints, each with the observation it reads.
+
+Every policy plays its own copy of the market (same market, parameters, position limit,
+fees, reward and seeds); only the observation may differ, because a trained agent reads the
+features it was trained on. The market's random streams do not depend on the observation, so
+the episodes stay common to all policies.
+
+A baseline's parameters are, in increasing priority: the market's model parameters
+(``market.baseline``: σ, A, k, γ, T, unit, those the policy takes), the market's
+per-policy parameters (``market.policies.<name>``), and the evaluation's
+``policy_params.<name>``. It observes the market's features plus those it reads.
+
+A checkpoint is a Stable-Baselines3 model (``.zip``) or a Q-table (``.npz``) written by a
+training run. An SB3 model's algorithm and observation come from the run's configuration
+(``.hydra/config.yaml`` in its run directory); ``ALGO:path`` names the algorithm of a model
+saved elsewhere (its observation is then the market's default).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mmgym import policies
+from mmgym.agents import QLearning
+from mmgym.agents import sb3 as sb3_agents
+from mmgym.markets import MARKETS
+from mmgym.policies.base import Policy
+from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
+from mmgym.validation import ConfigError
+
+_ALGO = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):(?!//)(.+)$")
+
+
+@dataclass
+class Contender:
+    """A policy to evaluate, its label in the tables and the environment arguments it
+    observes with (``features``, ``feature_params``)."""
+
+    label: str
+    policy: Policy
+    observation: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def baseline(
+    name: str,
+    market: Any,
+    overrides: dict[str, Any] | None = None,
+) -> Contender:
+    """The baseline ``name`` with its parameters for ``market`` (a market config:
+    ``name``, ``features``, ``feature_params``, ``baseline``, ``policies``)."""
+    if name not in policies.POLICIES:
+        raise ConfigError(
+            f"policies: unknown policy {name!r}; expected one of "
+            f"{', '.join(sorted(policies.POLICIES))} or a checkpoint in checkpoints"
+        )
+    accepted = inspect.signature(policies.POLICIES[name]).parameters
+    model = _plain(market.get("baseline", {}))
+    params = {k: v for k, v in model.items() if k in accepted}
+    params |= _plain(market.get("policies", {}).get(name, {}))
+    params |= _plain((overrides or {}).get(name, {}))
+    features = list(market.features or MARKETS[market.name].default_features)
+    if "feature_names" in accepted:
+        reads = accepted["feature_names"].default
+        features += [f for f in reads if f not in features]
+        params["feature_names"] = tuple(features)
+    policy = policies.make(name, **params)
+    shown = {k: v for k, v in params.items() if k != "feature_names"}
+    return Contender(name, policy, _observation(features, market.feature_params), shown)
+
+
+def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -> Contender:
+    """The trained agent of checkpoint ``spec`` (``checkpoints[index]``), ready to act on
+    ``market`` with the environment arguments ``env_kwargs``."""
+    field_name = f"checkpoints[{index}]"
+    match = _ALGO.match(spec)
+    algo, path = (match.group(1), Path(match.group(2))) if match else (None, Path(spec))
+    if not path.is_file():
+        raise ConfigError(f"{field_name}={spec!r}: no such checkpoint file")
+    run = _run_config(path)
+    label = _label(path, run)
+    if path.suffix == ".npz":
+        agent = QLearning.load(path)
+        features = list(agent.bins.feature_names)
+        feature_params = run.market.feature_params if run is not None else market.feature_params
+        return Contender(label, agent, _observation(features, feature_params),
+                         {"checkpoint": str(path)})
+    if path.suffix != ".zip":
+        raise ConfigError(
+            f"{field_name}={spec!r}: expected an SB3 model (.zip) or a Q-table (.npz)"
+        )
+    if algo is None:
+        if run is None:
+            raise ConfigError(
+                f"{field_name}={spec!r}: no .hydra/config.yaml in its run directory tells its "
+                "algorithm; write it as ALGO:path (PPO:path/to/model.zip)"
+            )
+        algo = run.agent.algo
+    if run is not None:
+        features = list(run.market.features or MARKETS[run.market.name].default_features)
+        observation = _observation(features, run.market.feature_params)
+    else:
+        observation = _observation(list(market.features or MARKETS[market.name].default_features),
+                                   market.feature_params)
+    venv = MarketMakingSB3VecEnv(1, **(env_kwargs | observation))
+    model = sb3_agents.load(algo, path, venv, field=field_name)
+    return Contender(label, sb3_agents.SB3Policy(model), observation,
+                     {"checkpoint": str(path), "algo": algo})
+
+
+def _observation(features: list[str], feature_params: Any) -> dict[str, Any]:
+    return {"features": list(features), "feature_params": _plain(feature_params)}
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+
+
+def _run_config(path: Path) -> Any:
+    """The training configuration of the run a checkpoint belongs to, if any."""
+    for directory in list(path.parents)[:2]:
+        config = directory / ".hydra" / "config.yaml"
+        if config.is_file():
+            return OmegaConf.load(config)
+    return None
+
+
+def _label(path: Path, run: Any) -> str:
+    """``<agent>-seed<k>`` for a run's final model, with ``/<file stem>`` for its other
+    checkpoints; the file stem when it has no run."""
+    if run is None:
+        return path.stem
+    name = f"{run.agent.name}-seed{run.seed}"
+    return name if path.stem in ("model", "qtable") else f"{name}/{path.stem}"

@@ -1,0 +1,62 @@
+"""The evaluation in TensorBoard: one run per policy with the training scalars, an HParams
+comparison, and the figures.
+
+Each policy's run (``<dir>/<policy>``) holds the ``mmgym/*`` tags that training writes
+(:data:`mmgym.tracking.SCALARS`), here one point per evaluation episode (step = episode
+index), the final-PnL histogram, and an HParams entry (the policy's parameters against its
+summary metrics), so ``tensorboard --logdir runs`` sets evaluations beside training runs.
+The figures go to the run ``<dir>/figures``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mmgym.evaluation.rollout import Rollout
+
+EPISODE_TAGS: dict[str, str] = {
+    "episode_pnl": "pnl",
+    "mean_abs_inventory": "mean_abs_inventory",
+    "fills": "fills",
+    "spread_captured": "spread_captured",
+    "reward": "reward",
+}
+"""Training's per-episode tags and the per-episode column each shows."""
+
+
+def write(
+    directory: Path,
+    rollouts: dict[str, Rollout],
+    summary: pd.DataFrame,
+    params: dict[str, dict[str, Any]],
+    figures: dict[str, Figure],
+) -> None:
+    """Write the runs under ``directory``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name, r in rollouts.items():
+        writer = SummaryWriter(str(directory / name))
+        for tag, column in EPISODE_TAGS.items():
+            for i, value in enumerate(r.episodes[column].to_numpy()):
+                writer.add_scalar(f"mmgym/{tag}", value, i)
+        values = summary.loc[name, "value"]
+        writer.add_scalar("mmgym/sharpe", values["sharpe"], len(r.episodes) - 1)
+        writer.add_histogram("mmgym/episode_pnl_distribution", r.episodes["pnl"].to_numpy())
+        hparams = {"policy": name} | {k: _scalar(v) for k, v in params[name].items()}
+        writer.add_hparams(hparams, {f"hparam/{m}": float(v) for m, v in values.items()
+                                     if np.isfinite(v)}, run_name=".")
+        writer.close()
+    if figures:
+        writer = SummaryWriter(str(directory / "figures"))
+        for name, fig in figures.items():
+            writer.add_figure(f"evaluation/{name}", fig, close=False)
+        writer.close()
+
+
+def _scalar(value: Any) -> int | float | str | bool:
+    return value if isinstance(value, int | float | str | bool) else str(value)
