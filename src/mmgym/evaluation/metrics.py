@@ -119,6 +119,8 @@ class Bootstrap:
         the point as its own interval; fewer than two episodes give NaN."""
         if len(samples[0]) < 2:
             return np.nan, np.nan, np.nan
+        if len(samples) == 2 and np.array_equal(*samples):
+            return 0.0, 0.0, 0.0
         if len(samples) == 2:
 
             def stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -127,9 +129,7 @@ class Bootstrap:
             stat = statistic
         with np.errstate(divide="ignore", invalid="ignore"):
             point = float(stat(*samples, axis=-1))
-        if all(np.ptp(s) == 0 for s in samples) or (
-            len(samples) == 2 and np.array_equal(*samples)
-        ):
+        if all(np.ptp(s) == 0 for s in samples):
             return point, point, point
         for method in dict.fromkeys((self.method, "percentile")):
             with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """Sensitivity analysis: the evaluations of a Hydra multirun gathered into one table and one
 plot.
 
-``python evaluate.py -m policies='[as_inventory,obi_skew]' policy_params.obi_skew.alpha=0,2,4,8``
+``python evaluate.py -m policies='[as_inventory,obi_skew]' +policy_params.obi_skew.alpha=0,2,4,8``
 runs one evaluation per value; when the sweep ends, :class:`GatherSweep` (a Hydra callback
 set in ``conf/evaluate.yaml``) collects every job's ``summary.csv`` with the values of the
 overrides that differ between jobs, and writes ``sweep.csv``, ``sweep.md`` and ``sweep.png``

@@ -1,0 +1,228 @@
+"""The evaluation kit: paired differences under common random numbers, metrics on hand-made
+paths, the markout against a plain loop, outputs, sweeps and errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mmgym.cli import CONF_DIR
+from mmgym.config import register
+from mmgym.evaluation.compare import evaluate
+from mmgym.evaluation.metrics import (
+    Bootstrap,
+    max_drawdown,
+    mean_variance,
+    metrics,
+    sharpe,
+    sortino,
+    summarize,
+)
+from mmgym.evaluation.rollout import rollout
+from mmgym.policies import make
+from mmgym.tracking import SCALARS
+from mmgym.training import train
+from mmgym.validation import ConfigError
+from mmgym.vector import MarketMakingVectorEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+AS = {"sigma": 2.0, "k": 1.5, "gamma": 0.1, "T": 1.0}
+FAST = ["progress=false", "bootstrap_resamples=200", "episodes=40"]
+
+
+def config(*overrides: str):
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("evaluate", overrides=[*FAST, *overrides])
+
+
+class Deviating:
+    """AS inventory, except in the episodes ``envs`` from step ``start`` on, where it quotes
+    ``offset`` on both sides."""
+
+    def __init__(self, envs: list[int], start: int, offset: float = 0.3) -> None:
+        self.base = make("as_inventory", **AS)
+        self.envs, self.start, self.offset, self.t = envs, start, offset, 0
+
+    def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
+        actions = self.base(obs, info)
+        if self.t >= self.start:
+            actions[self.envs] = self.offset
+        self.t += 1
+        return actions
+
+
+def test_a_policy_compared_with_itself_differs_by_exactly_zero() -> None:
+    runs = {name: rollout(make("as_inventory", **AS), 50, seed=7).episodes
+            for name in ("a", "b")}
+    summary = summarize(runs, "a", metrics(0.1), Bootstrap(resamples=200))
+    diff = summary.loc["b", ["diff", "diff_low", "diff_high"]]
+    assert (diff.to_numpy() == 0.0).all()
+
+
+def test_a_policy_differing_on_some_episodes_and_steps_differs_only_there() -> None:
+    reference = rollout(make("as_inventory", **AS), 12, seed=3)
+    changed = rollout(Deviating(envs=[2, 5], start=120), 12, seed=3)
+    same = [i for i in range(12) if i not in (2, 5)]
+    pd.testing.assert_frame_equal(reference.episodes.iloc[same], changed.episodes.iloc[same])
+    np.testing.assert_array_equal(reference.pnl[:, same], changed.pnl[:, same])
+    # the deviating episodes are identical up to the step the policy changes, not after it
+    np.testing.assert_array_equal(reference.pnl[:120, [2, 5]], changed.pnl[:120, [2, 5]])
+    assert (reference.pnl[120:, [2, 5]] != changed.pnl[120:, [2, 5]]).any(axis=0).all()
+    summary = summarize({"as": reference.episodes, "dev": changed.episodes}, "as",
+                        metrics(0.1), Bootstrap(resamples=200))
+    episode_diff = changed.episodes["pnl"] - reference.episodes["pnl"]
+    assert summary.loc[("dev", "mean_pnl"), "diff"] == pytest.approx(episode_diff.mean())
+
+
+def test_metrics_on_hand_made_paths() -> None:
+    paths = np.array([[1.0, 5.0, 2.0, 7.0, 1.0, 3.0],     # peak 7, trough 1
+                      [-1.0, -3.0, 2.0, 1.0, 1.5, 0.5],   # from the start (0) to −3
+                      [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])    # never falls
+    np.testing.assert_array_equal(max_drawdown(paths), [6.0, 3.0, 0.0])
+    pnl = np.array([-1.0, 2.0, 3.0, 4.0])
+    mean, std = 2.0, np.sqrt(((pnl - 2.0) ** 2).sum() / 3)
+    assert sharpe(pnl) == pytest.approx(mean / std)
+    assert sortino(pnl) == pytest.approx(mean / np.sqrt(1.0 / 4))
+    assert mean_variance(0.5)(pnl) == pytest.approx(mean - 0.25 * std**2)
+    assert sortino(np.array([1.0, 2.0])) == np.inf  # no downside at all
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_normal_approximation() -> None:
+    x = np.random.default_rng(1).normal(3.0, 2.0, 2000)
+    point, low, high = Bootstrap(resamples=2000).estimate(lambda a, axis: a.mean(axis), x)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))
+    assert point == pytest.approx(x.mean())
+    assert low == pytest.approx(x.mean() - half, abs=0.15 * half)
+    assert high == pytest.approx(x.mean() + half, abs=0.15 * half)
+
+
+def test_markout_and_adverse_selection_against_a_plain_loop() -> None:
+    h, n = 5, 6
+    policy = make("as_inventory", **AS)
+    out = rollout(policy, n, seed=11, markout_steps=h).episodes
+    env = MarketMakingVectorEnv(n, market="as2008")
+    obs, info = env.reset(seed=11)
+    fills, mids = [], []
+    done = np.zeros(n, dtype=bool)
+    while not done.all():
+        obs, _, done, _, info = env.step(policy(obs, info))
+        fills.append((info["bid_fill"].copy(), info["bid_price"].copy(),
+                      info["ask_fill"].copy(), info["ask_price"].copy()))
+        mids.append(info["mid"].copy())
+    for i in range(n):
+        expected = 0.0
+        for t, (b, bp, a, ap) in enumerate(fills):
+            later = mids[min(t + h, len(mids) - 1)][i]
+            if b[i] > 0:
+                expected += b[i] * (later - bp[i])
+            if a[i] > 0:
+                expected += a[i] * (ap[i] - later)
+        assert out["markout"].iloc[i] == pytest.approx(expected, abs=1e-9)
+    np.testing.assert_allclose(out["adverse_selection"],
+                               out["spread_captured"] - out["markout"])
+
+
+def test_evaluation_writes_readable_outputs(tmp_path: Path) -> None:
+    cfg = config("market=as2008", "policies=[as_inventory,as_symmetric,glft]",
+                 "quote_steps=0", "trace_episodes=3")
+    summary = evaluate(cfg, tmp_path)
+    table = pd.read_csv(tmp_path / "summary.csv", index_col=[0, 1])
+    pd.testing.assert_frame_equal(table, summary, check_exact=False, rtol=1e-12)
+    assert set(table.index.unique("policy")) == {"as_inventory", "as_symmetric", "glft"}
+    episodes = pd.read_parquet(tmp_path / "episodes.parquet")
+    assert len(episodes) == 3 * 40 and episodes["policy"].nunique() == 3
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "Paired difference to as_inventory" in markdown and "Std(Final q)" in markdown
+    for name in ("pnl_distribution", "pnl_over_time", "inventory_paths", "quotes"):
+        image = matplotlib.image.imread(tmp_path / f"{name}.png")
+        assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05
+    for policy in ("as_inventory", "as_symmetric", "glft"):
+        acc = EventAccumulator(str(tmp_path / "tensorboard" / policy))
+        acc.Reload()
+        assert {f"mmgym/{k}" for k in SCALARS} <= set(acc.Tags()["scalars"])
+        assert len(acc.Scalars("mmgym/episode_pnl")) == 40
+    figures = EventAccumulator(str(tmp_path / "tensorboard" / "figures"))
+    figures.Reload()
+    assert len(figures.Tags()["images"]) == 4
+
+
+def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) -> None:
+    train_cfg = _train_config("agent=qlearning", "market=as2008", "total_timesteps=4000",
+                              "eval_episodes=0")
+    train(train_cfg, tmp_path / "q")
+    ppo_cfg = _train_config("agent=ppo", "market=as2008", "total_timesteps=1024",
+                            "num_envs=4", "agent.kwargs.n_steps=256", "eval_episodes=0")
+    train(ppo_cfg, tmp_path / "ppo")
+    cfg = config("market=as2008", "policies=[as_inventory]", "plots=false",
+                 "tensorboard=false",
+                 f"checkpoints=[{tmp_path / 'q' / 'qtable.npz'},PPO:{tmp_path / 'ppo/model.zip'}]")
+    summary = evaluate(cfg, tmp_path / "eval")
+    assert list(summary.index.unique("policy")) == ["as_inventory", "qtable", "model"]
+    values = summary["value"].unstack("metric")
+    trained = values.loc[["qtable", "model"], ["mean_pnl", "sharpe", "fills"]]
+    assert np.isfinite(trained.to_numpy()).all()
+
+
+def _train_config(*overrides: str):
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=["progress=false", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["policies=[as_inventory,as_inventry]"], r"unknown policy 'as_inventry'"),
+        (["checkpoints=[runs/nowhere/model.zip]"],
+         r"checkpoints\[0\]='runs/nowhere/model.zip': no such checkpoint file"),
+        (["checkpoints=[PPO:runs/nowhere/model.zip]"], r"checkpoints\[0\]=.*no such"),
+        (["episodes=1"], r"episodes=1: out of range, allowed \[2, inf\]"),
+        (["reference=nobody"], r"reference='nobody': not among the evaluated policies"),
+        (["+policy_params.glft.gamma=0.1"], r"policy_params: \['glft'\] not among"),
+        (["+policy_params.as_symmetric.gamma=-1"], r"gamma=-1"),
+        (["market.risk_aversion=-0.5"], r"market.risk_aversion=-0.5"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_written(tmp_path: Path, overrides: list[str],
+                                                     message: str) -> None:
+    out = tmp_path / "out"
+    with pytest.raises((ConfigError, ValueError), match=message):
+        evaluate(config("market=as2008", "policies=[as_inventory,as_symmetric]", *overrides),
+                 out)
+    assert not out.exists()
+
+
+def test_a_sensitivity_sweep_is_gathered_into_one_table_and_plot(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "-m", "market=as2008",
+         "policies=[as_inventory,as_symmetric]", "+policy_params.as_symmetric.gamma=0.05,0.2",
+         "episodes=20", "bootstrap_resamples=100", "plots=false", "tensorboard=false",
+         "progress=false", "name=sens"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    sweep = tmp_path / "runs/eval/sens-sweep/as2008"
+    table = pd.read_csv(sweep / "sweep.csv")
+    assert sorted(table["+policy_params.as_symmetric.gamma"].unique()) == [0.05, 0.2]
+    pnl = table[(table["metric"] == "mean_pnl") & (table["policy"] == "as_symmetric")]
+    assert pnl["value"].nunique() == 2  # the parameter took effect
+    assert matplotlib.image.imread(sweep / "sweep.png").std() > 0.05
+    assert "as_symmetric" in (sweep / "sweep.md").read_text()
+
+
+def test_evaluate_command_line_reports_a_bad_policy_name(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "market=as2008", "policies=[glfd]"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode != 0 and "unknown policy 'glfd'" in run.stderr
+    assert not (tmp_path / "runs/eval/default/as2008/summary.csv").exists()
