@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make train` (the main job) and `make test`.
+# Two commands on a fresh machine: `make train` (the main job: train PPO on lob, then compare it
+# with the baselines) and `make test`.
 # Both create .venv and install mmgym into it first (once; again when pyproject.toml changes).
 PYTHON ?= python3
 VENV := .venv
@@ -15,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: $(STAMP)
 	$(BIN)/python train.py
+	$(BIN)/python evaluate.py checkpoints='[runs/default/lob/ppo-seed0/model.zip]'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
