@@ -221,3 +221,19 @@ def test_sample_book_agrees_with_book_ticker() -> None:
     assert warm.sum() == 6547  # 2 re-applied updates + the 6,545 received after it
     assert same.mean() >= 0.999, same.mean()
     assert not book.crossed.any()
+
+
+def test_command_line_imports_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from mmgym.data.importers import main
+
+    src = write(tmp_path, [GOOD[0], "1050 {broken", *GOOD[1:]])
+    out = tmp_path / "events.parquet"
+    assert main(["binance", str(src), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "6 lines, 8 events" in printed and "skipped: 1 (corrupt 1)" in printed
+    assert f"{src}:2: corrupt" in printed
+    assert len(read_events(out)[0]) == 8
+    out.unlink()
+    assert main(["binance", str(src), "-o", str(out), "--strict"]) == 1
+    assert f"{src}:2: corrupt" in capsys.readouterr().err
+    assert not out.exists()
