@@ -6,6 +6,7 @@ Importing the package registers the environment ids:
 |---|---|
 | ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow (the default market) |
 | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), section 3.3 |
+| ``mmgym/LOBReplay-v0`` | ``replay``: a recorded order book (``data_path=...``) |
 
 each with an entry point (``gym.make``) and a vector entry point
 (``gym.make_vec(..., vectorization_mode="vector_entry_point")``).
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 ENV_IDS: dict[str, str] = {
     "mmgym/MarketMaking-v0": "lob",
     "mmgym/AvellanedaStoikov-v0": "as2008",
+    "mmgym/LOBReplay-v0": "replay",
 }
 """Registered environment ids and the market each one runs."""
 

@@ -30,12 +30,18 @@ class MarketMakingEnv(gym.Env):
     |---|---|---|
     | ``mmgym/MarketMaking-v0`` | ``lob``: L2 book, informed flow | see Observation Space |
     | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: A–S (2008), §3.3 | inventory, time_remaining |
+    | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded book (``data_path``) | as ``lob`` |
 
     ``lob`` (:mod:`mmgym.markets.lob`) is a 10-level order book on a 0.1 USDT tick with
     uninformed and informed (PIN) market orders, limit arrivals and cancellations leaning
     toward a latent fundamental, and the agent's orders in the queues with price-time
     priority; ``as2008`` is the paper's own model (binomial mid, fills with probability
-    A·e^(−kδ)·dt), the anchor on which Avellaneda–Stoikov is near-optimal.
+    A·e^(−kδ)·dt), the anchor on which Avellaneda–Stoikov is near-optimal. ``replay``
+    (:mod:`mmgym.markets.replay`) plays a recorded order book (an event file from
+    ``mmgym-import``) in steps of ``dt`` of recorded time; the agent's orders fill when
+    recorded trades reach them, behind the displayed queue, with no market impact; its
+    episodes are windows of the recording (``episode_seconds``, default 60 s), starting at
+    random (from the seed) or at a fixed ``start``.
 
     ## Action Space
 

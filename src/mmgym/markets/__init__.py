@@ -7,9 +7,10 @@ from typing import Any
 from mmgym.markets.as2008 import AS2008Market, AS2008Params
 from mmgym.markets.base import Market, MarketStep
 from mmgym.markets.lob import LOBMarket, LOBParams, LOBStep
+from mmgym.markets.replay import ReplayMarket, ReplayParams
 from mmgym.validation import check_choice
 
-MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket)}
+MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket, ReplayMarket)}
 
 
 def make_market(name: str, n: int, **params: Any) -> Market:
@@ -27,5 +28,7 @@ __all__ = [
     "LOBStep",
     "Market",
     "MarketStep",
+    "ReplayMarket",
+    "ReplayParams",
     "make_market",
 ]

@@ -1,0 +1,469 @@
+"""Importer of Binance USD-M futures combined-stream recordings into the event format.
+
+**Input.** A text file, gzip-compressed or not (by its first bytes), one message per line::
+
+    <local receive time, ns since the epoch> <raw JSON>
+
+the JSON being either a combined-stream envelope ``{"stream": ..., "data": {...}}`` whose
+``data`` is a ``depthUpdate`` (``<symbol>@depth...``), ``trade`` or ``bookTicker`` event, or a
+REST depth snapshot ``{"lastUpdateId": ..., "E": ..., "T": ..., "bids": ..., "asks": ...}``
+(how hftbacktest records them; ``../shared/data/binance-usdm/`` holds a sample).
+
+**Output rows** (:mod:`mmgym.data.schema`), at the line's local time ``ts_ns``:
+
+* ``depthUpdate``: one ``DELTA`` row per level of ``b`` (bids) and ``a`` (asks), its
+  ``update_id`` the message's final update id ``u``;
+* REST snapshot: ``SNAPSHOT`` rows (``update_id`` = ``lastUpdateId``), then, synchronised
+  the way Binance documents ("How to manage a local order book correctly"), the depth
+  updates already received whose ``u`` is after ``lastUpdateId``, re-emitted as ``DELTA``
+  rows at the snapshot's time (their ids unchanged); later depth updates with
+  ``u < lastUpdateId`` are already in the snapshot and are dropped (counted under
+  ``messages["depth_before_snapshot"]``);
+* ``trade``: one ``TRADE`` row, ``side`` the aggressor: ``m`` true (the buyer is the maker)
+  is a ``SELL``, false a ``BUY``; ``update_id`` is ``NO_ID``.
+* ``bookTicker`` is not an event of the format: the importer passes over it (only its
+  timestamp is checked); :func:`read_book_ticker` reads it.
+
+**Bad data.** With ``strict=True`` the first problem raises
+:class:`~mmgym.data.store.DataError` naming the file and line, and nothing is written.
+Otherwise (the default) each problem is counted in the :class:`~mmgym.data.report.ImportReport`
+by reason, the first few with their line:
+
+* ``corrupt``: no ns prefix, not JSON, an unknown message, a missing or malformed field,
+  a price <= 0 or a negative size. The line is skipped.
+* ``out_of_order``: the line's local time is before the previous kept line's. The line is
+  skipped.
+* ``gap``: a depth update whose ``pu`` is not the previous update's ``u`` (messages were
+  lost), or a snapshot older than the buffered updates. Counted; the update is applied: the
+  levels the lost messages changed stay stale until touched again (as at the start of a
+  recording without a snapshot), and a stale level that the book crosses is removed (next).
+* ``crossed``: after a message the best bid is at or above the best ask. The stale levels of
+  the side the message did not update are removed by ``DELTA`` rows of size 0 added right
+  after the message (rule of :func:`mmgym.data.book.rebuild_book`); counted under
+  ``repaired``, so the output never holds a crossed book.
+* a message for another symbol than the file's first is always an error (one file, one
+  book).
+
+Speed: depth updates carry long level arrays, and building a Python object per price string
+dominated the run time, so the level arrays are cut out of the line and parsed straight into
+numpy (``np.fromstring``), the rest of the message by ``orjson`` (a fast, well-kept JSON
+library, 3-4x ``json.loads`` on these lines). A line that the fast path cannot read in full is
+parsed again with ``orjson`` alone to name its problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from mmgym.data.book import rebuild_book
+from mmgym.data.report import ImportReport
+from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.data.store import DataError, write_events
+
+TICK_SIZE = 0.1
+"""BTCUSDT perpetual price filter at the time of the sample, USDT (written to metadata)."""
+LOT_SIZE = 0.001
+"""BTCUSDT perpetual lot size at the time of the sample, BTC."""
+_SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
+SNAPSHOT_BUFFER = 1000
+"""Depth updates kept to synchronise a later REST snapshot."""
+
+def open_lines(path: Path) -> list[bytes]:
+    """The lines of a text file, gunzipped when it starts with the gzip magic bytes."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        data = gzip.open(path, "rb").read() if gz else path.read_bytes()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    return data.split(b"\n")
+
+
+class _Rows:
+    """The output table, built from numpy blocks (depth) and Python lists (trades)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
+        self.n = 0
+
+    def add(self, ts: int, kind: int, side: np.ndarray, price: np.ndarray, size: np.ndarray,
+            update_id: int, line: int) -> None:
+        self.blocks.append((ts, kind, side, price, size, update_id, line))
+        self.n += len(price)
+
+    def table(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The event table and the raw line of each row."""
+        counts = np.array([len(b[3]) for b in self.blocks], dtype=np.int64)
+
+        def per_row(i: int, dtype: type) -> np.ndarray:
+            return np.repeat(np.array([b[i] for b in self.blocks], dtype=dtype), counts)
+
+        def cat(i: int, dtype: type) -> np.ndarray:
+            if not self.blocks:
+                return np.zeros(0, dtype=dtype)
+            return np.concatenate([b[i] for b in self.blocks]).astype(dtype, copy=False)
+
+        events = pd.DataFrame({
+            "ts_ns": per_row(0, np.int64),
+            "kind": per_row(1, np.int8),
+            "side": cat(2, np.int8),
+            "price": cat(3, np.float64),
+            "size": cat(4, np.float64),
+            "update_id": per_row(5, np.int64),
+        })
+        return events, per_row(6, np.int64)
+
+
+def _pairs(text: bytes) -> int:
+    """Number of ``["p","q"]`` pairs in a level array's text (checked again when parsed)."""
+    return 0 if text == b"[]" else text.count(b"],[") + 1
+
+
+def _cut_array(payload: bytes, key: bytes) -> tuple[bytes, bytes] | None:
+    """Cut the level array ``"key":[[...]]`` out of ``payload``: (array text, rest)."""
+    i = payload.find(key)
+    if i < 0:
+        return None
+    start = i + len(key)
+    while payload[start : start + 1] == b" ":
+        start += 1
+    if payload.startswith(b"[]", start):
+        end = start + 2
+    else:
+        j = payload.find(b"]]", start)
+        if j < 0:
+            return None
+        end = j + 2
+    return payload[start:end], payload[:start] + b"[]" + payload[end:]
+
+
+def _depth_texts(payload: bytes) -> tuple[dict[str, Any], bytes, bytes] | None:
+    """A depthUpdate line's header (orjson) and the texts of its bid and ask arrays."""
+    cut_b = _cut_array(payload, b'"b":')
+    if cut_b is None:
+        return None
+    bids_text, rest = cut_b
+    cut_a = _cut_array(rest, b'"a":')
+    if cut_a is None:
+        return None
+    asks_text, rest = cut_a
+    try:
+        header = orjson.loads(rest)
+    except orjson.JSONDecodeError:
+        return None
+    return header, bids_text.replace(b" ", b""), asks_text.replace(b" ", b"")
+
+
+def _parse_levels(texts: list[bytes], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All level arrays at once: ``(sum(pairs), 2)`` floats and whether each text was read
+    in full (a text that was not is parsed alone, and its rows are NaN)."""
+    total = int(pairs.sum())
+    body = b"\n".join(t[2:-2].replace(b'"],["', b"\n") for t in texts if t != b"[]")
+    values = None
+    if total:
+        try:
+            frame = pd.read_csv(io.BytesIO(body.replace(b'"', b"")), header=None,
+                                names=["p", "q"], dtype=np.float64, engine="c",
+                                skip_blank_lines=False)
+            if len(frame) == total:
+                values = frame.to_numpy()
+        except (ValueError, pd.errors.ParserError):
+            values = None
+    ok = np.ones(len(texts), dtype=bool)
+    if values is None:  # find the bad texts one by one
+        parts = []
+        for i, (text, k) in enumerate(zip(texts, pairs, strict=True)):
+            try:
+                levels = _as_levels(orjson.loads(text), "levels")
+                if len(levels) != k:
+                    raise ValueError
+            except (ValueError, orjson.JSONDecodeError):
+                ok[i] = False
+                levels = np.full((k, 2), np.nan)
+            parts.append(levels)
+        values = np.concatenate(parts) if parts else np.zeros((0, 2))
+    return values, ok
+
+
+def _as_levels(value: Any, field: str) -> np.ndarray:
+    """A list of ``[price, qty]`` strings as an ``(k, 2)`` array; ValueError if malformed."""
+    if not isinstance(value, list) or not all(
+        isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) for v in x) for x in value
+    ):
+        raise ValueError(f"{field} is not a list of [price, qty] strings")
+    return np.array(value, dtype=np.float64).reshape(-1, 2)
+
+
+def _as_levels_raw(value: Any, field: str) -> list[list[str]]:
+    """A list of ``[price, qty]`` strings, checked for shape (for re-serialising)."""
+    _as_levels(value, field)
+    return value
+
+
+def _check_levels(levels: np.ndarray, field: str) -> None:
+    if len(levels) and not (np.isfinite(levels).all() and (levels[:, 0] > 0).all()
+                            and (levels[:, 1] >= 0).all()):
+        raise ValueError(f"{field} has a price <= 0, a negative size or a non-number")
+
+
+def _ints(d: dict[str, Any], *keys: str) -> list[int]:
+    out = []
+    for k in keys:
+        v = d.get(k)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError(f"field {k!r} is {v!r}, expected an integer")
+        out.append(v)
+    return out
+
+
+class _Importer:
+    """Three passes: read the lines (headers, trades, snapshots; depth level arrays kept as
+    text), parse every level array at once, then build the rows in line order."""
+
+    def __init__(self, path: Path, strict: bool) -> None:
+        self.path = path
+        self.report = ImportReport(path=path, strict=strict)
+        self.rows = _Rows()
+        self.symbol: str | None = None
+        self.last_u: int | None = None  # update id of the book state
+        self.sync_id: int | None = None  # lastUpdateId of a snapshot not yet bridged
+        self.recent: deque[tuple[int, int, int]] = deque(maxlen=SNAPSHOT_BUFFER)
+        self.records: list[tuple[Any, ...]] = []  # (kind, line, ts, ...) in line order
+        self.texts: list[bytes] = []  # depth level arrays: bids, asks, bids, asks, ...
+
+    def run(self, lines: list[bytes]) -> pd.DataFrame:
+        report = self.report
+        report.lines = len(lines) - (lines[-1] == b"") if lines else 0
+        prev_ts = None
+        for no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            head, _, payload = line.partition(b" ")
+            try:
+                ts = int(head)
+            except ValueError:
+                report.bad(no, "corrupt", f"no ns timestamp prefix: {line[:40]!r}")
+                continue
+            if prev_ts is not None and ts < prev_ts:
+                report.bad(no, "out_of_order", f"time {ts} ns is before the previous {prev_ts}")
+                continue
+            if b"@bookTicker" not in payload[:64]:
+                try:
+                    self.read(no, ts, payload)
+                except DataError:
+                    raise
+                except (ValueError, KeyError, TypeError) as e:
+                    report.bad(no, "corrupt", str(e))
+                    continue
+            prev_ts = ts
+        pairs = np.array([_pairs(t) for t in self.texts], dtype=np.int64)
+        self.levels, ok = _parse_levels(self.texts, pairs)
+        self.offsets = np.concatenate([[0], np.cumsum(pairs)])
+        bad = ~ok[0::2] | ~ok[1::2]
+        values = self.levels
+        row_bad = ~(np.isfinite(values).all(axis=1) & (values[:, 0] > 0) & (values[:, 1] >= 0))
+        if row_bad.any():  # a price <= 0, a negative size or a non-number
+            text_of_row = np.repeat(np.arange(len(self.texts)), pairs)
+            bad[text_of_row[row_bad] // 2] = True
+        self.side = np.repeat(np.tile(np.array([BID, ASK], dtype=np.int8), len(pairs) // 2),
+                              pairs)
+        for record in self.records:
+            if record[0] == "depth":
+                _, no, ts, k, U, u, pu = record
+                if bad[k]:
+                    report.bad(no, "corrupt", "a level of b or a is not a [price, qty] pair "
+                               "of numbers with price > 0 and qty >= 0")
+                else:
+                    self.depth(no, ts, k, U, u, pu)
+            elif record[0] == "snapshot":
+                self.snapshot(*record[1:])
+            else:
+                self.rows.add(*record[1:])
+        events, row_line = self.rows.table()
+        return self.repair_crossed(events, row_line)
+
+    def read(self, no: int, ts: int, payload: bytes) -> None:
+        """First pass over one line."""
+        fast = None
+        if payload.startswith(b'{"stream":') and b"depthUpdate" in payload[:120]:
+            fast = _depth_texts(payload)
+        if fast is not None:
+            header, bids_text, asks_text = fast
+            data = header.get("data")
+        else:
+            try:
+                msg = orjson.loads(payload)
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"not JSON ({e})") from None
+            if not isinstance(msg, dict):
+                raise ValueError("not a JSON object")
+            if "lastUpdateId" in msg:
+                (last_id,) = _ints(msg, "lastUpdateId")
+                bids = _as_levels(msg.get("bids"), "bids")
+                asks = _as_levels(msg.get("asks"), "asks")
+                _check_levels(bids, "bids")
+                _check_levels(asks, "asks")
+                self.records.append(("snapshot", no, ts, last_id, bids, asks))
+                return
+            data = msg.get("data")
+            if isinstance(data, dict) and data.get("e") == "depthUpdate":
+                bids_text, asks_text = (orjson.dumps(_as_levels_raw(data.get(k), k))
+                                        for k in ("b", "a"))
+        if not isinstance(data, dict):
+            raise ValueError("no 'data' object")
+        event = data.get("e")
+        if event == "depthUpdate":
+            self.check_symbol(data)
+            U, u, pu = _ints(data, "U", "u", "pu")
+            self.records.append(("depth", no, ts, len(self.texts) // 2, U, u, pu))
+            self.texts += (bids_text, asks_text)
+        elif event == "trade":
+            self.records.append(("trade", *self.trade(no, ts, data)))
+        elif event != "bookTicker":
+            raise ValueError(f"unknown event type {event!r}")
+
+    def check_symbol(self, data: dict[str, Any]) -> None:
+        s = data.get("s")
+        if not isinstance(s, str):
+            raise ValueError(f"field 's' is {s!r}, expected the symbol")
+        if self.symbol is None:
+            self.symbol = s
+        elif s != self.symbol:
+            raise DataError(f"{self.path}: symbol {s!r} after {self.symbol!r}: one file, one book")
+
+    def depth(self, no: int, ts: int, k: int, U: int, u: int, pu: int) -> None:
+        report = self.report
+        if self.sync_id is not None:
+            if u < self.sync_id:
+                report.messages["depth_before_snapshot"] += 1
+                return
+            if U > self.sync_id:
+                report.bad(no, "gap", f"first update after the snapshot starts at U={U}, after "
+                           f"lastUpdateId={self.sync_id}")
+            self.sync_id = None
+        elif self.last_u is not None and pu != self.last_u:
+            report.bad(no, "gap", f"pu={pu} but the previous update ended at u={self.last_u}")
+        self.last_u = u
+        a, b = self.offsets[2 * k], self.offsets[2 * k + 2]
+        self.recent.append((U, u, len(self.rows.blocks)))
+        self.rows.add(ts, DELTA, self.side[a:b], self.levels[a:b, 0], self.levels[a:b, 1], u, no)
+        report.messages["depthUpdate"] += 1
+
+    def snapshot(self, no: int, ts: int, last_id: int, bids: np.ndarray,
+                 asks: np.ndarray) -> None:
+        side = np.repeat(np.array([BID, ASK], dtype=np.int8), [len(bids), len(asks)])
+        levels = np.concatenate([bids, asks])
+        self.rows.add(ts, SNAPSHOT, side, levels[:, 0], levels[:, 1], last_id, no)
+        self.report.messages["snapshot"] += 1
+        later = [r for r in self.recent if r[1] > last_id]
+        if not later:  # the snapshot is ahead of the stream: bridge it with the next update
+            self.sync_id = last_id
+            self.last_u = last_id
+            return
+        if later[0][0] > last_id:
+            self.report.bad(no, "gap", f"snapshot lastUpdateId={last_id} is older than the "
+                            f"buffered updates (the oldest after it starts at U={later[0][0]})")
+        for _, u, block in later:  # re-apply what the snapshot does not hold yet
+            _, _, b_side, b_price, b_size, _, _ = self.rows.blocks[block]
+            self.rows.add(ts, DELTA, b_side, b_price, b_size, u, no)
+        self.sync_id = None
+        self.last_u = later[-1][1]
+
+    def trade(self, no: int, ts: int, data: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments of the trade's row."""
+        self.check_symbol(data)
+        p, q, m = data.get("p"), data.get("q"), data.get("m")
+        if not isinstance(p, str) or not isinstance(q, str) or not isinstance(m, bool):
+            raise ValueError(f"trade fields p={p!r}, q={q!r}, m={m!r}: expected strings and a bool")
+        price, size = float(p), float(q)
+        if not (np.isfinite(price) and price > 0 and np.isfinite(size) and size > 0):
+            raise ValueError(f"trade price {p!r} or qty {q!r} is not a positive number")
+        self.report.messages["trade"] += 1
+        return (ts, TRADE, _SIDE[m], np.array([price]), np.array([size]), NO_ID, no)
+
+    def repair_crossed(self, events: pd.DataFrame, row_line: np.ndarray) -> pd.DataFrame:
+        """Count crossed books (strict: fail at the first) and remove the stale levels."""
+        history = rebuild_book(events)
+        for m in np.flatnonzero(history.crossed):
+            line = int(row_line[history.start[m]])
+            self.report.bad(
+                line, "crossed",
+                f"best bid {history.bid_price[m]} >= best ask {history.ask_price[m]} "
+                "before removing the stale levels", repaired=True,
+            )
+        if not history.removed:
+            return events
+        at = np.array([history.stop[m] for m, *_ in history.removed])
+        src = at - 1  # the crossing message's last row: its time and update id
+        fix = pd.DataFrame({
+            "ts_ns": events["ts_ns"].to_numpy()[src],
+            "kind": np.full(len(at), DELTA, dtype=np.int8),
+            "side": np.array([s for _, s, _, _ in history.removed], dtype=np.int8),
+            "price": np.array([p for _, _, p, _ in history.removed]),
+            "size": np.zeros(len(at)),
+            "update_id": events["update_id"].to_numpy()[src],
+        })
+        self.report.repaired["stale_levels_removed"] += len(at)
+        order = np.argsort(np.concatenate([np.arange(len(events)), at - 0.5]), kind="stable")
+        return pd.concat([events, fix], ignore_index=True).iloc[order].reset_index(drop=True)
+
+
+def read_binance(path: str | Path, strict: bool = False) -> tuple[pd.DataFrame, ImportReport]:
+    """Read a Binance USD-M combined-stream recording (see the module doc).
+
+    Returns:
+        The event table and the report of what was read and skipped.
+    """
+    path = Path(path)
+    importer = _Importer(path, strict)
+    events = importer.run(open_lines(path))[list(COLUMNS)]
+    report = importer.report
+    report.events = len(events)
+    report.metadata.update({
+        "mmgym.source": "binance-usdm",
+        "mmgym.symbol": importer.symbol or "",
+        "mmgym.tick_size": str(TICK_SIZE),
+        "mmgym.lot_size": str(LOT_SIZE),
+    })
+    return events, report
+
+
+def import_binance(path: str | Path, out: str | Path, strict: bool = False) -> ImportReport:
+    """Import a Binance recording into the parquet file ``out`` (written atomically)."""
+    events, report = read_binance(path, strict)
+    write_events(events, out, report.metadata)
+    return report
+
+
+BOOK_TICKER_COLUMNS = ("ts_ns", "update_id", "exchange_ms", "bid_price", "bid_size",
+                       "ask_price", "ask_size")
+"""Columns of :func:`read_book_ticker`'s table."""
+
+
+def read_book_ticker(path: str | Path) -> pd.DataFrame:
+    """The ``bookTicker`` messages of a Binance recording: local time (ns), update id ``u``,
+    exchange time ``E`` (ms), best bid and ask price and size. Any bad bookTicker line raises
+    :class:`~mmgym.data.store.DataError` naming the file and line."""
+    path = Path(path)
+    rows = []
+    for no, line in enumerate(open_lines(path), start=1):
+        head, _, payload = line.partition(b" ")
+        if b"@bookTicker" not in payload[:64]:
+            continue
+        try:
+            d = orjson.loads(payload)["data"]
+            rows.append((int(head), int(d["u"]), int(d["E"]), float(d["b"]), float(d["B"]),
+                         float(d["a"]), float(d["A"])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{path}:{no}: bad bookTicker line ({e!r})") from None
+    return pd.DataFrame(rows, columns=list(BOOK_TICKER_COLUMNS))
