@@ -13,13 +13,14 @@ of the mid of length ``B`` = ``gk_bar_seconds``, with ``u = ln(H/O)``, ``d = ln(
 mid updates, a discrete sample of the path, so GK reads a little low when updates are sparse
 within a bar. Both are given in price units per √s and in bps per √s (÷ mean mid × 10⁴).
 
-**Fill intensity λ(δ) = A·e^(−kδ)** (Avellaneda & Stoikov 2008, section 2.2; estimated as in
-Guéant, *The Financial Mathematics of Market Liquidity*, 2016, ch. 10, and hftbacktest's
-"Market making with Avellaneda–Stoikov / GLFT" tutorials): trades of the same timestamp and
-aggressor side form one market order; its *reach* is its furthest price beyond the mid that
-prevailed before it (a buy at price p reaches ``p − mid``: it would fill an ask quoted at
-``mid + δ`` for every δ ≤ p − mid; a sell ``mid − p``). For a grid of distances δ (by default
-0.5, 1.5, 2.5, ... ticks: the levels of a one-tick-spread book), λ(δ) = number of orders of
+**Fill intensity λ(δ) = A·e^(−kδ)** (the model of Avellaneda & Stoikov 2008, section 2.2,
+and of Guéant, *The Financial Mathematics of Market Liquidity*, 2016; the fit of ln λ on the
+distance by least squares as in hftbacktest's GLFT market-making tutorial): trades of one
+aggressor side arriving together form one market order (:func:`market_orders`); its *reach*
+is its furthest price beyond the mid that prevailed before it (a buy at price p reaches
+``p − mid``: it would fill an ask quoted at ``mid + δ`` for every δ ≤ p − mid; a sell
+``mid − p``). For a grid of distances δ (by default 0.5, 1.5, ..., 14.5 ticks: the levels of
+a one-tick-spread book near the touch, where the agent quotes), λ(δ) = number of orders of
 reach ≥ δ / (2·T), per side per second, both sides pooled; ``ln λ`` is fitted on δ by least
 squares over the δ with at least ``min_count`` orders, giving A (1/s), k (1/price) and R² of
 the fit (its quality).
@@ -144,22 +145,31 @@ def garman_klass_vol(bars: pd.DataFrame, bar_seconds: float) -> float:
     return math.sqrt(np.mean(0.5 * hl**2 - GK_LOG_COEF * co**2) / bar_seconds)
 
 
-def market_orders(events: pd.DataFrame, ts: np.ndarray, mid: np.ndarray) -> pd.DataFrame:
-    """Market orders: trades of one ``ts_ns`` and aggressor side, after the first mid.
+def market_orders(events: pd.DataFrame, ts: np.ndarray, mid: np.ndarray,
+                  gap_ns: int = 1_000_000) -> pd.DataFrame:
+    """Market orders: runs of consecutive trades of one aggressor side, each fill within
+    ``gap_ns`` of the previous one (the fills of one order walking the book arrive together:
+    on the Binance sample 99% within 1.4 ms of each other), after the first mid.
 
-    Columns ``ts_ns``, ``side``, ``size`` (summed), ``reach`` (price units: the furthest fill
-    beyond the mid that prevailed before the order, ``price − mid`` for buys, ``mid − price``
-    for sells; negative when it traded on the near side of the mid)."""
+    Columns ``ts_ns`` (the first fill's), ``side``, ``size`` (summed), ``reach`` (price
+    units: the furthest fill beyond the mid that prevailed before the first fill, ``price −
+    mid`` for buys, ``mid − price`` for sells; negative when it traded on the near side of
+    the mid)."""
     trades = events[events["kind"] == TRADE]
-    before = np.searchsorted(ts, trades["ts_ns"].to_numpy(), side="left") - 1
-    valid = before >= 0
-    trades = trades[valid]
-    prevailing = mid[before[valid]]
-    reach = trades["side"].to_numpy() * (trades["price"].to_numpy() - prevailing)
-    frame = pd.DataFrame({"ts_ns": trades["ts_ns"].to_numpy(), "side": trades["side"].to_numpy(),
-                          "size": trades["size"].to_numpy(), "reach": reach})
-    return frame.groupby(["ts_ns", "side"], sort=False, as_index=False).agg(
-        size=("size", "sum"), reach=("reach", "max"))
+    t = trades["ts_ns"].to_numpy()
+    side = trades["side"].to_numpy()
+    new = np.r_[True, (side[1:] != side[:-1]) | (np.diff(t) > gap_ns)]
+    order = np.cumsum(new) - 1
+    first = t[new]
+    before = np.searchsorted(ts, first, side="left") - 1
+    prevailing = mid[np.maximum(before, 0)][order]
+    frame = pd.DataFrame({"order": order, "ts_ns": t, "side": side,
+                          "size": trades["size"].to_numpy(),
+                          "reach": side * (trades["price"].to_numpy() - prevailing)})
+    orders = frame.groupby("order", sort=False).agg(
+        ts_ns=("ts_ns", "first"), side=("side", "first"), size=("size", "sum"),
+        reach=("reach", "max"))
+    return orders[before >= 0].reset_index(drop=True)
 
 
 @dataclass
@@ -230,7 +240,7 @@ def lob_params(events: pd.DataFrame, orders: pd.DataFrame, seconds: float, tick:
     """The ``lob`` market's parameters estimable from the data, and their raw estimates.
 
     - ``tick``, ``lot``: the file's metadata; ``s0``: the mean mid, on the tick grid.
-    - ``market_rate``: market orders (trades of one timestamp and side) per side per second.
+    - ``market_rate``: market orders (:func:`market_orders`) per side per second.
       The data do not tell uninformed from informed orders (the PIN model's ε and μ need
       many days of counts, Easley et al. 1996): all of them are taken as ``market_rate`` and
       the information-event parameters (``event_rate``, ``event_jump_ticks``,
@@ -276,7 +286,7 @@ def calibrate(
     source: str = "events",
     bar_seconds: float = 1.0,
     gk_bar_seconds: float = 60.0,
-    max_delta_ticks: int = 50,
+    max_delta_ticks: int = 15,
     min_count: int = 30,
 ) -> Calibration:
     """Estimate σ, λ(δ) and the ``lob`` parameters from an event table (see the module doc).
