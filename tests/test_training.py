@@ -203,3 +203,9 @@ def test_resume_rejects_a_checkpoint_of_another_observation(tmp_path: Path) -> N
         train(config("agent=qlearning", "market=as2008", "total_timesteps=4000",
                      "market.features=[inventory,time_remaining,volatility]",
                      f"resume={tmp_path / 'a' / 'qtable.npz'}"), tmp_path / "b")
+
+
+def test_an_experiment_preset_overrides_the_defaults_and_the_command_line_overrides_it() -> None:
+    assert config("experiment=quick").total_timesteps == 20_000
+    assert config("experiment=quick", "total_timesteps=5").total_timesteps == 5
+    assert config().total_timesteps == 100_000
