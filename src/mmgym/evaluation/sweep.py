@@ -21,8 +21,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-PLOTTED = ("mean_pnl", "sharpe", "mean_abs_inventory", "adverse_selection")
-"""The metrics drawn against the swept parameter."""
+PLOTTED = (("mean_pnl", ""), ("mean_pnl", "diff"), ("mean_abs_inventory", ""),
+           ("adverse_selection", ""))
+"""The panels drawn against the swept parameter: (metric, "") for its value, (metric,
+"diff") for its paired difference to the reference."""
 
 
 def gather(sweep_dir: str | Path) -> pd.DataFrame:
@@ -67,16 +69,18 @@ def _plot(table: pd.DataFrame, swept: list[str]) -> Figure:
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     colors = [colormaps["tab10"](i % 10) for i in range(len(groups))]
-    for ax, metric in zip(axes, PLOTTED, strict=True):
+    for ax, (metric, kind) in zip(axes, PLOTTED, strict=True):
+        value, low, high = (f"{kind}_{c}".strip("_") for c in ("value", "low", "high"))
+        value = kind or value
         for (key, rows), color in zip(groups, colors, strict=True):
             rows = rows[rows["metric"] == metric].sort_values(x)
-            xs = rows[x].to_numpy()
-            ys = rows["value"].to_numpy()
-            err = np.abs(rows[["low", "high"]].to_numpy().T - ys)
+            ys = rows[value].to_numpy()
+            err = np.abs(rows[[low, high]].to_numpy().T - ys)
             label = ", ".join(str(k) for k in np.atleast_1d(key))
-            ax.errorbar(xs, ys, yerr=err, color=color, marker="o", ms=4, capsize=3, label=label)
-        ax.set_xlabel(x)
-        ax.set_title(metric)
+            ax.errorbar(rows[x].to_numpy(), ys, yerr=err, color=color, marker="o", ms=4,
+                        capsize=3, label=label)
+        ax.set_xlabel(x.lstrip("+"))
+        ax.set_title(f"{metric}: paired difference to the reference" if kind else metric)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Sensitivity (bars: bootstrap confidence intervals)")
