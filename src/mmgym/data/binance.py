@@ -62,7 +62,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from mmgym.data.importing import EventRows, ints, open_lines, repair_crossed
+from mmgym.data.importing import (
+    EventRows,
+    as_levels,
+    check_levels,
+    ints,
+    open_lines,
+    repair_crossed,
+)
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
@@ -135,7 +142,7 @@ def _parse_levels(texts: list[bytes], pairs: np.ndarray) -> tuple[np.ndarray, np
         parts = []
         for i, (text, k) in enumerate(zip(texts, pairs, strict=True)):
             try:
-                levels = _as_levels(orjson.loads(text), "levels")
+                levels = as_levels(orjson.loads(text), "levels")
                 if len(levels) != k:
                     raise ValueError
             except (ValueError, orjson.JSONDecodeError):
@@ -146,25 +153,10 @@ def _parse_levels(texts: list[bytes], pairs: np.ndarray) -> tuple[np.ndarray, np
     return values, ok
 
 
-def _as_levels(value: Any, field: str) -> np.ndarray:
-    """A list of ``[price, qty]`` strings as an ``(k, 2)`` array; ValueError if malformed."""
-    if not isinstance(value, list) or not all(
-        isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) for v in x) for x in value
-    ):
-        raise ValueError(f"{field} is not a list of [price, qty] strings")
-    return np.array(value, dtype=np.float64).reshape(-1, 2)
-
-
 def _as_levels_raw(value: Any, field: str) -> list[list[str]]:
     """A list of ``[price, qty]`` strings, checked for shape (for re-serialising)."""
-    _as_levels(value, field)
+    as_levels(value, field)
     return value
-
-
-def _check_levels(levels: np.ndarray, field: str) -> None:
-    if len(levels) and not (np.isfinite(levels).all() and (levels[:, 0] > 0).all()
-                            and (levels[:, 1] >= 0).all()):
-        raise ValueError(f"{field} has a price <= 0, a negative size or a non-number")
 
 
 class _Importer:
@@ -250,10 +242,10 @@ class _Importer:
                 raise ValueError("not a JSON object")
             if "lastUpdateId" in msg:
                 (last_id,) = ints(msg, "lastUpdateId")
-                bids = _as_levels(msg.get("bids"), "bids")
-                asks = _as_levels(msg.get("asks"), "asks")
-                _check_levels(bids, "bids")
-                _check_levels(asks, "asks")
+                bids = as_levels(msg.get("bids"), "bids")
+                asks = as_levels(msg.get("asks"), "asks")
+                check_levels(bids, "bids")
+                check_levels(asks, "asks")
                 self.records.append(("snapshot", no, ts, last_id, bids, asks))
                 return
             data = msg.get("data")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmgym.data.binance import read_binance
+from mmgym.data.bybit import read_bybit
 from mmgym.data.report import ImportReport
 from mmgym.data.store import DataError, write_events
 
@@ -26,6 +27,8 @@ Reader = Callable[[Path, bool], tuple[pd.DataFrame, ImportReport]]
 
 IMPORTERS: dict[str, tuple[Reader, str]] = {
     "binance": (read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),
+    "bybit": (read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
+              "'[<local ns> ]<json>' lines"),
 }
 """Importers by command name: ``reader(path, strict) -> (events, report)`` and a help line."""
 

@@ -3,7 +3,7 @@
 * :func:`open_lines`: the raw lines of a recording, gzip or plain text;
 * :class:`EventRows`: the output table, built from one block of rows per message, with the
   raw line of each row (for the messages of the bad-data policy);
-* :func:`ints`: integer fields of a message, checked;
+* :func:`ints`, :func:`as_levels`, :func:`check_levels`: fields of a message, checked;
 * :func:`repair_crossed`: the crossed-book policy of :mod:`mmgym.data.report`'s importers:
   count each crossed book and remove the stale levels (rule of
   :func:`mmgym.data.book.rebuild_book`).
@@ -83,6 +83,22 @@ def ints(d: dict[str, Any], *keys: str) -> list[int]:
             raise ValueError(f"field {k!r} is {v!r}, expected an integer")
         out.append(v)
     return out
+
+
+def as_levels(value: Any, field: str) -> np.ndarray:
+    """A list of ``[price, qty]`` strings as an ``(k, 2)`` array; ValueError if malformed."""
+    if not isinstance(value, list) or not all(
+        isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) for v in x) for x in value
+    ):
+        raise ValueError(f"{field} is not a list of [price, qty] strings")
+    return np.array(value, dtype=np.float64).reshape(-1, 2)
+
+
+def check_levels(levels: np.ndarray, field: str) -> None:
+    """ValueError naming ``field`` unless every level has a finite price > 0 and size >= 0."""
+    if len(levels) and not (np.isfinite(levels).all() and (levels[:, 0] > 0).all()
+                            and (levels[:, 1] >= 0).all()):
+        raise ValueError(f"{field} has a price <= 0, a negative size or a non-number")
 
 
 def repair_crossed(events: pd.DataFrame, row_line: np.ndarray,
