@@ -4,6 +4,7 @@ recovered from events drawn from the model, the lob parameters, and the config i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from mmgym import policies
 from mmgym.cli import CONF_DIR
 from mmgym.config import register, validate
 from mmgym.data import calibration
+from mmgym.data.binance import read_binance
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 from mmgym.training import env_kwargs
@@ -189,3 +191,27 @@ def test_command_refuses_missing_units(tmp_path, capsys):
     assert calibration.main([str(data), "-o", str(tmp_path), "--tick", "0.1", "--lot",
                              "0.001", "--gk-bar-seconds", "400"]) == 2
     assert "gk_bar_seconds = 400.0 s needs" in capsys.readouterr().err
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
+def test_calibration_of_the_real_binance_sample():
+    """Finite positive estimates on the real sample (345 s of BTCUSDT), each within what the
+    data allow: the mid stays between the lowest and highest trade price, the two σ
+    estimators agree within a factor of 2, and there are at most as many market orders as
+    trades (an order is one or more trades)."""
+    events, report = read_binance(SAMPLE)
+    cal = calibration.calibrate(events, float(report.metadata["mmgym.tick_size"]),
+                                float(report.metadata["mmgym.lot_size"]), str(SAMPLE))
+    fit = cal.intensity
+    assert all(math.isfinite(x) and x > 0 for x in (fit.A, fit.k, cal.sigma_rv, cal.sigma_gk))
+    assert 0 < fit.r2 <= 1
+    trades = events[events["kind"] == TRADE]
+    assert trades["price"].min() < cal.mean_mid < trades["price"].max()
+    assert 0.5 < cal.sigma_gk / cal.sigma_rv < 2.0
+    assert 0.1 < cal.bps(cal.sigma_rv) < 10.0  # bps/√s: 6-600 bps an hour
+    assert 0.5 < cal.orders_per_side_per_s <= len(trades) / (2 * cal.seconds)
+    assert 0 < cal.mean_order_size and cal.mean_order_size * cal.orders_per_side_per_s * 2 \
+        * cal.seconds == pytest.approx(trades["size"].sum(), rel=1e-9)

@@ -29,7 +29,7 @@ import pytest
 
 from mmgym.data import recorder
 from mmgym.data.schema import ASK, BID, BUY, NO_ID, SELL, SNAPSHOT, TRADE
-from mmgym.data.store import DataError
+from mmgym.data.store import DataError, read_events
 
 T0 = 1_722_000_000_000  # ms
 INSTRUMENT = {
@@ -357,3 +357,43 @@ def test_not_a_recording(tmp_path):
         recorder.read_recording(plain)
     with pytest.raises(DataError, match="no such file"):
         recorder.read_recording(tmp_path / "missing.gz")
+
+
+# ----------------------------------------------------------------------------- mmgym-import
+
+
+def test_import_command_reads_a_recording(bybit, tmp_path, capsys):
+    from mmgym.data.importers import main
+
+    state, url = bybit
+    rec = tmp_path / "rec.jsonl.gz"
+    recorder.record(exchange(url), "BTC/USDT:USDT", rec, seconds=0.6, interval=0.2, depth=3,
+                    progress=False)
+    out = tmp_path / "events.parquet"
+    assert main(["ccxt", str(rec), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    n_lines = len(gzip.open(rec, "rt").read().splitlines())
+    books, trades = len(state.served_books), len(state.served_trades)
+    events, meta = read_events(out)
+    assert f"{n_lines} lines, {6 * books + trades} events (snapshot {books}, trade {trades})" \
+        in printed and "skipped: 0" in printed
+    pd.testing.assert_frame_equal(events, expected_events(state), check_dtype=False)
+    assert meta == {"mmgym.source": "ccxt:bybit", "mmgym.symbol": "BTC/USDT:USDT",
+                    "mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"}
+
+
+def test_import_command_skips_and_counts_or_fails(tmp_path, capsys):
+    from mmgym.data.importers import main
+
+    lines = [header(), book(1, 2, 99.0, 100.0), trade(2, 3, 1), "not json", trade(4, 3, 1),
+             book(5, 5, 99.5, 100.0)]
+    rec = write_lines(tmp_path / "bad.jsonl.gz", lines)
+    out = tmp_path / "events.parquet"
+    assert main(["ccxt", str(rec), "-o", str(out), "--strict"]) == 1
+    assert f"{rec}: line 4: " in capsys.readouterr().err and not out.exists()
+    assert main(["ccxt", str(rec), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "6 lines, 5 events (duplicate_trade 1, snapshot 2, trade 1)" in printed
+    assert "skipped: 1 (corrupt_line 1)" in printed
+    events, _ = read_events(out)
+    assert events["kind"].tolist() == [SNAPSHOT, SNAPSHOT, TRADE, SNAPSHOT, SNAPSHOT]

@@ -53,7 +53,6 @@ parsed again with ``orjson`` alone to name its problem.
 
 from __future__ import annotations
 
-import gzip
 import io
 from collections import deque
 from pathlib import Path
@@ -63,7 +62,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from mmgym.data.book import rebuild_book
+from mmgym.data.importing import (
+    EventRows,
+    as_levels,
+    check_levels,
+    ints,
+    open_lines,
+    repair_crossed,
+)
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
@@ -75,54 +81,6 @@ LOT_SIZE = 0.001
 _SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
 SNAPSHOT_BUFFER = 1000
 """Depth updates kept to synchronise a later REST snapshot."""
-
-def open_lines(path: Path) -> list[bytes]:
-    """The lines of a text file, gunzipped when it starts with the gzip magic bytes."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    try:
-        data = gzip.open(path, "rb").read() if gz else path.read_bytes()
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
-    return data.split(b"\n")
-
-
-class _Rows:
-    """The output table, built from numpy blocks (depth) and Python lists (trades)."""
-
-    def __init__(self) -> None:
-        self.blocks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
-        self.n = 0
-
-    def add(self, ts: int, kind: int, side: np.ndarray, price: np.ndarray, size: np.ndarray,
-            update_id: int, line: int) -> None:
-        self.blocks.append((ts, kind, side, price, size, update_id, line))
-        self.n += len(price)
-
-    def table(self) -> tuple[pd.DataFrame, np.ndarray]:
-        """The event table and the raw line of each row."""
-        counts = np.array([len(b[3]) for b in self.blocks], dtype=np.int64)
-
-        def per_row(i: int, dtype: type) -> np.ndarray:
-            return np.repeat(np.array([b[i] for b in self.blocks], dtype=dtype), counts)
-
-        def cat(i: int, dtype: type) -> np.ndarray:
-            if not self.blocks:
-                return np.zeros(0, dtype=dtype)
-            return np.concatenate([b[i] for b in self.blocks]).astype(dtype, copy=False)
-
-        events = pd.DataFrame({
-            "ts_ns": per_row(0, np.int64),
-            "kind": per_row(1, np.int8),
-            "side": cat(2, np.int8),
-            "price": cat(3, np.float64),
-            "size": cat(4, np.float64),
-            "update_id": per_row(5, np.int64),
-        })
-        return events, per_row(6, np.int64)
-
 
 def _pairs(text: bytes) -> int:
     """Number of ``["p","q"]`` pairs in a level array's text (checked again when parsed)."""
@@ -184,7 +142,7 @@ def _parse_levels(texts: list[bytes], pairs: np.ndarray) -> tuple[np.ndarray, np
         parts = []
         for i, (text, k) in enumerate(zip(texts, pairs, strict=True)):
             try:
-                levels = _as_levels(orjson.loads(text), "levels")
+                levels = as_levels(orjson.loads(text), "levels")
                 if len(levels) != k:
                     raise ValueError
             except (ValueError, orjson.JSONDecodeError):
@@ -195,35 +153,10 @@ def _parse_levels(texts: list[bytes], pairs: np.ndarray) -> tuple[np.ndarray, np
     return values, ok
 
 
-def _as_levels(value: Any, field: str) -> np.ndarray:
-    """A list of ``[price, qty]`` strings as an ``(k, 2)`` array; ValueError if malformed."""
-    if not isinstance(value, list) or not all(
-        isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) for v in x) for x in value
-    ):
-        raise ValueError(f"{field} is not a list of [price, qty] strings")
-    return np.array(value, dtype=np.float64).reshape(-1, 2)
-
-
 def _as_levels_raw(value: Any, field: str) -> list[list[str]]:
     """A list of ``[price, qty]`` strings, checked for shape (for re-serialising)."""
-    _as_levels(value, field)
+    as_levels(value, field)
     return value
-
-
-def _check_levels(levels: np.ndarray, field: str) -> None:
-    if len(levels) and not (np.isfinite(levels).all() and (levels[:, 0] > 0).all()
-                            and (levels[:, 1] >= 0).all()):
-        raise ValueError(f"{field} has a price <= 0, a negative size or a non-number")
-
-
-def _ints(d: dict[str, Any], *keys: str) -> list[int]:
-    out = []
-    for k in keys:
-        v = d.get(k)
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ValueError(f"field {k!r} is {v!r}, expected an integer")
-        out.append(v)
-    return out
 
 
 class _Importer:
@@ -233,7 +166,7 @@ class _Importer:
     def __init__(self, path: Path, strict: bool) -> None:
         self.path = path
         self.report = ImportReport(path=path, strict=strict)
-        self.rows = _Rows()
+        self.rows = EventRows()
         self.symbol: str | None = None
         self.last_u: int | None = None  # update id of the book state
         self.sync_id: int | None = None  # lastUpdateId of a snapshot not yet bridged
@@ -290,7 +223,7 @@ class _Importer:
             else:
                 self.rows.add(*record[1:])
         events, row_line = self.rows.table()
-        return self.repair_crossed(events, row_line)
+        return repair_crossed(events, row_line, self.report)
 
     def read(self, no: int, ts: int, payload: bytes) -> None:
         """First pass over one line."""
@@ -308,11 +241,11 @@ class _Importer:
             if not isinstance(msg, dict):
                 raise ValueError("not a JSON object")
             if "lastUpdateId" in msg:
-                (last_id,) = _ints(msg, "lastUpdateId")
-                bids = _as_levels(msg.get("bids"), "bids")
-                asks = _as_levels(msg.get("asks"), "asks")
-                _check_levels(bids, "bids")
-                _check_levels(asks, "asks")
+                (last_id,) = ints(msg, "lastUpdateId")
+                bids = as_levels(msg.get("bids"), "bids")
+                asks = as_levels(msg.get("asks"), "asks")
+                check_levels(bids, "bids")
+                check_levels(asks, "asks")
                 self.records.append(("snapshot", no, ts, last_id, bids, asks))
                 return
             data = msg.get("data")
@@ -324,7 +257,7 @@ class _Importer:
         event = data.get("e")
         if event == "depthUpdate":
             self.check_symbol(data)
-            U, u, pu = _ints(data, "U", "u", "pu")
+            U, u, pu = ints(data, "U", "u", "pu")
             self.records.append(("depth", no, ts, len(self.texts) // 2, U, u, pu))
             self.texts += (bids_text, asks_text)
         elif event == "trade":
@@ -390,33 +323,6 @@ class _Importer:
             raise ValueError(f"trade price {p!r} or qty {q!r} is not a positive number")
         self.report.messages["trade"] += 1
         return (ts, TRADE, _SIDE[m], np.array([price]), np.array([size]), NO_ID, no)
-
-    def repair_crossed(self, events: pd.DataFrame, row_line: np.ndarray) -> pd.DataFrame:
-        """Count crossed books (strict: fail at the first) and remove the stale levels."""
-        history = rebuild_book(events)
-        for m in np.flatnonzero(history.crossed):
-            line = int(row_line[history.start[m]])
-            self.report.bad(
-                line, "crossed",
-                f"best bid {history.bid_price[m]} >= best ask {history.ask_price[m]} "
-                "before removing the stale levels", repaired=True,
-            )
-        if not history.removed:
-            return events
-        at = np.array([history.stop[m] for m, *_ in history.removed])
-        src = at - 1  # the crossing message's last row: its time and update id
-        fix = pd.DataFrame({
-            "ts_ns": events["ts_ns"].to_numpy()[src],
-            "kind": np.full(len(at), DELTA, dtype=np.int8),
-            "side": np.array([s for _, s, _, _ in history.removed], dtype=np.int8),
-            "price": np.array([p for _, _, p, _ in history.removed]),
-            "size": np.zeros(len(at)),
-            "update_id": events["update_id"].to_numpy()[src],
-        })
-        self.report.repaired["stale_levels_removed"] += len(at)
-        order = np.argsort(np.concatenate([np.arange(len(events)), at - 0.5]), kind="stable")
-        return pd.concat([events, fix], ignore_index=True).iloc[order].reset_index(drop=True)
-
 
 def read_binance(path: str | Path, strict: bool = False) -> tuple[pd.DataFrame, ImportReport]:
     """Read a Binance USD-M combined-stream recording (see the module doc).

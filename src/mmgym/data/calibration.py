@@ -35,7 +35,6 @@ structure, so ``python train.py market=calibrated_<name>`` trains on the calibra
 from __future__ import annotations
 
 import argparse
-import heapq
 import math
 import os
 import re
@@ -47,7 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmgym.data.schema import BID, DELTA, SNAPSHOT, TRADE
+from mmgym.data.book import rebuild_book
+from mmgym.data.schema import DELTA, TRADE
 from mmgym.data.store import DataError, read_events
 
 GK_LOG_COEF = 2.0 * math.log(2.0) - 1.0
@@ -64,48 +64,19 @@ the calibrated baseline skews by as much: risk aversion is a choice, not in the 
 def mid_series(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The mid after each book update of ``events``: ``(ts_ns, mid)``.
 
-    Applies the book rows in order: a group of ``SNAPSHOT`` rows sharing a ``ts_ns`` replaces
-    the book, a ``DELTA`` row sets its level's size (0 removes it). After the last book row of
-    each ``ts_ns`` the mid ``(best bid + best ask)/2`` is taken, when both sides have a level
-    and the book is not crossed (a crossed or one-sided book gives no point).
+    The book is rebuilt by :func:`mmgym.data.book.rebuild_book` (a snapshot replaces the
+    book, a delta sets its level's size, 0 removes it). After the last book message of each
+    ``ts_ns`` the mid ``(best bid + best ask)/2`` is taken when both sides have a level and
+    that message did not cross the book (a crossed or one-sided book gives no point; the
+    stale levels of a crossed book are removed by the rebuilder's rule, which the importers
+    have already applied to their output).
     """
-    book = events[events["kind"] != TRADE]
-    ts = book["ts_ns"].to_numpy()
-    kind, side = book["kind"].to_numpy().tolist(), book["side"].to_numpy().tolist()
-    price, size = book["price"].to_numpy().tolist(), book["size"].to_numpy().tolist()
-    last_of_ts = np.r_[ts[1:] != ts[:-1], True].tolist()
-    ts_list = ts.tolist()
-    levels: dict[int, dict[float, float]] = {BID: {}, -BID: {}}
-    heaps: dict[int, list[float]] = {BID: [], -BID: []}  # −price for bids, lazy deletion
-    out_ts: list[int] = []
-    out_mid: list[float] = []
-    snapshot_ts = None
-    for i in range(len(ts_list)):
-        if kind[i] == SNAPSHOT and ts_list[i] != snapshot_ts:
-            snapshot_ts = ts_list[i]
-            for s in levels:
-                levels[s].clear()
-                heaps[s].clear()
-        elif kind[i] == DELTA:
-            snapshot_ts = None
-        s, p = side[i], price[i]
-        if size[i] > 0:
-            if p not in levels[s]:
-                heapq.heappush(heaps[s], -p if s == BID else p)
-            levels[s][p] = size[i]
-        else:
-            levels[s].pop(p, None)
-        if last_of_ts[i]:
-            best = []
-            for s, sign in ((BID, -1.0), (-BID, 1.0)):
-                h = heaps[s]
-                while h and sign * h[0] not in levels[s]:
-                    heapq.heappop(h)
-                best.append(sign * h[0] if h else math.nan)
-            if best[0] < best[1]:
-                out_ts.append(ts_list[i])
-                out_mid.append(0.5 * (best[0] + best[1]))
-    return np.array(out_ts, dtype=np.int64), np.array(out_mid)
+    history = rebuild_book(events)
+    ts = history.ts_ns
+    last_of_ts = np.r_[ts[1:] != ts[:-1], True] if len(ts) else np.zeros(0, dtype=bool)
+    ok = (last_of_ts & ~history.crossed & np.isfinite(history.bid_price)
+          & np.isfinite(history.ask_price))
+    return ts[ok].astype(np.int64), 0.5 * (history.bid_price[ok] + history.ask_price[ok])
 
 
 def _sampled(ts: np.ndarray, mid: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     mmgym-import binance recording.gz -o events.parquet [--strict]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict]
+    mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict]
 
 Prints what was imported and what was skipped or repaired (by reason, with the first few
 file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
@@ -13,19 +14,53 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mmgym.data.binance import read_binance
+from mmgym.data.bybit import read_bybit
+from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
+from mmgym.data.schema import SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 
 Reader = Callable[[Path, bool], tuple[pd.DataFrame, ImportReport]]
 
+
+def read_ccxt(path: Path, strict: bool = False) -> tuple[pd.DataFrame, ImportReport]:
+    """:func:`mmgym.data.recorder.read_recording` (exchange clock) as an importer: the events
+    and an :class:`ImportReport` built from the table's ``attrs``.
+
+    The report's ``messages`` count the snapshots and trades read, and, when any, the
+    snapshots served again (``repeated_snapshot``) and trades polled twice
+    (``duplicate_trade``), dropped as the reader documents, and the ``trade_gap`` and
+    ``network_error`` lines of the recording; ``skipped`` holds the reader's skipped problems
+    (its :class:`~mmgym.data.recorder.DataWarning` is not repeated: the summary prints them).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        events = read_recording(path, strict=strict)
+    report = ImportReport(path=Path(path), strict=strict, lines=events.attrs["lines"],
+                          events=len(events), metadata=dict(events.attrs["metadata"]))
+    snapshots = events.loc[events["kind"] == SNAPSHOT, "ts_ns"]
+    report.messages.update({
+        "snapshot": snapshots.nunique(), "trade": int((events["kind"] == TRADE).sum()),
+        "repeated_snapshot": events.attrs["repeated_snapshots"],
+        "duplicate_trade": events.attrs["duplicate_trades"],
+        "trade_gap": events.attrs["gaps"], "network_error": events.attrs["errors"],
+    })
+    report.messages = +report.messages  # drop the zero counts
+    report.skipped.update(events.attrs["skipped"])
+    return events, report
+
 IMPORTERS: dict[str, tuple[Reader, str]] = {
     "binance": (read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),
+    "bybit": (read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
+              "'[<local ns> ]<json>' lines"),
+    "ccxt": (read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
 }
 """Importers by command name: ``reader(path, strict) -> (events, report)`` and a help line."""
 

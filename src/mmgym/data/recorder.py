@@ -294,14 +294,17 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
 
 
 def _read_lines(path: Path, strict: bool) -> tuple[dict[str, Any], list[tuple[int, dict]],
-                                                      Counter]:
-    """Header, the other lines as (line number, record), and the skipped problems."""
+                                                      Counter, int]:
+    """Header, the other lines as (line number, record), the skipped problems and the number
+    of lines read."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     skipped: Counter = Counter()
     records: list[tuple[int, dict]] = []
     header: dict[str, Any] | None = None
     last_ts = -1
+    number = 0
+
     def problem(kind: str, number: int, detail: str) -> None:
         if strict and kind != "truncated_tail":
             raise DataError(f"{path}: line {number}: {_PROBLEMS[kind]}: {detail}")
@@ -340,7 +343,7 @@ def _read_lines(path: Path, strict: bool) -> tuple[dict[str, Any], list[tuple[in
         records.append((number, rec))
     if header is None:
         raise DataError(f"{path}: empty: no {FORMAT} header")
-    return header, records, skipped
+    return header, records, skipped, number
 
 
 def _exchange_ns(ms: Any) -> int | None:
@@ -372,12 +375,13 @@ def read_recording(
     Returns:
         The events; ``attrs["metadata"]`` holds the parquet metadata (``mmgym.source`` =
         ``ccxt:<exchange>``, symbol, tick and lot size), ``attrs["skipped"]`` the counts,
-        ``attrs["gaps"]`` and ``attrs["errors"]`` the trade gaps and network errors recorded.
+        ``attrs["lines"]`` the lines read, ``attrs["gaps"]`` and ``attrs["errors"]`` the trade
+        gaps and network errors recorded.
     """
     path = Path(path)
     if clock not in ("exchange", "local"):
         raise ValueError(f"clock: {clock!r} is not 'exchange' or 'local'")
-    header, records, skipped = _read_lines(path, strict)
+    header, records, skipped, n_lines = _read_lines(path, strict)
     contract = float(header.get("contract_size") or 1.0)
     rows: list[tuple[int, int, int, float, float, int]] = []
     counts: Counter = Counter()
@@ -457,6 +461,7 @@ def read_recording(
         **({"mmgym.lot_size": str(header["lot_size"])} if header.get("lot_size") else {}),
     }
     events.attrs["skipped"] = dict(skipped)
+    events.attrs["lines"] = n_lines
     events.attrs["gaps"] = counts["gap"]
     events.attrs["errors"] = counts["error"]
     events.attrs["repeated_snapshots"] = counts["repeated_snapshot"]
@@ -472,7 +477,7 @@ def read_klines(path: str | Path, strict: bool = True) -> pd.DataFrame:
     time. The bad-data policy is :func:`read_recording`'s.
     """
     path = Path(path)
-    header, records, skipped = _read_lines(path, strict)
+    header, records, skipped, _ = _read_lines(path, strict)
     contract = float(header.get("contract_size") or 1.0)
     candles: dict[int, tuple[float, ...]] = {}
     for number, rec in records:

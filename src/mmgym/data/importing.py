@@ -1,0 +1,139 @@
+"""Parts shared by the exchange importers (:mod:`mmgym.data.binance`, :mod:`mmgym.data.bybit`).
+
+* :func:`open_lines`: the raw lines of a recording, gzip or plain text;
+* :class:`EventRows`: the output table, built from one block of rows per message, with the
+  raw line of each row (for the messages of the bad-data policy);
+* :func:`ints`, :func:`as_levels`, :func:`check_levels`: fields of a message, checked;
+* :func:`repair_crossed`: the crossed-book policy of :mod:`mmgym.data.report`'s importers:
+  count each crossed book and remove the stale levels (rule of
+  :func:`mmgym.data.book.rebuild_book`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmgym.data.book import rebuild_book
+from mmgym.data.report import ImportReport
+from mmgym.data.schema import DELTA
+from mmgym.data.store import DataError
+
+
+def open_lines(path: Path) -> list[bytes]:
+    """The lines of a text file, gunzipped when it starts with the gzip magic bytes."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        data = gzip.open(path, "rb").read() if gz else path.read_bytes()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    return data.split(b"\n")
+
+
+class EventRows:
+    """The output table, built from numpy blocks (one per message) in order."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
+        self.n = 0
+
+    def add(self, ts: int, kind: int, side: np.ndarray, price: np.ndarray, size: np.ndarray,
+            update_id: int, line: int) -> None:
+        """Append rows at time ``ts`` (ns) of one ``kind`` and ``update_id``, read from the
+        raw ``line`` (1-based); ``side``, ``price`` and ``size`` have one entry per row."""
+        self.blocks.append((ts, kind, side, price, size, update_id, line))
+        self.n += len(price)
+
+    def table(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The event table and the raw line of each row."""
+        counts = np.array([len(b[3]) for b in self.blocks], dtype=np.int64)
+
+        def per_row(i: int, dtype: type) -> np.ndarray:
+            return np.repeat(np.array([b[i] for b in self.blocks], dtype=dtype), counts)
+
+        def cat(i: int, dtype: type) -> np.ndarray:
+            if not self.blocks:
+                return np.zeros(0, dtype=dtype)
+            return np.concatenate([b[i] for b in self.blocks]).astype(dtype, copy=False)
+
+        events = pd.DataFrame({
+            "ts_ns": per_row(0, np.int64),
+            "kind": per_row(1, np.int8),
+            "side": cat(2, np.int8),
+            "price": cat(3, np.float64),
+            "size": cat(4, np.float64),
+            "update_id": per_row(5, np.int64),
+        })
+        return events, per_row(6, np.int64)
+
+
+def ints(d: dict[str, Any], *keys: str) -> list[int]:
+    """The values of ``keys`` in ``d``; ValueError naming the field unless each is an int."""
+    out = []
+    for k in keys:
+        v = d.get(k)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError(f"field {k!r} is {v!r}, expected an integer")
+        out.append(v)
+    return out
+
+
+def as_levels(value: Any, field: str) -> np.ndarray:
+    """A list of ``[price, qty]`` strings as an ``(k, 2)`` array; ValueError if malformed."""
+    if not isinstance(value, list) or not all(
+        isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) for v in x) for x in value
+    ):
+        raise ValueError(f"{field} is not a list of [price, qty] strings")
+    return np.array(value, dtype=np.float64).reshape(-1, 2)
+
+
+def check_levels(levels: np.ndarray, field: str) -> None:
+    """ValueError naming ``field`` unless every level has a finite price > 0 and size >= 0."""
+    if len(levels) and not (np.isfinite(levels).all() and (levels[:, 0] > 0).all()
+                            and (levels[:, 1] >= 0).all()):
+        raise ValueError(f"{field} has a price <= 0, a negative size or a non-number")
+
+
+def repair_crossed(events: pd.DataFrame, row_line: np.ndarray,
+                   report: ImportReport) -> pd.DataFrame:
+    """Count crossed books in ``report`` (strict: fail at the first, naming its line) and
+    remove the stale levels by ``DELTA`` rows of size 0 right after the crossing message.
+
+    Args:
+        events: the event table built so far.
+        row_line: the raw line of each row of ``events``.
+        report: the import's report.
+
+    Returns:
+        ``events`` with the repair rows inserted.
+    """
+    history = rebuild_book(events)
+    for m in np.flatnonzero(history.crossed):
+        line = int(row_line[history.start[m]])
+        report.bad(
+            line, "crossed",
+            f"best bid {history.bid_price[m]} >= best ask {history.ask_price[m]} "
+            "before removing the stale levels", repaired=True,
+        )
+    if not history.removed:
+        return events
+    at = np.array([history.stop[m] for m, *_ in history.removed])
+    src = at - 1  # the crossing message's last row: its time and update id
+    fix = pd.DataFrame({
+        "ts_ns": events["ts_ns"].to_numpy()[src],
+        "kind": np.full(len(at), DELTA, dtype=np.int8),
+        "side": np.array([s for _, s, _, _ in history.removed], dtype=np.int8),
+        "price": np.array([p for _, _, p, _ in history.removed]),
+        "size": np.zeros(len(at)),
+        "update_id": events["update_id"].to_numpy()[src],
+    })
+    report.repaired["stale_levels_removed"] += len(at)
+    order = np.argsort(np.concatenate([np.arange(len(events)), at - 0.5]), kind="stable")
+    return pd.concat([events, fix], ignore_index=True).iloc[order].reset_index(drop=True)
