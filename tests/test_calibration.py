@@ -12,13 +12,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from mmgym import policies
 from mmgym.cli import CONF_DIR
 from mmgym.config import register, validate
 from mmgym.data import calibration
 from mmgym.data.binance import read_binance
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
+from mmgym.evaluation.lineup import baseline
 from mmgym.training import env_kwargs
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -175,12 +175,13 @@ def test_command_writes_a_config_that_trains(tmp_path, capsys):
     kwargs = env_kwargs(cfg)
     env = MarketMakingVectorEnv(2, **kwargs)
     assert env.core.market.p.market_rate == m["params"]["market_rate"]
-    baseline = policies.make("as_inventory", feature_names=env.feature_names,
-                             **m["baseline"])
-    obs, info = env.reset(seed=0)
-    for _ in range(20):
-        obs, reward, _, _, info = env.step(baseline(obs, info))
-    assert np.isfinite(reward).all()
+    assert m["baseline"]["A"] > 0 and m["policies"]  # every baseline of an evaluation runs
+    for name in ("as_inventory", "glft", "obi_skew", "rule_based"):
+        policy = baseline(name, cfg.market).policy
+        obs, info = env.reset(seed=0)
+        for _ in range(20):
+            obs, reward, _, _, info = env.step(policy(obs, info))
+        assert np.isfinite(reward).all()
 
 
 def test_command_refuses_missing_units(tmp_path, capsys):

@@ -45,7 +45,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
+from mmgym.cli import CONF_DIR
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import DELTA, TRADE
 from mmgym.data.store import DataError, read_events
@@ -56,9 +58,10 @@ QUOTE_LOTS = 10
 """The agent's order size in lots (the ``lob`` default: 0.01 BTC = 10 lots of 0.001)."""
 INVENTORY_ORDERS = 50
 """The position limit in orders (the ``lob`` default: 0.5 BTC = 50 orders of 0.01)."""
-SKEW_TICKS = 1.0e-5 * 60.0**2 * 300.0
-"""γσ²T of conf/market/lob.yaml (ticks per order of inventory at τ = T); γ is chosen so that
-the calibrated baseline skews by as much: risk aversion is a choice, not in the data."""
+LOB_CONFIG = CONF_DIR / "market" / "lob.yaml"
+"""The default market's config: the calibrated one keeps its policies' parameters (ticks and
+BTC), its mean–variance γ, and its baseline's inventory skew γσ²T (risk aversion is a choice,
+not in the data)."""
 
 
 def mid_series(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -296,11 +299,14 @@ def calibrate(
 def market_config(cal: Calibration) -> dict[str, Any]:
     """The Hydra market config (conf/market/lob.yaml's structure) of a calibration.
 
-    The baseline is Avellaneda–Stoikov in ticks: σ (ticks/√s) the realized volatility, k
-    (1/tick) the intensity fit's, γ chosen so that γσ²T equals lob.yaml's (``SKEW_TICKS``), T
-    the episode length (s), ``unit`` the agent's order size."""
+    The baseline is the market model in ticks: σ (ticks/√s) the realized volatility, A (1/s)
+    and k (1/tick) the intensity fit's, γ chosen so that γσ²T equals lob.yaml's (the same
+    inventory skew), T the episode length (s), ``unit`` the agent's order size. The policies'
+    parameters and the mean–variance γ are lob.yaml's."""
+    lob = OmegaConf.load(LOB_CONFIG)
+    skew_ticks = lob.baseline.gamma * lob.baseline.sigma**2 * lob.baseline.T
     sigma_ticks = cal.sigma_rv / cal.tick
-    T = 300.0
+    T = float(lob.baseline.T)
     return {
         "defaults": ["market_schema"],
         "name": "lob",
@@ -311,11 +317,14 @@ def market_config(cal: Calibration) -> dict[str, Any]:
         "maker_fee_bps": 0.0,
         "baseline": {
             "sigma": round(float(sigma_ticks), 4),
+            "A": round(float(cal.intensity.A), 6),
             "k": round(float(cal.intensity.k * cal.tick), 6),
-            "gamma": float(f"{SKEW_TICKS / (sigma_ticks**2 * T):.4g}"),
+            "gamma": float(f"{skew_ticks / (sigma_ticks**2 * T):.4g}"),
             "T": T,
             "unit": cal.params["quote_size"],
         },
+        "policies": OmegaConf.to_container(lob.policies),
+        "risk_aversion": float(lob.risk_aversion),
     }
 
 
@@ -344,8 +353,6 @@ def summary(cal: Calibration) -> str:
 def write_market_config(cal: Calibration, path: str | Path, force: bool = False) -> Path:
     """Write :func:`market_config` as YAML to ``path`` atomically, with the estimates as
     comments; an existing file is kept unless ``force``."""
-    from omegaconf import OmegaConf
-
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path}: exists (use --force to replace it)")
