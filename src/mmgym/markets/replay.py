@@ -321,6 +321,10 @@ class ReplayMarket:
         self._flag = np.empty((2, n), dtype=bool)
         self._size = np.empty((2, n))
         self._scratch = np.empty((3, 2, n))
+        # constants as arrays: a ufunc resolves a Python scalar operand more slowly
+        self._zero = np.zeros((2, n))
+        self._minus_one = np.full((3, 2, n), -1.0)
+        self._one = np.ones(n, dtype=np.int64)
         now = self.now
         self._view = (now[_SIGNED_MID], now[_LIMIT], now[_REACH],
                       now[_ORIGIN].reshape(3, 2, n), now[_WIDTH].reshape(3, 2, n),
@@ -366,16 +370,16 @@ class ReplayMarket:
         np.maximum(y, limit, out=y)
         quoted = np.equal(y, y, out=self._quoted)
         new = np.not_equal(y, self.order_y, out=self._new)
-        np.logical_or(new, np.less_equal(left, 0.0, out=self._flag), out=new)
+        np.logical_or(new, np.less_equal(left, self._zero, out=self._flag), out=new)
         # the displayed size at y at t_k and t_{k+1}, and the volume traded at y in step k:
         # slot y − origin of each segment, its bounds (and NaN: no order) to the 0 beside it
         slot = self._slot
         np.subtract(y, origin, out=slot)
-        np.fmax(slot, -1.0, out=slot)
+        np.fmax(slot, self._minus_one, out=slot)
         np.fmin(slot, width, out=slot)
         np.add(slot, base, out=slot)
         np.copyto(self._index, slot, casting="unsafe")
-        queue, at, after = np.take(self.rec.values, self._index, out=self._looked)
+        queue, at, after = self.rec.values.take(self._index, out=self._looked, mode="clip")
         np.copyto(ahead, queue, where=new)
         np.copyto(left, np.multiply(quoted, self.quote_size, out=self._size), where=new)
         self._y, self.order_y = self.order_y, y
@@ -383,29 +387,29 @@ class ReplayMarket:
         # 2. trades of step k: through the price (all filled), else at it (behind the queue)
         fill = out.fills
         np.subtract(at, ahead, out=fill)
-        np.maximum(fill, 0.0, out=fill)
+        np.maximum(fill, self._zero, out=fill)
         np.minimum(left, fill, out=fill)
         np.copyto(fill, left, where=np.greater(reach, y, out=self._flag))
         np.subtract(ahead, at, out=ahead)
-        np.maximum(ahead, 0.0, out=ahead)
+        np.maximum(ahead, self._zero, out=ahead)
         np.subtract(left, fill, out=left)
         # 3. queue at t_{k+1}
         if self._probabilistic:
             traded_queue, cancelled, share = self._scratch
             np.subtract(queue, at, out=traded_queue)
-            np.maximum(traded_queue, 0.0, out=traded_queue)
+            np.maximum(traded_queue, self._zero, out=traded_queue)
             np.subtract(traded_queue, after, out=cancelled)
-            np.maximum(cancelled, 0.0, out=cancelled)
+            np.maximum(cancelled, self._zero, out=cancelled)
             share.fill(0.0)
             np.divide(ahead, traded_queue, out=share,
-                      where=np.greater(traded_queue, 0.0, out=self._flag))
+                      where=np.greater(traded_queue, self._zero, out=self._flag))
             np.multiply(cancelled, share, out=share)
             np.subtract(ahead, share, out=ahead)
         np.minimum(ahead, after, out=ahead)
-        np.maximum(ahead, 0.0, out=ahead)
+        np.maximum(ahead, self._zero, out=ahead)
         # 4. the record: the notional of each fill, the book at t_{k+1}, the step's volumes
-        out.notional.fill(0.0)
-        np.multiply(fill, out.prices, out=out.notional, where=quoted)
-        self.pos += 1
-        np.take(self.rec.table, self.pos, axis=1, out=self.now)
+        np.multiply(fill, out.prices, out=out.notional)
+        np.copyto(out.notional, self._zero, where=np.logical_not(quoted, out=self._flag))
+        np.add(self.pos, self._one, out=self.pos)
+        self.rec.table.take(self.pos, axis=1, out=self.now)
         return out
