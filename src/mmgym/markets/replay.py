@@ -316,10 +316,10 @@ class ReplayMarket:
         self._slot = np.empty((3, 2, n))  # lookup positions: float, then as indices
         self._index = np.empty((3, 2, n), dtype=np.intp)
         self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
-        self._quoted = np.empty((2, n), dtype=bool)
+        self._unquoted = np.empty((2, n), dtype=bool)
         self._new = np.empty((2, n), dtype=bool)
         self._flag = np.empty((2, n), dtype=bool)
-        self._size = np.empty((2, n))
+        self._quote_size = np.full((2, n), p.quote_size)
         self._scratch = np.empty((3, 2, n))
         # constants as arrays: a ufunc resolves a Python scalar operand more slowly
         self._zero = np.zeros((2, n))
@@ -368,7 +368,7 @@ class ReplayMarket:
         np.add(offsets, signed_mid, out=y)
         np.ceil(y, out=y)
         np.maximum(y, limit, out=y)
-        quoted = np.equal(y, y, out=self._quoted)
+        unquoted = np.isnan(y, out=self._unquoted)
         new = np.not_equal(y, self.order_y, out=self._new)
         np.logical_or(new, np.less_equal(left, self._zero, out=self._flag), out=new)
         # the displayed size at y at t_k and t_{k+1}, and the volume traded at y in step k:
@@ -381,7 +381,8 @@ class ReplayMarket:
         np.copyto(self._index, slot, casting="unsafe")
         queue, at, after = self.rec.values.take(self._index, out=self._looked, mode="clip")
         np.copyto(ahead, queue, where=new)
-        np.copyto(left, np.multiply(quoted, self.quote_size, out=self._size), where=new)
+        np.copyto(left, self._quote_size, where=new)
+        np.copyto(left, self._zero, where=unquoted)
         self._y, self.order_y = self.order_y, y
         np.multiply(y, self._signed_tick, out=out.prices)
         # 2. trades of step k: through the price (all filled), else at it (behind the queue)
@@ -409,7 +410,7 @@ class ReplayMarket:
         np.maximum(ahead, self._zero, out=ahead)
         # 4. the record: the notional of each fill, the book at t_{k+1}, the step's volumes
         np.multiply(fill, out.prices, out=out.notional)
-        np.copyto(out.notional, self._zero, where=np.logical_not(quoted, out=self._flag))
+        np.copyto(out.notional, self._zero, where=unquoted)
         np.add(self.pos, self._one, out=self.pos)
         self.rec.table.take(self.pos, axis=1, out=self.now)
         return out
