@@ -6,7 +6,10 @@ and cut into steps of ``dt`` seconds of recorded time: step ``k`` runs from boun
 ``t_k = t_0 + k·dt`` to ``t_{k+1}`` (``t_0`` the first event); the book at a boundary is the
 book after every event at or before it. Kept per step: the best prices and the sizes on a
 grid of ticks behind each best at its end, and the recorded trades in it (volume by price and
-aggressor side). Those arrays are cached per file, so a step is mostly indexing.
+aggressor side). Those are laid out once per file (cached) as a table with a column per
+boundary (:class:`Recording`): a step gathers each environment's column and reads the queue
+and traded volume at its prices by index arithmetic into flat segments, then runs a fixed
+sequence of in-place array operations, the same for one environment or many.
 
 A step, for every environment:
 
