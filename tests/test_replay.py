@@ -222,7 +222,8 @@ def reference_steps(path: Path, k0: int, offsets: np.ndarray, queue_model: str,
 @pytest.mark.parametrize("queue_model", ["conservative", "probabilistic"])
 def test_batched_steps_match_a_plain_loop(sample_file: Path, queue_model: str) -> None:
     """Three environments stepped together, against the plain loop per environment: random
-    offsets (some far beyond the book grid, some inside the spread, some NaN: no order)."""
+    offsets (some far beyond the book grid, some inside the spread, some NaN: no order), then
+    offsets held for 25 steps (orders resting in the queue)."""
     n, steps = 3, 600
     market = ReplayMarket(n, data_path=str(sample_file), episode_seconds=60.0,
                           queue_model=queue_model, quote_size=1.0)
@@ -233,6 +234,7 @@ def test_batched_steps_match_a_plain_loop(sample_file: Path, queue_model: str) -
                        rng.uniform(-30.0, 30.0, size=(steps, 2, n)),
                        rng.integers(-2, 4, size=(steps, 2, n)).astype(float))
     offsets[rng.uniform(size=(steps, 2, n)) < 0.05] = np.nan
+    offsets[steps // 2:] = np.repeat(offsets[steps // 2::25], 25, axis=0)  # orders that rest
     prices, fills = np.empty((steps, 2, n)), np.empty((steps, 2, n))
     for t in range(steps):
         record = market.step(offsets[t], np.zeros((1, n)))
