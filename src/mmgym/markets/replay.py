@@ -128,9 +128,9 @@ class ReplayParams:
 _SIGNED_MID = slice(0, 2)  # [−mid, mid] at t_k, ticks
 _LIMIT = slice(2, 4)  # post-only: y >= [−(best ask − 1), best bid + 1] at t_k
 _REACH = slice(4, 6)  # [−lowest sell, highest buy] of step k (−inf: none)
-_ORIGIN = slice(6, 12)  # (3, 2) signed price of slot 0 of each lookup segment (below)
-_WIDTH = slice(12, 18)  # (3, 2) its number of slots
-_BASE = slice(18, 24)  # (3, 2) its position in ``Recording.values``
+_SHIFT = slice(6, 12)  # (3, 2) y + shift: the position of y in each lookup segment (below)
+_FIRST = slice(12, 18)  # (3, 2) the position of the 0 before the segment
+_LAST = slice(18, 24)  # (3, 2) the position of the 0 after it
 _SHOWN = 24  # mid, best bid, best ask (price units), depth (2, levels) at t_k; then
 # the recorded buy volume, sell volume, trade count, sell volume, buy volume of step k − 1
 
@@ -202,15 +202,15 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     mid = best.mean(axis=1)
     table[_SIGNED_MID] = sign[:, None] * mid
     table[_LIMIT] = -(best[:, 1] - 1.0), best[:, 0] + 1.0
-    # lookup segments: displayed sizes at t_k (slots 0, 1) and t_{k+1} (slots 4, 5), whose
-    # slot j is j ticks behind the best; trades of step k (slots 2, 3), slot 0 the extreme
+    # lookup segments, (3, 2) per column: the displayed sizes at t_k (row 0) and t_{k+1}
+    # (row 2), slot j the size j ticks behind the best; the trades of step k (row 1) by price,
+    # slot 0 at the extreme price
     queue_base = 1 + (G + 1) * np.arange(2 * (K + 1), dtype=np.float64).reshape(K + 1, 2)
-    origin = table[_ORIGIN].reshape(3, 2, K + 1)
-    width = table[_WIDTH].reshape(3, 2, K + 1)
-    base = table[_BASE].reshape(3, 2, K + 1)
+    origin = np.zeros((3, 2, K + 1))  # the signed price of each segment's first slot
+    width = np.zeros((3, 2, K + 1))  # its number of slots
+    base = np.zeros((3, 2, K + 1))  # its position in ``values``
     origin[0] = (sign * best).T
     origin[2, :, :K] = origin[0, :, 1:]
-    origin[2, :, K] = np.nan  # no step K
     width[[0, 2]] = G
     base[0] = queue_base.T
     base[2, :, :K] = base[0, :, 1:]
@@ -244,6 +244,9 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
         values[uniq] = np.bincount(inverse, size[aggressor], minlength=len(uniq))
         segments.append(values)
         used += len(values)
+    table[_SHIFT] = (base - origin).reshape(6, K + 1)
+    table[_FIRST] = (base - 1).reshape(6, K + 1)
+    table[_LAST] = (base + width).reshape(6, K + 1)
     shown = table[_SHOWN:_SHOWN + 3 + 2 * levels]
     shown[0] = mid * tick
     shown[1:3] = best.T * tick
@@ -314,11 +317,11 @@ class ReplayMarket:
         self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
         self.order_ahead = np.zeros((2, n))
+        self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
         self._y = np.empty((2, n))  # this step's quotes, signed ticks
         self._signed_tick = np.array([[-rec.tick], [rec.tick]])
         self._slot = np.empty((3, 2, n))  # lookup positions: float, then as indices
         self._index = np.empty((3, 2, n), dtype=np.intp)
-        self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
         self._unquoted = np.empty((2, n), dtype=bool)
         self._new = np.empty((2, n), dtype=bool)
         self._flag = np.empty((2, n), dtype=bool)
@@ -326,12 +329,11 @@ class ReplayMarket:
         self._scratch = np.empty((3, 2, n))
         # constants as arrays: a ufunc resolves a Python scalar operand more slowly
         self._zero = np.zeros((2, n))
-        self._minus_one = np.full((3, 2, n), -1.0)
         self._one = np.ones(n, dtype=np.int64)
         now = self.now
         self._view = (now[_SIGNED_MID], now[_LIMIT], now[_REACH],
-                      now[_ORIGIN].reshape(3, 2, n), now[_WIDTH].reshape(3, 2, n),
-                      now[_BASE].reshape(3, 2, n))
+                      now[_SHIFT].reshape(3, 2, n), now[_FIRST].reshape(3, 2, n),
+                      now[_LAST].reshape(3, 2, n))
         self.mid = now[_SHOWN]
         L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
         self.step_record = LOBStep(
@@ -362,7 +364,7 @@ class ReplayMarket:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         out = self.step_record
-        signed_mid, limit, reach, origin, width, base = self._view
+        signed_mid, limit, reach, shift, first, last = self._view
         left, ahead = self.order_left, self.order_ahead
         np.copyto(out.mid_before, self.mid)
         # 1. orders: bid floor(mid − δ_b), ask ceil(mid + δ_a), post-only; signed, both are
@@ -375,12 +377,11 @@ class ReplayMarket:
         new = np.not_equal(y, self.order_y, out=self._new)
         np.logical_or(new, np.less_equal(left, self._zero, out=self._flag), out=new)
         # the displayed size at y at t_k and t_{k+1}, and the volume traded at y in step k:
-        # slot y − origin of each segment, its bounds (and NaN: no order) to the 0 beside it
+        # y's position in each segment; beyond its bounds (and NaN: no order) the 0 beside it
         slot = self._slot
-        np.subtract(y, origin, out=slot)
-        np.fmax(slot, self._minus_one, out=slot)
-        np.fmin(slot, width, out=slot)
-        np.add(slot, base, out=slot)
+        np.add(y, shift, out=slot)
+        np.fmax(slot, first, out=slot)
+        np.fmin(slot, last, out=slot)
         np.copyto(self._index, slot, casting="unsafe")
         queue, at, after = self.rec.values.take(self._index, out=self._looked, mode="clip")
         np.copyto(ahead, queue, where=new)
