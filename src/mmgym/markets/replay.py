@@ -316,7 +316,7 @@ class ReplayMarket:
         self.now = np.zeros((len(rec.table), n))  # the table's column at each env's boundary
         self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
-        self.order_ahead = np.zeros((2, n))
+        self.order_ahead = np.zeros((2, n))  # size units
         self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
         self._y = np.empty((2, n))  # this step's quotes, signed ticks
         self._signed_tick = np.array([[-rec.tick], [rec.tick]])
