@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -160,3 +161,87 @@ def test_same_seed_same_episode_single_and_vector(sample_file: Path) -> None:
             assert reward == steps_v[t][1][i]
             assert info["bid_fill"] == steps_v[t][4]["bid_fill"][i]
     assert len(starts) == 3  # random starts differ between seeds
+
+
+def reference_steps(path: Path, k0: int, offsets: np.ndarray, queue_model: str,
+                    quote_size: float, dt: float = 0.1,
+                    grid: int = 22) -> tuple[np.ndarray, np.ndarray]:
+    """Prices and fills of one environment from ``k0``, a plain loop over the module doc's
+    rules; the trades of each step summed by pandas, the book from ``rebuild_book``."""
+    events, meta = read_events(path)
+    tick = float(meta["mmgym.tick_size"])
+    ts = events.ts_ns.to_numpy()
+    cuts = ts[0] + round(dt * S) * np.arange((ts[-1] - ts[0]) // round(dt * S) + 1)
+    book = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid)
+    best = np.rint(book.cut_best / tick)
+    trades = events[events.kind == TRADE].assign(
+        step=lambda t: np.searchsorted(cuts, t.ts_ns, side="left") - 1,
+        ticks=lambda t: np.rint(t.price / tick))
+    volume = trades.groupby(["step", "side", "ticks"])["size"].sum().to_dict()
+    lowest_sell = trades[trades.side == SELL].groupby("step")["ticks"].min().to_dict()
+    highest_buy = trades[trades.side == BUY].groupby("step")["ticks"].max().to_dict()
+
+    def queue(k: int, side: int, px: float) -> float:
+        level = best[k, 0] - px if side == 0 else px - best[k, 1]
+        return book.cut_depth[k, side, int(level)] if 0 <= level < grid else 0.0
+
+    order_px, left, ahead = [np.nan, np.nan], [0.0, 0.0], [0.0, 0.0]
+    prices, fills = [], []
+    for t, (bid_offset, ask_offset) in enumerate(offsets):
+        k = k0 + t
+        bid, ask = best[k]
+        mid = (bid + ask) / 2
+        px = [np.nan if math.isnan(bid_offset) else min(math.floor(mid - bid_offset), ask - 1),
+              np.nan if math.isnan(ask_offset) else max(math.ceil(mid + ask_offset), bid + 1)]
+        fill = [0.0, 0.0]
+        for side in (0, 1):
+            if math.isnan(px[side]):
+                order_px[side], left[side], ahead[side] = np.nan, 0.0, 0.0
+                continue
+            q = queue(k, side, px[side])
+            if px[side] != order_px[side] or left[side] <= 0:
+                order_px[side], left[side], ahead[side] = px[side], quote_size, q
+            aggressor = SELL if side == 0 else BUY
+            at = volume.get((k, aggressor, px[side]), 0.0)
+            through = (lowest_sell.get(k, np.inf) < px[side] if side == 0
+                       else highest_buy.get(k, -np.inf) > px[side])
+            fill[side] = left[side] if through else min(left[side], max(at - ahead[side], 0.0))
+            left[side] -= fill[side]
+            ahead[side] = max(ahead[side] - at, 0.0)
+            after = queue(k + 1, side, px[side])
+            traded_queue = max(q - at, 0.0)
+            if queue_model == "probabilistic" and traded_queue > 0:
+                ahead[side] -= max(traded_queue - after, 0.0) * ahead[side] / traded_queue
+            ahead[side] = max(min(ahead[side], after), 0.0)
+        prices.append([p * tick for p in px])
+        fills.append(fill)
+    return np.array(prices), np.array(fills)
+
+
+@needs_sample
+@pytest.mark.parametrize("queue_model", ["conservative", "probabilistic"])
+def test_batched_steps_match_a_plain_loop(sample_file: Path, queue_model: str) -> None:
+    """Three environments stepped together, against the plain loop per environment: random
+    offsets (some far beyond the book grid, some inside the spread, some NaN: no order), then
+    offsets held for 25 steps (orders resting in the queue)."""
+    n, steps = 3, 600
+    market = ReplayMarket(n, data_path=str(sample_file), episode_seconds=60.0,
+                          queue_model=queue_model, quote_size=1.0)
+    market.reset(np.ones(n, dtype=bool), np.array([[0.1, 0.5, 0.9]]))
+    k0 = market.pos.copy()
+    rng = np.random.default_rng(3)
+    offsets = np.where(rng.uniform(size=(steps, 2, n)) < 0.2,
+                       rng.uniform(-30.0, 30.0, size=(steps, 2, n)),
+                       rng.integers(-2, 4, size=(steps, 2, n)).astype(float))
+    offsets[rng.uniform(size=(steps, 2, n)) < 0.05] = np.nan
+    offsets[steps // 2:] = np.repeat(offsets[steps // 2::25], 25, axis=0)  # orders that rest
+    prices, fills = np.empty((steps, 2, n)), np.empty((steps, 2, n))
+    for t in range(steps):
+        record = market.step(offsets[t], np.zeros((1, n)))
+        prices[t], fills[t] = record.prices, record.fills
+    assert (fills > 0).sum() > 20 and ((fills > 0) & (fills < 1.0)).sum() > 5  # partial too
+    for i in range(n):
+        want_prices, want_fills = reference_steps(sample_file, int(k0[i]), offsets[:, :, i],
+                                                  queue_model, quote_size=1.0)
+        np.testing.assert_array_equal(prices[:, :, i], want_prices)
+        np.testing.assert_allclose(fills[:, :, i], want_fills, rtol=0, atol=1e-12)

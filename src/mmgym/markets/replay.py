@@ -6,7 +6,10 @@ and cut into steps of ``dt`` seconds of recorded time: step ``k`` runs from boun
 ``t_k = t_0 + k·dt`` to ``t_{k+1}`` (``t_0`` the first event); the book at a boundary is the
 book after every event at or before it. Kept per step: the best prices and the sizes on a
 grid of ticks behind each best at its end, and the recorded trades in it (volume by price and
-aggressor side). Those arrays are cached per file, so a step is mostly indexing.
+aggressor side). Those are laid out once per file (cached) as a table with a column per
+boundary (:class:`Recording`): a step gathers each environment's column and reads the queue
+and traded volume at its prices by index arithmetic into flat segments, then runs a fixed
+sequence of in-place array operations, the same for one environment or many.
 
 A step, for every environment:
 
@@ -119,44 +122,52 @@ class ReplayParams:
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
 
 
+# Rows of the step table (column ``k``: boundary ``k``). Prices in ticks are stored *signed*
+# per side, ``y = −price`` for the bid and ``y = price`` for the ask, so that both sides
+# compare alike ("larger y": further from the touch); a ``(2, ·)`` group is (bid, ask).
+_SIGNED_MID = slice(0, 2)  # [−mid, mid] at t_k, ticks
+_LIMIT = slice(2, 4)  # post-only: y >= [−(best ask − 1), best bid + 1] at t_k
+_REACH = slice(4, 6)  # [−lowest sell, highest buy] of step k (−inf: none)
+_SHIFT = slice(6, 12)  # (3, 2) y + shift: the position of y in each lookup segment (below)
+_FIRST = slice(12, 18)  # (3, 2) the position of the 0 before the segment
+_LAST = slice(18, 24)  # (3, 2) the position of the 0 after it
+_SHOWN = 24  # mid, best bid, best ask (price units), depth (2, levels) at t_k; then
+# the recorded buy volume, sell volume, trade count, sell volume, buy volume of step k − 1
+
+
 @dataclass(frozen=True)
 class Recording:
-    """The per-step arrays of one file (see the module doc); prices in ticks.
+    """The step table of one file (see the module doc), so that a step is one gather.
 
     Attributes:
-        best: ``(K + 1, 2)`` best bid and ask at each boundary, ticks (NaN: empty side).
-        depth: ``(K + 1, 2, G)`` sizes ``j`` ticks behind each best at each boundary.
-        buy_volume, sell_volume, trades: ``(K,)`` aggressor volume per side and trade count
-            of each step.
-        max_buy, min_sell: ``(K,)`` highest buy / lowest sell price of each step, ticks
-            (−inf / inf when none).
-        keys, volume: sorted ``step·R + (price − low)`` of each (step, price, side) with
-            trades, and its volume; sells in ``sell_*``, buys in ``buy_*``.
+        table: ``(rows, K + 1)`` float table, column ``k`` the boundary ``t_k`` (rows: the
+            ``_SIGNED_MID`` ... ``_SHOWN`` constants): what step ``k`` reads (its book at
+            ``t_k`` and ``t_{k+1}``, its trades), the book shown at ``t_k`` and the recorded
+            volumes of step ``k − 1``.
+        values: the lookup segments, flat: for each boundary and side the displayed sizes
+            ``j = 0 .. G − 1`` ticks behind the best, then for each step and side the
+            recorded aggressor volume at each price between the step's extreme trades; every
+            segment is preceded and followed by a 0 (what a price outside it finds).
         two_sided: ``(K + 1,)`` both sides non-empty at the boundary.
+        tick, lot: price and size units.
     """
 
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    max_buy: np.ndarray
-    min_sell: np.ndarray
-    low: float
-    span: int
-    buy_keys: np.ndarray
-    buy_vol: np.ndarray
-    sell_keys: np.ndarray
-    sell_vol: np.ndarray
+    table: np.ndarray
+    values: np.ndarray
     two_sided: np.ndarray
     tick: float
     lot: float
 
+    @property
+    def n_rows_reset(self) -> int:
+        """Rows a reset copies: all but the previous step's recorded volumes."""
+        return len(self.table) - 5
+
 
 @lru_cache(maxsize=4)
-def load_recording(path: str, mtime_ns: int, dt: float, grid: int,
+def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
                    tick: float | None, lot: float | None) -> Recording:
-    """The per-step arrays of ``path`` (cached by file, modification time and step)."""
+    """The step table of ``path`` (cached by file, modification time, step and grid)."""
     events, meta = read_events(path)
     try:
         tick = tick if tick is not None else float(meta["mmgym.tick_size"])
@@ -170,7 +181,7 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int,
     n_steps = int((ts[-1] - ts[0]) // dt_ns)
     cuts = ts[0] + dt_ns * np.arange(n_steps + 1, dtype=np.int64)
     history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid)
-    best = np.rint(history.cut_best / tick)
+    best = np.rint(history.cut_best / tick)  # (K + 1, 2) ticks
 
     trades = events[events["kind"].to_numpy() == TRADE]
     t_ts = trades["ts_ns"].to_numpy()
@@ -184,32 +195,75 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int,
     buy_volume = np.bincount(step[buy], size[buy], minlength=n_steps)
     sell_volume = np.bincount(step[sell], size[sell], minlength=n_steps)
     count = np.bincount(step, minlength=n_steps).astype(np.float64)
-    max_buy = np.full(n_steps, -np.inf)
-    np.maximum.at(max_buy, step[buy], price[buy])
-    min_sell = np.full(n_steps, np.inf)
+
+    K, G = n_steps, grid
+    table = np.zeros((_SHOWN + 3 + 2 * levels + 5, K + 1))
+    sign = np.array([-1.0, 1.0])
+    mid = best.mean(axis=1)
+    table[_SIGNED_MID] = sign[:, None] * mid
+    table[_LIMIT] = -(best[:, 1] - 1.0), best[:, 0] + 1.0
+    # lookup segments, (3, 2) per column: the displayed sizes at t_k (row 0) and t_{k+1}
+    # (row 2), slot j the size j ticks behind the best; the trades of step k (row 1) by price,
+    # slot 0 at the extreme price
+    queue_base = 1 + (G + 1) * np.arange(2 * (K + 1), dtype=np.float64).reshape(K + 1, 2)
+    origin = np.zeros((3, 2, K + 1))  # the signed price of each segment's first slot
+    width = np.zeros((3, 2, K + 1))  # its number of slots
+    base = np.zeros((3, 2, K + 1))  # its position in ``values``
+    origin[0] = (sign * best).T
+    origin[2, :, :K] = origin[0, :, 1:]
+    width[[0, 2]] = G
+    base[0] = queue_base.T
+    base[2, :, :K] = base[0, :, 1:]
+    # no step K: its trades and next book find the leading 0
+    origin[1:, :, K], width[1:, :, K], base[1:, :, K] = np.nan, 0, 1
+    segments = [np.zeros(1), np.concatenate(
+        [history.cut_depth, np.zeros((K + 1, 2, 1))], axis=2).ravel()]
+    used = 1 + (K + 1) * 2 * (G + 1)
+    min_sell = np.full(K, np.inf)
     np.minimum.at(min_sell, step[sell], price[sell])
-    low = float(price.min()) if len(price) else 0.0
-    span = int(price.max() - low) + 1 if len(price) else 1
-
-    def by_key(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys = step[mask].astype(np.int64) * span + (price[mask] - low).astype(np.int64)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        return uniq, np.bincount(inverse, size[mask], minlength=len(uniq))
-
-    buy_keys, buy_vol = by_key(buy)
-    sell_keys, sell_vol = by_key(sell)
-    return Recording(
-        best=best, depth=history.cut_depth, buy_volume=buy_volume, sell_volume=sell_volume,
-        trades=count, max_buy=max_buy, min_sell=min_sell, low=low, span=span,
-        buy_keys=buy_keys, buy_vol=buy_vol, sell_keys=sell_keys, sell_vol=sell_vol,
-        two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot,
-    )
+    max_buy = np.full(K, -np.inf)
+    np.maximum.at(max_buy, step[buy], price[buy])
+    table[_REACH, :K] = -min_sell, max_buy
+    table[_REACH, K] = -np.inf
+    for s, aggressor in ((0, sell), (1, buy)):
+        y = sign[s] * price[aggressor]
+        k = step[aggressor]
+        lo = np.full(K, np.inf)
+        np.minimum.at(lo, k, y)
+        hi = np.full(K, -np.inf)
+        np.maximum.at(hi, k, y)
+        n_slots = np.where(np.isfinite(lo), hi - lo + 1, 0).astype(np.int64)
+        start = used + np.concatenate([[0], np.cumsum(n_slots + 1)[:-1]])
+        origin[1, s, :K] = np.where(np.isfinite(lo), lo, 0.0)
+        width[1, s, :K] = n_slots
+        base[1, s, :K] = start
+        values = np.zeros(int((n_slots + 1).sum()))
+        # the volume at each (step, price), added in recording order
+        slot = (start[k] - used + (y - origin[1, s, k])).astype(np.int64)
+        uniq, inverse = np.unique(slot, return_inverse=True)
+        values[uniq] = np.bincount(inverse, size[aggressor], minlength=len(uniq))
+        segments.append(values)
+        used += len(values)
+    table[_SHIFT] = (base - origin).reshape(6, K + 1)
+    table[_FIRST] = (base - 1).reshape(6, K + 1)
+    table[_LAST] = (base + width).reshape(6, K + 1)
+    shown = table[_SHOWN:_SHOWN + 3 + 2 * levels]
+    shown[0] = mid * tick
+    shown[1:3] = best.T * tick
+    shown[3:] = history.cut_depth[:, :, :levels].transpose(1, 2, 0).reshape(2 * levels, K + 1)
+    recorded = table[_SHOWN + 3 + 2 * levels:]
+    recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
+    return Recording(table=table, values=np.concatenate(segments),
+                     two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot)
 
 
 class ReplayMarket:
     """``n`` replays of one recording; see the module doc.
 
-    Prices are kept in ticks; order arrays are ``(2, n)`` (bid row, ask row).
+    Prices are kept in ticks, signed per side (see ``_SIGNED_MID``); order arrays are
+    ``(2, n)`` (bid row, ask row). A step gathers each environment's column of the step table
+    into :attr:`now` (whose rows the step record's book and volume arrays are views of), then
+    does a fixed sequence of in-place array operations, the same for any ``n``.
     """
 
     name: ClassVar[str] = "replay"
@@ -227,7 +281,7 @@ class ReplayMarket:
             raise DataError(f"{path}: no such file (data_path)")
         self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
         rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
-                                        self.grid, p.tick, p.lot)
+                                        self.grid, p.levels, p.tick, p.lot)
         self.p = replace(p, tick=rec.tick, lot=rec.lot)
         check_number("quote_size", p.quote_size, low=rec.lot)
         self.n = n
@@ -237,7 +291,7 @@ class ReplayMarket:
         self.offset_low, self.offset_high = -p.max_offset_ticks, p.max_offset_ticks
         self.n_uniforms = 1
         H = self.horizon_steps
-        n_bounds = len(rec.best)
+        n_bounds = len(rec.two_sided)
         if n_bounds <= H:
             raise ConfigError(f"episode_seconds={p.episode_seconds!r}: the recording {path} "
                               f"holds {(n_bounds - 1) * p.dt:g} s")
@@ -257,30 +311,42 @@ class ReplayMarket:
             self.fixed_start: int | None = k0
         else:
             self.fixed_start = None
+        self._probabilistic = p.queue_model == "probabilistic"
         self.pos = np.zeros(n, dtype=np.int64)
-        self.order_px = np.full((2, n), np.nan)  # ticks; NaN: no order
+        self.now = np.zeros((len(rec.table), n))  # the table's column at each env's boundary
+        self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
-        self.order_ahead = np.zeros((2, n))
-        self.mid = np.zeros(n)
-        self._sign = np.array([[-1.0], [1.0]])
-        self._cols = np.arange(n)
+        self.order_ahead = np.zeros((2, n))  # size units
+        self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
+        self._y = np.empty((2, n))  # this step's quotes, signed ticks
+        self._signed_tick = np.array([[-rec.tick], [rec.tick]])
+        self._slot = np.empty((3, 2, n))  # lookup positions: float, then as indices
+        self._index = np.empty((3, 2, n), dtype=np.intp)
+        self._unquoted = np.empty((2, n), dtype=bool)
+        self._new = np.empty((2, n), dtype=bool)
+        self._flag = np.empty((2, n), dtype=bool)
+        self._quote_size = np.full((2, n), p.quote_size)
+        self._scratch = np.empty((3, 2, n))
+        # constants as arrays: a ufunc resolves a Python scalar operand more slowly
+        self._zero = np.zeros((2, n))
+        self._one = np.ones(n, dtype=np.int64)
+        now = self.now
+        self._view = (now[_SIGNED_MID], now[_LIMIT], now[_REACH],
+                      now[_SHIFT].reshape(3, 2, n), now[_FIRST].reshape(3, 2, n),
+                      now[_LAST].reshape(3, 2, n))
+        self.mid = now[_SHOWN]
+        L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
         self.step_record = LOBStep(
             mid_before=np.empty(n), mid=self.mid, prices=np.full((2, n), np.nan),
-            fills=np.zeros((2, n)), notional=np.zeros((2, n)), best=np.zeros((2, n)),
-            depth=np.zeros((2, p.levels, n)), buy_volume=np.zeros(n), sell_volume=np.zeros(n),
-            trades=np.zeros(n), book_traded=np.zeros((2, n)), event=np.zeros(n, dtype=bool),
+            fills=np.zeros((2, n)), notional=np.zeros((2, n)),
+            best=now[_SHOWN + 1:_SHOWN + 3],
+            depth=now[_SHOWN + 3:volumes].reshape(2, L, n),
+            buy_volume=now[volumes], sell_volume=now[volumes + 1], trades=now[volumes + 2],
+            book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
         )
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
-
-    def _show(self, mask: np.ndarray | slice) -> None:
-        """Write the book at each environment's boundary into the step record and the mid."""
-        rec, k = self.step_record, self.pos[mask]
-        best = self.rec.best[k].T  # (2, m) ticks
-        self.mid[mask] = best.mean(axis=0) * self.p.tick
-        rec.best[:, mask] = best * self.p.tick
-        rec.depth[:, :, mask] = np.transpose(self.rec.depth[k, :, : self.p.levels], (1, 2, 0))
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         if self.fixed_start is None:
@@ -289,80 +355,66 @@ class ReplayMarket:
             self.pos[mask] = self.starts[pick]
         else:
             self.pos[mask] = self.fixed_start
-        self.order_px[:, mask] = np.nan
+        rows = self.rec.n_rows_reset
+        self.now[:rows, mask] = self.rec.table[:rows, self.pos[mask]]
+        self.order_y[:, mask] = np.nan
         self.order_left[:, mask] = 0.0
         self.order_ahead[:, mask] = 0.0
         self.step_record.prices[:, mask] = np.nan
-        self._show(mask)
-
-    def _queue(self, k: np.ndarray, px: np.ndarray) -> np.ndarray:
-        """Displayed size at the order prices ``px`` (``(2, n)`` ticks) at boundaries ``k``;
-        0 for a price better than the best (or no order)."""
-        best = self.rec.best[k].T
-        level = self._sign * (px - best)  # ticks behind the best
-        inside = (level >= 0) & (level < self.grid)
-        j = np.where(inside, level, 0).astype(np.intp)
-        q = self.rec.depth[k[None, :], np.arange(2)[:, None], j]
-        return np.where(inside, q, 0.0)
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
-        p, r, out = self.p, self.rec, self.step_record
-        k = self.pos
-        out.mid_before[...] = self.mid
-        best = r.best[k].T  # (2, n) ticks
-        mid = best.mean(axis=0)
-        # 1. orders: bid floor(mid − δ_b), ask ceil(mid + δ_a), post-only
-        px = self._sign * np.ceil(offsets + self._sign * mid)
-        np.minimum(px[_BID], best[_ASK] - 1.0, out=px[_BID])
-        np.maximum(px[_ASK], best[_BID] + 1.0, out=px[_ASK])
-        new = (px != self.order_px) | (self.order_left <= 0)
-        quoted = px == px
-        queue = self._queue(k, px)
-        np.copyto(self.order_ahead, queue, where=new)
-        np.copyto(self.order_left, quoted * p.quote_size, where=new)
-        self.order_px = px
-        out.prices[...] = np.where(quoted, px * p.tick, np.nan)
-        # 2. trades of step k: through the price (all filled), else at it (behind the queue)
-        through = np.stack([r.min_sell[k] < px[_BID], r.max_buy[k] > px[_ASK]])
-        at = np.stack([
-            _lookup(r.sell_keys, r.sell_vol, k, px[_BID], r.low, r.span),
-            _lookup(r.buy_keys, r.buy_vol, k, px[_ASK], r.low, r.span),
-        ])
+        out = self.step_record
+        signed_mid, limit, reach, shift, first, last = self._view
         left, ahead = self.order_left, self.order_ahead
-        fill = np.where(through, left, np.minimum(left, np.maximum(at - ahead, 0.0)))
-        fill *= quoted
-        np.maximum(ahead - at, 0.0, out=ahead)
-        left -= fill
+        np.copyto(out.mid_before, self.mid)
+        # 1. orders: bid floor(mid − δ_b), ask ceil(mid + δ_a), post-only; signed, both are
+        # ceil(δ ± mid) (the bid's y is −price)
+        y = self._y
+        np.add(offsets, signed_mid, out=y)
+        np.ceil(y, out=y)
+        np.maximum(y, limit, out=y)
+        unquoted = np.isnan(y, out=self._unquoted)
+        new = np.not_equal(y, self.order_y, out=self._new)
+        np.logical_or(new, np.less_equal(left, self._zero, out=self._flag), out=new)
+        # the displayed size at y at t_k and t_{k+1}, and the volume traded at y in step k:
+        # y's position in each segment; beyond its bounds (and NaN: no order) the 0 beside it
+        slot = self._slot
+        np.add(y, shift, out=slot)
+        np.fmax(slot, first, out=slot)
+        np.fmin(slot, last, out=slot)
+        np.copyto(self._index, slot, casting="unsafe")
+        queue, at, after = self.rec.values.take(self._index, out=self._looked, mode="clip")
+        np.copyto(ahead, queue, where=new)
+        np.copyto(left, self._quote_size, where=new)
+        np.copyto(left, self._zero, where=unquoted)
+        self._y, self.order_y = self.order_y, y
+        np.multiply(y, self._signed_tick, out=out.prices)
+        # 2. trades of step k: through the price (all filled), else at it (behind the queue)
+        fill = out.fills
+        np.subtract(at, ahead, out=fill)
+        np.maximum(fill, self._zero, out=fill)
+        np.minimum(left, fill, out=fill)
+        np.copyto(fill, left, where=np.greater(reach, y, out=self._flag))
+        np.subtract(ahead, at, out=ahead)
+        np.maximum(ahead, self._zero, out=ahead)
+        np.subtract(left, fill, out=left)
         # 3. queue at t_{k+1}
-        after = self._queue(k + 1, px)
-        if p.queue_model == "probabilistic":
-            traded_queue = np.maximum(queue - at, 0.0)
-            cancelled = np.maximum(traded_queue - after, 0.0)
-            share = np.divide(ahead, traded_queue, out=np.zeros_like(ahead),
-                              where=traded_queue > 0)
-            np.subtract(ahead, cancelled * share, out=ahead)
+        if self._probabilistic:
+            traded_queue, cancelled, share = self._scratch
+            np.subtract(queue, at, out=traded_queue)
+            np.maximum(traded_queue, self._zero, out=traded_queue)
+            np.subtract(traded_queue, after, out=cancelled)
+            np.maximum(cancelled, self._zero, out=cancelled)
+            share.fill(0.0)
+            np.divide(ahead, traded_queue, out=share,
+                      where=np.greater(traded_queue, self._zero, out=self._flag))
+            np.multiply(cancelled, share, out=share)
+            np.subtract(ahead, share, out=ahead)
         np.minimum(ahead, after, out=ahead)
-        np.maximum(ahead, 0.0, out=ahead)
-        # 4. the record
-        out.fills[...] = fill
-        np.multiply(fill, np.where(quoted, px, 0.0) * p.tick, out=out.notional)
-        out.buy_volume[...] = r.buy_volume[k]
-        out.sell_volume[...] = r.sell_volume[k]
-        out.trades[...] = r.trades[k]
-        out.book_traded[_BID] = out.sell_volume
-        out.book_traded[_ASK] = out.buy_volume
-        self.pos += 1
-        self._show(slice(None))
+        np.maximum(ahead, self._zero, out=ahead)
+        # 4. the record: the notional of each fill, the book at t_{k+1}, the step's volumes
+        np.multiply(fill, out.prices, out=out.notional)
+        np.copyto(out.notional, self._zero, where=unquoted)
+        np.add(self.pos, self._one, out=self.pos)
+        self.rec.table.take(self.pos, axis=1, out=self.now)
         return out
-
-
-def _lookup(keys: np.ndarray, vol: np.ndarray, k: np.ndarray, px: np.ndarray, low: float,
-            span: int) -> np.ndarray:
-    """Volume traded in step ``k`` at price ``px`` (ticks; NaN or outside: 0)."""
-    rel = px - low
-    ok = (rel >= 0) & (rel < span)
-    q = k * span + np.where(ok, rel, 0).astype(np.int64)
-    i = np.minimum(np.searchsorted(keys, q), max(len(keys) - 1, 0))
-    if len(keys) == 0:
-        return np.zeros(len(k))
-    return np.where(ok & (keys[i] == q), vol[i], 0.0)
