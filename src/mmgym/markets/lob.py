@@ -328,7 +328,9 @@ class LOBMarket:
         self.order_ahead = np.zeros((2, Q, n))
         self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
         self._slot = 0
-        self._bias = np.ones((2, n))
+        # the lean-dependent rates of each side by fundamental–mid gap, filled on first use:
+        # the gap moves on a half-tick grid, so most steps look them up (see _rates)
+        self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 3), np.nan)
         self.mid = np.zeros(n)
         self.step_record = LOBStep(
             mid_before=np.empty(n),
@@ -379,7 +381,7 @@ class LOBMarket:
             self._neg_arrival_dt, self._mean_depth, self._quote_lots, self._ladder,
             self._count_cdf,
             self.depth, self.best, self.fundamental, self.event, self.event_dir, self.order_y,
-            self.order_lots, self.order_ahead, self._bias, self.mid,
+            self.order_lots, self.order_ahead, self._rate_table, self.mid,
             rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
             rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
         )
@@ -433,10 +435,31 @@ def _geometric(u: float, scale: float) -> float:
     return max(np.ceil(np.log1p(-u) * scale), 1.0)
 
 
+_TABLE_GAP_TICKS = 100  # the rate table covers gaps of up to this many ticks
+_BIAS, _CANCEL, _REFILL, _ARRIVE = 0, 1, 2, 3  # columns of a side's rates
+
+
+@njit(cache=True)
+def _rates(c, neg_arrival_dt, gap, out):
+    """The rates of both sides given the fundamental–mid gap (ticks), into ``out``
+    (``(2, L + 3)``): the lean factor ``1 ± lean·tanh(gap/lean_scale_ticks)`` (bid +, ask −),
+    the fraction of a level cancelled in the step, the probability of a refill and the
+    probability of a limit-order arrival at each level."""
+    lean = np.tanh(gap * c.inv_lean_scale) * c.lean
+    for s in range(2):
+        b = 1.0 + lean if s == 0 else 1.0 - lean
+        out[s, _BIAS] = b
+        out[s, _CANCEL] = -np.expm1(c.neg_cancel_dt * (2.0 - b))
+        out[s, _REFILL] = -np.expm1(c.neg_refill_dt * b)
+        for j in range(neg_arrival_dt.shape[0]):
+            out[s, _ARRIVE + j] = -np.expm1(neg_arrival_dt[j] * b)
+
+
 @njit(cache=True)
 def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt, mean_depth,
                 quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
-                order_y, order_lots, order_ahead, bias, mid, mid_before, prices, fills, notional,
+                order_y, order_lots, order_ahead, rate_table, mid, mid_before, prices, fills,
+                notional,
                 rec_best, rec_depth, buy_volume, sell_volume, trades, book_traded):
     n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
     r_event, r_requote, r_count, r_size, r_arrive, r_cancel, r_refill = rows
@@ -449,6 +472,8 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
     agent_at = np.empty(L)  # the agent's lots per level
     taken = np.empty(L)
     fill = np.empty(Q)
+    own_rates = np.empty((2, L + 3))
+    mid_table = (rate_table.shape[0] - 1) // 2
     for i in range(n):
         mid_before[i] = mid[i]
         filled[:] = 0.0
@@ -514,14 +539,18 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
         gap = fundamental[i] - m
         event[i] = abs(gap) >= c.informed_gap
         event_dir[i] = np.sign(gap)
-        lean = np.tanh(gap * c.inv_lean_scale) * c.lean
-        bias[0, i] = 1.0 + lean
-        bias[1, i] = 1.0 - lean
+        half_ticks = 2.0 * gap + mid_table
+        if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < rate_table.shape[0]:
+            rates = rate_table[int(half_ticks)]
+            if np.isnan(rates[0, 0]):
+                _rates(c, neg_arrival_dt, gap, rates)
+        else:
+            rates = own_rates
+            _rates(c, neg_arrival_dt, gap, rates)
 
         # 3. limit orders and cancellations; the agent's place under cancellations
         for s in range(2):
-            b = bias[s, i]
-            cancel_frac = -np.expm1(c.neg_cancel_dt * (2.0 - b))
+            cancel_frac = rates[s, _CANCEL]
             for j in range(L):
                 d = depth[s, j, i]
                 gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
@@ -536,7 +565,7 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                         advance = max(ahead - (queue - out), 0.0)
                     order_ahead[s, q, i] = max(ahead - advance, 0.0)
             for j in range(L):
-                prob = -np.expm1(neg_arrival_dt[j] * b)
+                prob = rates[s, _ARRIVE + j]
                 u = uniforms[r_arrive + s * L + j, i]
                 added = 0.0
                 if u < prob:
@@ -623,7 +652,7 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
         spread = best[1, i] + best[0, i]
         if spread > 1:
             for s in range(2):
-                prob = -np.expm1(c.neg_refill_dt * bias[s, i])
+                prob = rates[s, _REFILL]
                 u = uniforms[r_refill + s, i]
                 if u < prob and spread > 1:
                     for j in range(L - 1, 0, -1):
