@@ -61,11 +61,13 @@ def _push_env(buf, sums, count, age, pos, values, i):
     age[i] += 1
     if age[i] == window:
         age[i] = 0
-        oldest = (pos + 1) % window
+        oldest = pos + 1 if pos + 1 < window else 0
         for w in range(width):
             total = buf[oldest, w, i]
-            for k in range(1, window):
-                total += buf[(oldest + k) % window, w, i]
+            slot = oldest
+            for _ in range(1, window):
+                slot = slot + 1 if slot + 1 < window else 0
+                total += buf[slot, w, i]
             sums[w, i] = total
     count[i] = min(count[i] + 1, window)
 
@@ -154,7 +156,7 @@ def vpin(price, volume, bucket_volume, prev, has_prev, values, buf, sums, count,
             p = ring_pos[i]
             ring_sum[i] += closed - ring[i, p]
             ring[i, p] = closed
-            ring_pos[i] = (p + 1) % nb
+            ring_pos[i] = p + 1 if p + 1 < nb else 0
             full[i] = min(full[i] + 1, nb)
             if p + 1 == nb:  # the ring wrapped: recompute its sum, which bounds float drift
                 total = 0.0

@@ -476,10 +476,12 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
     mid_table = (rate_table.shape[0] - 1) // 2
     for i in range(n):
         mid_before[i] = mid[i]
-        filled[:] = 0.0
-        volume[:] = 0.0
         trades[i] = 0.0
-        book_traded[:, i] = 0.0
+        for s in range(2):
+            volume[s] = 0.0
+            book_traded[s, i] = 0.0
+            for q in range(Q):
+                filled[s, q] = 0.0
         m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
 
         # 1. the agent's orders: signed price bid −floor(mid − δ), ask ceil(mid + δ), the
