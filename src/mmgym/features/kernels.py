@@ -43,12 +43,12 @@ def erf(x: float) -> float:
     return np.sign(x) * (1.0 - poly * np.exp(-a * a))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _safe_ratio(num: float, den: float) -> float:
     return num / den if den > 0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push_env(buf, sums, count, age, pos, values, i):
     """:meth:`RollingSum.push` for environment ``i``: ``values[:, i]`` into slot ``pos``,
     the running sums recomputed from the ring (oldest slot first) every ``window`` steps of
@@ -79,7 +79,7 @@ def rolling_push(buf, sums, count, age, pos, values):
         _push_env(buf, sums, count, age, pos, values, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sample_std(sums, i):
     """Sample standard deviation (ddof = 1) from the sums ``Σx``, ``Σx²`` and ``c`` (rows
     0–2 of ``sums``): ``sqrt((Σx² − (Σx)²/c) / (c − 1))``, 0 while undefined."""
@@ -88,7 +88,7 @@ def _sample_std(sums, i):
     return math.sqrt(max(var, 0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _changes(x, prev, has_prev, values, i, log):
     """Row 0: the change of ``x`` since the last step (log return if ``log``; 0 on the first
     step after a reset), row 1 its square, row 2 whether there was a previous step."""
