@@ -19,8 +19,8 @@ Three properties follow, and the environments rely on them:
   ``s`` is seeded with ``s + i``);
 * the market's randomness cannot depend on the agent's actions (common random numbers:
   two policies evaluated on episode ``i`` face the same market draws);
-* numbers for many steps can be drawn in one vectorised call, which keeps the per-step cost
-  at a single environment low.
+* numbers for many steps can be drawn in one call (a compiled loop, numba), which keeps the
+  per-step cost at a single environment low.
 
 A resolution of 2^-32 is far finer than any probability the simulators compare against.
 """
@@ -116,8 +116,8 @@ class RandomStreams:
 
     Steps are numbered per environment; every call of :meth:`step_uniforms` advances every
     environment by one step, and :meth:`start_episodes` puts the chosen environments at step 0
-    of a new episode. Numbers are produced in blocks of several steps at once (fewer, larger
-    numpy calls for small ``n``); the block size never changes the numbers.
+    of a new episode. Numbers are produced in blocks of several steps at once (fewer calls for
+    small ``n``); the block size never changes the numbers.
 
     Args:
         n: number of environments.

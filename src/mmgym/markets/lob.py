@@ -59,6 +59,11 @@ agent never takes liquidity (post-only), so only the maker fee applies.
 Randomness: 7 + 2·max_orders + 4·levels uniforms per step (events, requote rounding, order
 counts, order sizes, limit arrivals, cancellations, refills); none at reset, none depending on
 the agent's quotes.
+
+Implementation: the step is one compiled loop over the books (numba, ``_step_books``), each
+book taken through 1–6 in turn, so a book's arithmetic is the same whatever the batch. The
+lean-dependent rates are a function of the fundamental–mid gap, which moves on a half-tick
+grid: they are computed once per gap and looked up.
 """
 
 from __future__ import annotations
