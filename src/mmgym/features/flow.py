@@ -1,8 +1,8 @@
 """Streaming, batched order-flow estimators: order flow imbalance, VPIN, trade rate, delta.
 
 Every estimator holds the state of ``n`` independent environments in fixed-size arrays and
-costs O(1) per step per environment (amortised; no growing history); its update is one
-compiled loop over the environments (:mod:`mmgym.features.kernels`).
+costs O(1) per step per environment (amortised; no growing history); the rolling sums, OFI
+and VPIN update in one compiled loop over the environments (:mod:`mmgym.features.kernels`).
 ``reset(mask)`` forgets the history of the masked environments only; ``update(...)``
 takes one step's ``(n,)`` arrays for all environments and returns the current value of each,
 shape ``(n,)``, written into ``out`` when one is given.

@@ -73,7 +73,8 @@ def _push_env(buf, sums, count, age, pos, values, i):
 
 
 @njit(cache=True)
-def rolling_push(buf, sums, count, age, pos, values):
+def rolling_push(buf: np.ndarray, sums: np.ndarray, count: np.ndarray, age: np.ndarray,
+                 pos: int, values: np.ndarray) -> None:
     """:meth:`RollingSum.push` for every environment."""
     for i in range(sums.shape[1]):
         _push_env(buf, sums, count, age, pos, values, i)
@@ -102,7 +103,9 @@ def _changes(x, prev, has_prev, values, i, log):
 
 
 @njit(cache=True)
-def realized_volatility(mid, prev, has_prev, values, buf, sums, count, age, pos, out):
+def realized_volatility(mid: np.ndarray, prev: np.ndarray, has_prev: np.ndarray,
+                        values: np.ndarray, buf: np.ndarray, sums: np.ndarray,
+                        count: np.ndarray, age: np.ndarray, pos: int, out: np.ndarray) -> None:
     """:meth:`RealizedVolatility.update`."""
     for i in range(mid.shape[0]):
         _changes(mid[i], prev, has_prev, values, i, True)
@@ -111,8 +114,11 @@ def realized_volatility(mid, prev, has_prev, values, buf, sums, count, age, pos,
 
 
 @njit(cache=True)
-def order_flow_imbalance(bid_px, bid_sz, ask_px, ask_sz, prev, has_prev, values, buf, sums,
-                         count, age, pos, normalize, out):
+def order_flow_imbalance(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray,
+                         ask_sz: np.ndarray, prev: np.ndarray, has_prev: np.ndarray,
+                         values: np.ndarray, buf: np.ndarray, sums: np.ndarray,
+                         count: np.ndarray, age: np.ndarray, pos: int, normalize: bool,
+                         out: np.ndarray) -> None:
     """:meth:`OrderFlowImbalance.update`; ``prev`` holds the last ``(P^b, q^b, P^a, q^a)``."""
     for i in range(bid_px.shape[0]):
         bid_empty, ask_empty = np.isnan(bid_px[i]), np.isnan(ask_px[i])
@@ -137,8 +143,11 @@ def order_flow_imbalance(bid_px, bid_sz, ask_px, ask_sz, prev, has_prev, values,
 
 
 @njit(cache=True)
-def vpin(price, volume, bucket_volume, prev, has_prev, values, buf, sums, count, age, pos,
-         ring, ring_pos, full, ring_sum, bucket_vol, bucket_net, out):
+def vpin(price: np.ndarray, volume: np.ndarray, bucket_volume: float, prev: np.ndarray,
+         has_prev: np.ndarray, values: np.ndarray, buf: np.ndarray, sums: np.ndarray,
+         count: np.ndarray, age: np.ndarray, pos: int, ring: np.ndarray, ring_pos: np.ndarray,
+         full: np.ndarray, ring_sum: np.ndarray, bucket_vol: np.ndarray,
+         bucket_net: np.ndarray, out: np.ndarray) -> None:
     """:meth:`VPIN.update`: bulk classification of the step's volume, poured into buckets."""
     nb = ring.shape[1]
     for i in range(price.shape[0]):
@@ -173,7 +182,7 @@ def vpin(price, volume, bucket_volume, prev, has_prev, values, buf, sums, count,
 
 
 @njit(cache=True)
-def depth_imbalance(depth, levels, out):
+def depth_imbalance(depth: np.ndarray, levels: int, out: np.ndarray) -> None:
     """:class:`~mmgym.features.market.Imbalance` from a ``(2, L, n)`` depth: (B − A)/(B + A)
     of the best ``levels`` levels, added level by level, 0 for an empty book."""
     for i in range(depth.shape[2]):
