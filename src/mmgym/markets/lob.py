@@ -335,7 +335,7 @@ class LOBMarket:
         self._slot = 0
         # the lean-dependent rates of each side by fundamental–mid gap, filled on first use:
         # the gap moves on a half-tick grid, so most steps look them up (see _rates)
-        self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 3), np.nan)
+        self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 2), np.nan)
         self.mid = np.zeros(n)
         self.step_record = LOBStep(
             mid_before=np.empty(n),
@@ -441,19 +441,19 @@ def _geometric(u: float, scale: float) -> float:
 
 
 _TABLE_GAP_TICKS = 100  # the rate table covers gaps of up to this many ticks
-_BIAS, _CANCEL, _REFILL, _ARRIVE = 0, 1, 2, 3  # columns of a side's rates
+_CANCEL, _REFILL, _ARRIVE = 0, 1, 2  # columns of a side's rates
 
 
 @njit(cache=True)
 def _rates(c, neg_arrival_dt, gap, out):
     """The rates of both sides given the fundamental–mid gap (ticks), into ``out``
-    (``(2, L + 3)``): the lean factor ``1 ± lean·tanh(gap/lean_scale_ticks)`` (bid +, ask −),
-    the fraction of a level cancelled in the step, the probability of a refill and the
-    probability of a limit-order arrival at each level."""
+    (``(2, L + 2)``), with the lean factor ``b = 1 ± lean·tanh(gap/lean_scale_ticks)`` (bid +,
+    ask −): the fraction of a level cancelled in the step, ``1 − exp(−cancel_rate·dt·(2 − b))``,
+    the probability of a refill, ``1 − exp(−refill_rate·dt·b)``, and the probability of a
+    limit-order arrival at each level, ``1 − exp(−λ_j·dt·b)``."""
     lean = np.tanh(gap * c.inv_lean_scale) * c.lean
     for s in range(2):
         b = 1.0 + lean if s == 0 else 1.0 - lean
-        out[s, _BIAS] = b
         out[s, _CANCEL] = -np.expm1(c.neg_cancel_dt * (2.0 - b))
         out[s, _REFILL] = -np.expm1(c.neg_refill_dt * b)
         for j in range(neg_arrival_dt.shape[0]):
@@ -477,7 +477,7 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
     agent_at = np.empty(L)  # the agent's lots per level
     taken = np.empty(L)
     fill = np.empty(Q)
-    own_rates = np.empty((2, L + 3))
+    own_rates = np.empty((2, L + 2))
     mid_table = (rate_table.shape[0] - 1) // 2
     for i in range(n):
         mid_before[i] = mid[i]
