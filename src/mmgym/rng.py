@@ -19,8 +19,8 @@ Three properties follow, and the environments rely on them:
   ``s`` is seeded with ``s + i``);
 * the market's randomness cannot depend on the agent's actions (common random numbers:
   two policies evaluated on episode ``i`` face the same market draws);
-* numbers for many steps can be drawn in one vectorised call, which keeps the per-step cost
-  at a single environment low.
+* numbers for many steps can be drawn in one call (a compiled loop, numba), which keeps the
+  per-step cost at a single environment low.
 
 A resolution of 2^-32 is far finer than any probability the simulators compare against.
 """
@@ -28,33 +28,67 @@ A resolution of 2^-32 is far finer than any probability the simulators compare a
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _EPISODE = np.uint64(0xD1B54A32D192ED03)
 _S30, _S27, _S31, _S32 = (np.uint64(s) for s in (30, 27, 31, 32))
+_ONE = np.uint64(1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _TO_UNIT = 1.0 / 2.0**32
 _MAX_SEED = 2**64 - 1
 
 
-def _mix64(z: np.ndarray, tmp: np.ndarray) -> None:
-    """SplitMix64's output function, in place on ``z`` (``tmp`` is scratch of its shape)."""
-    np.right_shift(z, _S30, out=tmp)
-    np.bitwise_xor(z, tmp, out=z)
-    np.multiply(z, _M1, out=z)
-    np.right_shift(z, _S27, out=tmp)
-    np.bitwise_xor(z, tmp, out=z)
-    np.multiply(z, _M2, out=z)
-    np.right_shift(z, _S31, out=tmp)
-    np.bitwise_xor(z, tmp, out=z)
+@njit(cache=True)
+def _splitmix(z: np.uint64) -> np.uint64:
+    """SplitMix64's output function of one value (uint64 arithmetic, modulo 2^64)."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _mix_all(z: np.ndarray) -> None:
+    """:func:`_splitmix` in place on a 1-D uint64 array."""
+    for k in range(z.shape[0]):
+        z[k] = _splitmix(z[k])
+
+
+@njit(cache=True)
+def _hash_into(z, out, b, j, i):
+    """Hash counter ``z`` into uniforms ``j`` (its high half) and ``h + j`` (its low half)
+    of step ``b`` of ``out`` (``(steps, 2h, n)``)."""
+    x = _splitmix(z)
+    out[b, j, i] = (x >> _S32) * _TO_UNIT
+    out[b, out.shape[1] // 2 + j, i] = (x & _LOW32) * _TO_UNIT
+
+
+@njit(cache=True)
+def _hash_counters(z, out):
+    """Uniforms ``out`` (``(steps, 2h, n)``) from the counters ``z`` (``(steps, h, n)``)."""
+    for b in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            for i in range(z.shape[2]):
+                _hash_into(z[b, j, i], out, b, j, i)
+
+
+@njit(cache=True)
+def _step_block(keys, steps, h, offsets, out):
+    """Uniforms of the steps after ``steps`` (``(n,)``) into ``out`` (``(steps, 2h, n)``):
+    counters ``key + (step + 1)·h·γ + offsets[b, j]`` with ``offsets[b, j] = (b·h + j + 1)·γ``."""
+    for b in range(offsets.shape[0]):
+        for j in range(h):
+            for i in range(keys.shape[0]):
+                start = (np.uint64(steps[i]) + _ONE) * np.uint64(h) * _GAMMA + keys[i]
+                _hash_into(start + offsets[b, j], out, b, j, i)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's output function of a uint64 array (a new array)."""
     z = np.array(x, dtype=np.uint64)
-    _mix64(z, np.empty_like(z))
+    _mix_all(z.reshape(-1))
     return z
 
 
@@ -82,8 +116,8 @@ class RandomStreams:
 
     Steps are numbered per environment; every call of :meth:`step_uniforms` advances every
     environment by one step, and :meth:`start_episodes` puts the chosen environments at step 0
-    of a new episode. Numbers are produced in blocks of several steps at once (fewer, larger
-    numpy calls for small ``n``); the block size never changes the numbers.
+    of a new episode. Numbers are produced in blocks of several steps at once (fewer calls for
+    small ``n``); the block size never changes the numbers.
 
     Args:
         n: number of environments.
@@ -101,9 +135,7 @@ class RandomStreams:
         self.episode_keys = np.zeros(n, dtype=np.uint64)
         self.steps = np.zeros(n, dtype=np.int64)
         c = np.arange(1, self.block_steps * self.h + 1, dtype=np.uint64)
-        self._offsets = (c * _GAMMA).reshape(self.block_steps, self.h, 1)
-        self._z = np.empty((self.block_steps, self.h, n), dtype=np.uint64)
-        self._tmp = np.empty_like(self._z)
+        self._offsets = (c * _GAMMA).reshape(self.block_steps, self.h)
         self._block = np.empty((self.block_steps, 2 * self.h, n))
         self._next = self.block_steps
 
@@ -124,31 +156,19 @@ class RandomStreams:
         self.episode_index[sel] += np.uint64(1)
         self.steps[sel] = 0
         self._next = self.block_steps
-        z = self.episode_keys[sel][None] + self._offsets[0]
-        u = np.empty((2 * self.h, z.shape[1]))
-        self._to_uniforms(z, np.empty_like(z), u)
-        return u[: self.m]
+        z = self.episode_keys[sel][None] + self._offsets[0][:, None]
+        u = np.empty((1, 2 * self.h, z.shape[1]))
+        _hash_counters(z[None], u)
+        return u[0, : self.m]
 
     def step_uniforms(self) -> np.ndarray:
         """The uniforms of every environment's current step, shape ``(m, n)`` (row ``j`` is
         uniform ``j`` of every environment); advances every environment by one step. The
         array is reused: copy it to keep it."""
         if self._next == self.block_steps:
-            start = (self.steps.astype(np.uint64) + np.uint64(1)) * np.uint64(self.h) * _GAMMA
-            start += self.episode_keys
-            np.add(start, self._offsets, out=self._z)
-            self._to_uniforms(self._z, self._tmp, self._block)
+            _step_block(self.episode_keys, self.steps, self.h, self._offsets, self._block)
             self._next = 0
         u = self._block[self._next, : self.m]
         self._next += 1
         self.steps += 1
         return u
-
-    def _to_uniforms(self, z: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
-        """Hash the counters ``z`` (``(..., h, n)``) into ``out`` (``(..., 2h, n)``)."""
-        _mix64(z, tmp)
-        h = self.h
-        np.right_shift(z, _S32, out=tmp)
-        np.multiply(tmp, _TO_UNIT, out=out[..., :h, :])
-        np.bitwise_and(z, _LOW32, out=tmp)
-        np.multiply(tmp, _TO_UNIT, out=out[..., h:, :])

@@ -1,20 +1,22 @@
 """Streaming, batched order-flow estimators: order flow imbalance, VPIN, trade rate, delta.
 
 Every estimator holds the state of ``n`` independent environments in fixed-size arrays and
-costs O(1) per step per environment (amortised; no loop over environments, no growing
-history). ``reset(mask)`` forgets the history of the masked environments only; ``update(...)``
+costs O(1) per step per environment (amortised; no growing history); the rolling sums, OFI
+and VPIN update in one compiled loop over the environments (:mod:`mmgym.features.kernels`).
+``reset(mask)`` forgets the history of the masked environments only; ``update(...)``
 takes one step's ``(n,)`` arrays for all environments and returns the current value of each,
 shape ``(n,)``, written into ``out`` when one is given.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
 
 from mmgym.features.book import safe_ratio
+from mmgym.features.kernels import erf as erf
+from mmgym.features.kernels import order_flow_imbalance, rolling_push, vpin
 
 
 class RollingSum:
@@ -55,44 +57,17 @@ class RollingSum:
 
     def push(self, values: np.ndarray) -> None:
         """Add one step's values, shape ``(width, n)``, dropping the step ``window`` ago."""
-        slot = self._buf[self._pos]
-        self.sums -= slot
-        self.sums += values
-        slot[...] = values
+        rolling_push(*self.state(), values)
+        self.advance()
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """The ring, the sums, the counts, the ages and the write position: what a compiled
+        push (:mod:`mmgym.features.kernels`) updates, followed by :meth:`advance`."""
+        return self._buf, self.sums, self.count, self._age, self._pos
+
+    def advance(self) -> None:
+        """Move the write position on by one step (after a compiled push of every env)."""
         self._pos = (self._pos + 1) % self.window
-        self._age += 1
-        due = self._age == self.window
-        if due.any():
-            envs = np.flatnonzero(due)
-            self._age[envs] = 0
-            # the slots from the oldest (the next to be written) to the newest
-            ring = self._buf if envs.size == due.size else self._buf[:, :, envs]
-            total = ring[self._pos].copy()
-            for k in range(1, self.window):
-                total += ring[(self._pos + k) % self.window]
-            self.sums[:, envs] = total
-        np.add(self.count, 1, out=self.count)
-        np.minimum(self.count, self.window, out=self.count)
-
-
-# Abramowitz & Stegun (1964), Handbook of Mathematical Functions, formula 7.1.26.
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, absolute error ≤ 1.5e-7; odd, with ``erf(0) = 0``.
-
-    ``erf(x) ≈ sign(x)·(1 − (a₁t + a₂t² + a₃t³ + a₄t⁴ + a₅t⁵)·e^{−x²})``, ``t = 1/(1 + p·|x|)``:
-    Abramowitz & Stegun (1964), Handbook of Mathematical Functions, formula 7.1.26 (error
-    ≤ 1.5e-7 for ``x >= 0``), extended to ``x < 0`` by oddness. ``|x|`` is capped at 10, where
-    erf is 1 to double precision, so large or infinite arguments give ``±1`` without overflow.
-    """
-    a = np.minimum(np.abs(x), 10.0)
-    t = 1.0 / (1.0 + _AS_P * a)
-    a1, a2, a3, a4, a5 = _AS_A
-    poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
-    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
 
 
 class OrderFlowImbalance:
@@ -129,10 +104,7 @@ class OrderFlowImbalance:
         self._sums = RollingSum(n, window, 2 if normalize else 1)
         self._values = np.zeros((2 if normalize else 1, n))
         self._has_prev = np.zeros(n, dtype=bool)
-        self._pb = np.zeros(n)
-        self._qb = np.zeros(n)
-        self._pa = np.zeros(n)
-        self._qa = np.zeros(n)
+        self._prev = np.zeros((4, n))  # P^b, q^b, P^a, q^a of the last step
 
     def reset(self, mask: np.ndarray) -> None:
         """Forget the masked environments' history (``mask``: bool ``(n,)``)."""
@@ -155,28 +127,11 @@ class OrderFlowImbalance:
             bid_sz, ask_sz: best bid and ask sizes, ``(n,)``, size units, ``>= 0``.
             out: optional ``(n,)`` array to write into.
         """
-        bid_empty, ask_empty = np.isnan(bid_px), np.isnan(ask_px)
-        pb = np.where(bid_empty, -np.inf, bid_px)
-        qb = np.where(bid_empty, 0.0, bid_sz)
-        pa = np.where(ask_empty, np.inf, ask_px)
-        qa = np.where(ask_empty, 0.0, ask_sz)
-        e = self._values[0]
-        np.multiply(pb >= self._pb, qb, out=e)
-        e -= (pb <= self._pb) * self._qb
-        e -= (pa <= self._pa) * qa
-        e += (pa >= self._pa) * self._qa
-        e *= self._has_prev
-        if self.normalize:
-            np.multiply(qb + qa, 0.5, out=self._values[1])
-        self._sums.push(self._values)
-        self._pb, self._qb, self._pa, self._qa = pb, qb, pa, qa
-        self._has_prev[:] = True
-        ofi = self._sums.sums[0]
-        if self.normalize:
-            return safe_ratio(ofi * self._sums.count, self._sums.sums[1], out)
         if out is None:
-            return ofi.copy()
-        out[:] = ofi
+            out = np.empty(len(bid_px))
+        order_flow_imbalance(bid_px, bid_sz, ask_px, ask_sz, self._prev, self._has_prev,
+                             self._values, *self._sums.state(), self.normalize, out)
+        self._sums.advance()
         return out
 
 
@@ -255,50 +210,13 @@ class VPIN:
             volume: volume traded during the step, ``(n,)``, size units, ``>= 0``.
             out: optional ``(n,)`` array to write into.
         """
-        v = self._values
-        np.subtract(price, self._prev, out=v[0])
-        v[0] *= self._has_prev
-        np.multiply(v[0], v[0], out=v[1])
-        v[2] = self._has_prev
-        self._dp.push(v)
-        s1, s2, c = self._dp.sums
-        var = safe_ratio(s2 - s1 * safe_ratio(s1, c), c - 1.0)
-        sigma = np.sqrt(np.maximum(var, 0.0))
-        dp = v[0]
-        z = safe_ratio(dp, sigma)
-        self._fill(volume, np.where(sigma > 0, erf(z * (1.0 / math.sqrt(2.0))), np.sign(dp)))
-        self._prev[:] = price
-        self._has_prev[:] = True
-        vpin = safe_ratio(self._sum, self._full * self.bucket_volume, out)
-        # the running sum of |V^B − V^S| may round a hair below 0 or above N·V
-        return np.clip(vpin, 0.0, 1.0, out=vpin)
-
-    def _fill(self, volume: np.ndarray, imb: np.ndarray) -> None:
-        """Pour each environment's step volume, with net fraction ``imb`` = (buy − sell)/v,
-        into its buckets: one round per bucket completed (almost always zero or one)."""
-        size, nb = self.bucket_volume, self.n_buckets
-        left = volume.copy()
-        while True:
-            lack = size - self._vol  # what each current bucket lacks
-            i = np.flatnonzero((left >= lack) & (left > 0))
-            if not i.size:
-                break
-            take = lack[i]
-            closed = np.abs(self._net[i] + take * imb[i])
-            pos = self._pos[i]
-            self._sum[i] += closed - self._buf[i, pos]
-            self._buf[i, pos] = closed
-            self._pos[i] = (pos + 1) % nb
-            self._full[i] = np.minimum(self._full[i] + 1, nb)
-            # recompute the sum of each ring that wrapped, per environment, so that one
-            # environment's history never changes another's rounding
-            wrapped = i[pos + 1 == nb]
-            self._sum[wrapped] = self._buf[wrapped].sum(axis=1)
-            self._vol[i] = 0.0
-            self._net[i] = 0.0
-            left[i] -= take
-        self._vol += left
-        self._net += left * imb
+        if out is None:
+            out = np.empty(len(price))
+        vpin(price, volume, self.bucket_volume, self._prev, self._has_prev, self._values,
+             *self._dp.state(), self._buf, self._pos, self._full, self._sum, self._vol,
+             self._net, out)
+        self._dp.advance()
+        return out
 
 
 class TradeRate:

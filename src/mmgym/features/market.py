@@ -17,6 +17,7 @@ import numpy as np
 from mmgym.features.base import Feature, FeatureInputs
 from mmgym.features.book import microprice
 from mmgym.features.flow import VPIN, CumulativeDelta, OrderFlowImbalance, TradeRate
+from mmgym.features.kernels import depth_imbalance
 from mmgym.features.volatility import GarmanKlassVolatility, RealizedVolatility
 from mmgym.markets.base import Market
 from mmgym.validation import check_number
@@ -57,15 +58,7 @@ class Imbalance(Feature):
         self.levels = check_number("imbalance.levels", levels, low=1, integer=True)
 
     def update(self, inputs: FeatureInputs) -> None:
-        depth = inputs.market.step_record.depth
-        sides = depth[:, 0].copy()  # level by level: the same rounding at any batch size
-        for level in range(1, min(self.levels, depth.shape[1])):
-            sides += depth[:, level]
-        bid, ask = sides
-        np.subtract(bid, ask, out=self._value)
-        bid += ask
-        np.divide(self._value, bid, out=self.out, where=bid > 0)
-        self.out[bid <= 0] = 0.0
+        depth_imbalance(inputs.market.step_record.depth, self.levels, self.out)
 
 
 class OFI(StreamingFeature):

@@ -15,6 +15,7 @@ import numpy as np
 
 from mmgym.features.book import safe_ratio
 from mmgym.features.flow import RollingSum
+from mmgym.features.kernels import realized_volatility
 
 _GK_C = 2.0 * math.log(2.0) - 1.0
 
@@ -55,17 +56,12 @@ class RealizedVolatility:
             mid: mid price, ``(n,)``, price units, finite and > 0.
             out: optional ``(n,)`` array to write into.
         """
-        v = self._values
-        np.log(mid / self._prev, out=v[0])
-        v[0] *= self._has_prev
-        np.multiply(v[0], v[0], out=v[1])
-        v[2] = self._has_prev
-        self._sums.push(v)
-        self._prev[:] = mid
-        self._has_prev[:] = True
-        s1, s2, c = self._sums.sums
-        var = safe_ratio(s2 - s1 * safe_ratio(s1, c), c - 1.0)
-        return np.sqrt(np.maximum(var, 0.0, out=var), out=out)
+        if out is None:
+            out = np.empty(len(mid))
+        realized_volatility(mid, self._prev, self._has_prev, self._values, *self._sums.state(),
+                            out)
+        self._sums.advance()
+        return out
 
 
 class GarmanKlassVolatility:

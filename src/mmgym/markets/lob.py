@@ -59,15 +59,21 @@ agent never takes liquidity (post-only), so only the maker fee applies.
 Randomness: 7 + 2·max_orders + 4·levels uniforms per step (events, requote rounding, order
 counts, order sizes, limit arrivals, cancellations, refills); none at reset, none depending on
 the agent's quotes.
+
+Implementation: the step is one compiled loop over the books (numba, ``_step_books``), each
+book taken through 1–6 in turn, so a book's arithmetic is the same whatever the batch. The
+lean-dependent rates are a function of the fundamental–mid gap, which moves on a half-tick
+grid: they are computed once per gap and looked up.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
+from numba import njit
 
 from mmgym.markets.base import MarketStep
 from mmgym.validation import ConfigError, check_choice, check_number
@@ -289,28 +295,33 @@ class LOBMarket:
             self.uniform_slices[part] = slice(start, start + size)
             start += size
         self.n_uniforms = start
-        # constants
-        j = np.arange(L)[None, :, None]
-        self._level = j  # (1, L, 1)
         self.mean_depth = p.mean_depth_lots()[None, :, None]  # (1, L, 1), lots
-        self._arrival_dt = p.limit_rate * np.exp(-p.limit_decay * j) * p.dt  # (1, L, 1)
-        self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
-        self._ladder = (np.arange(Q) * p.quote_spacing_ticks)[None, :, None]  # (1, Q, 1)
-        self._far = float(L + 1000)  # signed distance of "no order"
-        self._gather_base = (np.arange(2)[:, None, None] * L * n + np.arange(n)[None, None, :])
-        # "sum of the entries before": strictly lower-triangular matrices over levels and
-        # ladder orders (a BLAS product is much faster than cumsum across the middle axis)
-        self._before_level = np.tril(np.ones((L, L)), -1)
-        self._before_order = np.tril(np.ones((Q, Q)), -1)
-        self._scatter_base = np.arange(2)[:, None, None] * (L + 1) * n + np.arange(n)[None, None, :]
-        self._agent_at = np.zeros((2, L + 1, n))
-        self._agent_filled_at = np.zeros((2, L + 1, n))
-        self._k = np.arange(K)[None, :, None]  # (1, K, 1)
+        # constants of the step kernel
+        self._rows = np.array([s.start for s in self.uniform_slices.values()], dtype=np.int64)
+        self._consts = _Constants(
+            tick=p.tick,
+            lot=p.lot,
+            far=float(L + 1000),  # signed distance of "no order" behind the best
+            requote_frac=-math.expm1(-p.requote_rate * p.dt),
+            informed_gap=p.informed_gap_ticks,
+            inv_lean_scale=1.0 / p.lean_scale_ticks,
+            lean=p.lean,
+            neg_cancel_dt=-p.cancel_rate * p.dt,
+            neg_refill_dt=-p.refill_rate * p.dt,
+            event_start=-math.expm1(-p.event_rate * p.dt),
+            limit_size=_geometric_scale(p.limit_size_lots),
+            market_size=_geometric_scale(p.market_size_lots),
+            event_jump=_geometric_scale(p.event_jump_ticks),
+            probabilistic=p.queue_model == "probabilistic",
+        )
+        self._neg_arrival_dt = -p.limit_rate * np.exp(-p.limit_decay * np.arange(L)) * p.dt
+        self._mean_depth = self.mean_depth[0, :, 0].copy()
+        self._quote_lots = self.quote_lots[0, :, 0].copy()
+        self._ladder = np.arange(Q) * float(p.quote_spacing_ticks)
         # CDF of the number of market orders per side per step, without and with informed flow
-        self._count_cdf = [_poisson_cdf(r * p.dt, K) for r in
-                           (p.market_rate, p.market_rate + p.informed_rate)]
-        self._event_start = -math.expm1(-p.event_rate * p.dt)
-        self._requote_frac = -math.expm1(-p.requote_rate * p.dt)
+        self._count_cdf = np.array([_poisson_cdf(r * p.dt, K) for r in
+                                    (p.market_rate, p.market_rate + p.informed_rate)])
+        self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
         # state
         self.depth = np.zeros((2, L, n))  # lots
         self.best = np.zeros((2, n))  # signed best: (−best bid, best ask), ticks
@@ -320,11 +331,11 @@ class LOBMarket:
         self.order_y = np.zeros((2, Q, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, Q, n))
         self.order_ahead = np.zeros((2, Q, n))
-        self._filled = np.zeros((2, Q, n))  # the agent's fills of the step, lots
-        self._volume = np.zeros((2, n))  # aggressor volume of the step per side hit, lots
         self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
         self._slot = 0
-        self._bias = np.ones((2, n))
+        # the lean-dependent rates of each side by fundamental–mid gap, filled on first use:
+        # the gap moves on a half-tick grid, so most steps look them up (see _rates)
+        self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 2), np.nan)
         self.mid = np.zeros(n)
         self.step_record = LOBStep(
             mid_before=np.empty(n),
@@ -367,236 +378,39 @@ class LOBMarket:
         rec.depth[:, :, mask] = self.depth[:, :, mask] * p.lot
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
-        p, rec = self.p, self.step_record
-        rec.mid_before[...] = self.mid
-        self._filled[...] = 0.0
-        self._volume[...] = 0.0
-        rec.trades[...] = 0.0
-        rec.book_traded[...] = 0.0
-        self._place_orders(offsets, self.mid_ticks())
-        self._requote(uniforms)
-        gap = self.fundamental - self.mid_ticks()
-        np.greater_equal(np.abs(gap), p.informed_gap_ticks, out=self.event)
-        np.sign(gap, out=self.event_dir)
-        lean = np.tanh(gap * (1.0 / p.lean_scale_ticks))
-        lean *= p.lean
-        np.add(1.0, lean, out=self._bias[_BID])
-        np.subtract(1.0, lean, out=self._bias[_ASK])
-        self._limit_flow(uniforms)
-        self._market_orders(uniforms)
-        self._maintain(uniforms)
-        self._events(uniforms)
-        np.multiply(self._filled.sum(axis=1), p.lot, out=rec.fills)
-        np.multiply((self._filled * self.order_y).sum(axis=1), self._sign * (p.lot * p.tick),
-                    out=rec.notional)
-        np.multiply(self._volume[_BID], p.lot, out=rec.sell_volume)
-        np.multiply(self._volume[_ASK], p.lot, out=rec.buy_volume)
-        np.multiply(self.mid_ticks(), p.tick, out=self.mid)
-        np.multiply(self._sign, self.best, out=rec.best)
-        rec.best *= p.tick
-        np.multiply(self.depth, p.lot, out=rec.depth)
+        rec = self.step_record
+        write = self._slot
+        self._slot = (self._slot + 1) % len(self.pending)
+        _step_books(
+            self._consts, offsets, uniforms, self.pending, write, self._slot, self._rows,
+            self._neg_arrival_dt, self._mean_depth, self._quote_lots, self._ladder,
+            self._count_cdf,
+            self.depth, self.best, self.fundamental, self.event, self.event_dir, self.order_y,
+            self.order_lots, self.order_ahead, self._rate_table, self.mid,
+            rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
+            rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+        )
         return rec
 
-    def _gather(self, arr: np.ndarray, level: np.ndarray) -> np.ndarray:
-        """``arr[side, level[side, i, env], env]`` for a C-contiguous ``(2, L, m)`` array and
-        ``(2, j, m)`` integer levels (``m`` is ``n`` or a subset of the books)."""
-        m = arr.shape[2]
-        if m == self.n:
-            return np.take(arr, self._gather_base + level * m)
-        base = np.arange(2)[:, None, None] * arr.shape[1] * m + np.arange(m)
-        return np.take(arr, base + level * m)
 
-    def _scatter(self, values: np.ndarray, index: np.ndarray, inside: np.ndarray,
-                 out: np.ndarray) -> np.ndarray:
-        """``out`` (``(2, L + 1, n)``) zero but for ``values`` (``(2, Q, n)``) of the orders
-        inside the book at their levels (the agent's orders sit at distinct levels; the others
-        go to the spare last level), returned as a ``(2, L, n)`` view."""
-        out[...] = 0.0
-        level = np.where(inside, index, self.p.levels)
-        out.put(self._scatter_base + level * self.n, values)
-        return out[:, : self.p.levels]
+class _Constants(NamedTuple):
+    """Scalar constants of :func:`_step_books` (rates turned into per-step numbers)."""
 
-    def _locate_orders(self) -> None:
-        """Locate the agent's orders in the book (valid until the best prices move): their
-        level (ticks behind the side's best; negative: better than the best), the flat index
-        of that level (clipped into the book) in a ``(2, L, n)`` array, and whether the order
-        is live and inside the visible book; all ``(2, Q, n)``."""
-        level = self.order_y - self.best[:, None, :]
-        index = np.minimum(np.maximum(level, 0.0), self.p.levels - 1).astype(np.intp)
-        self._order_level = level
-        self._order_index = index
-        self._order_flat = self._gather_base + index * self.n
-        self._order_inside = (level >= 0) & (level < self.p.levels) & (self.order_lots > 0)
+    tick: float
+    lot: float
+    far: float
+    requote_frac: float  # 1 − exp(−requote_rate·dt)
+    informed_gap: float
+    inv_lean_scale: float
+    lean: float
+    neg_cancel_dt: float  # −cancel_rate·dt
+    neg_refill_dt: float  # −refill_rate·dt
+    event_start: float  # 1 − exp(−event_rate·dt)
+    limit_size: float  # 1 / ln(1 − 1/mean) of the geometric sizes (0: all sizes 1)
+    market_size: float
+    event_jump: float
+    probabilistic: bool
 
-    # 1. the agent's orders -------------------------------------------------------------
-    def _place_orders(self, offsets: np.ndarray, mid: np.ndarray) -> None:
-        p, rec = self.p, self.step_record
-        self.pending[self._slot] = offsets
-        self._slot = (self._slot + 1) % len(self.pending)
-        active = self.pending[self._slot]  # (2, n) offsets in force, ticks; NaN: no quote
-        quoted = (active == active)[:, None, :]
-        # signed price: bid −floor(mid − δ), ask ceil(mid + δ), ladder further out
-        y = np.ceil(active[:, None, :] + self._ladder + self._sign[:, :, None] * mid)
-        # post-only: at least one tick behind the opposite best; NaN (no quote) goes far away
-        np.maximum(y, 1.0 - self.best[::-1, None, :], out=y)
-        y = np.fmin(y, self.best[:, None, :] + self._far)
-        replace = (y != self.order_y) | (self.order_lots <= 0)
-        np.copyto(self.order_y, y, where=replace)
-        np.copyto(self.order_lots, quoted * self.quote_lots, where=replace)
-        self._locate_orders()
-        # a new order queues behind the volume shown at its price (none in front of the
-        # best; beyond the visible book, the mean depth of its last level)
-        level = self._order_level
-        ahead = np.where(level >= p.levels, self.mean_depth[0, -1, 0],
-                         np.take(self.depth, self._order_flat))
-        ahead *= level >= 0
-        np.copyto(self.order_ahead, ahead, where=replace)
-        prices = self._sign * self.order_y[:, 0] * p.tick
-        rec.prices[...] = np.where(self.order_lots[:, 0] > 0, prices, np.nan)
-
-    # 2. price discovery ----------------------------------------------------------------
-    def _requote(self, uniforms: np.ndarray) -> None:
-        rec = self.step_record
-        gap = self.fundamental - self.mid_ticks()
-        u = uniforms[self.uniform_slices["requote"]][0]
-        move = np.floor(np.abs(gap) * self._requote_frac + u)  # whole ticks, rounded at random
-        moved = move > 0
-        if not moved.any():
-            return
-        move *= np.sign(gap)
-        # the whole background book moves toward the fundamental, keeping its shape
-        self.best += self._sign * move  # signed bests: (−bid, ask)
-        # the agent's orders stay: one that the moved book crosses is picked off at its price
-        # by arbitrageurs; the others now stand at the front of their level
-        crossed = (self.order_lots > 0) & (self.order_y + self.best[::-1, None, :] <= 0)
-        picked = self.order_lots * crossed
-        self._filled += picked
-        self._volume += picked.sum(axis=1)
-        rec.trades += crossed.sum(axis=(0, 1))
-        self.order_lots -= picked
-        self.order_ahead *= ~moved
-        self._locate_orders()
-
-    # 3. limit orders and cancellations -------------------------------------------------
-    def _limit_flow(self, uniforms: np.ndarray) -> None:
-        p, L, s = self.p, self.p.levels, self.uniform_slices
-        u_arrive = uniforms[s["arrive"]].reshape(2, L, self.n)
-        u_cancel = uniforms[s["cancel"]].reshape(2, L, self.n)
-        bias = self._bias[:, None, :]
-        prob = -np.expm1(-self._arrival_dt * bias)
-        arrived = u_arrive < prob
-        given = np.minimum(u_arrive / prob, _BELOW_ONE)  # uniform given an arrival
-        added = _geometric(given, p.limit_size_lots) * arrived
-        cancel_frac = -np.expm1(-p.cancel_rate * p.dt * (2.0 - bias))
-        cancelled = np.minimum(np.floor(self.depth * cancel_frac + u_cancel), self.depth)
-        # the agent's queue position under cancellations at its level
-        queue = np.take(self.depth, self._order_flat)
-        gone = np.take(cancelled, self._order_flat)
-        ahead = self.order_ahead
-        if p.queue_model == "probabilistic":  # ahead <= queue, in whole lots
-            advance = gone * ahead / np.maximum(queue, 1.0)
-        else:  # only cancellations beyond the volume behind the agent reach its place
-            advance = np.maximum(ahead - (queue - gone), 0.0)
-        np.subtract(ahead, advance * self._order_inside, out=ahead)
-        np.maximum(ahead, 0.0, out=ahead)
-        self.depth += added
-        self.depth -= cancelled
-
-    # 4. market orders --------------------------------------------------------------------
-    def _market_orders(self, uniforms: np.ndarray) -> None:
-        p, rec, s = self.p, self.step_record, self.uniform_slices
-        K = p.max_orders
-        # Poisson counts by inversion (at most K); sells (aggressor) hit the bid side (row 0),
-        # buys the ask side; informed traders add to the side of the event's direction
-        u_count = uniforms[s["count"]]
-        count = np.searchsorted(self._count_cdf[0], u_count, side="right")
-        if self.event.any():
-            # informed sellers hit the bids when v is below the mid, buyers the asks above it
-            informed = self.event & (self._sign * self.event_dir > 0)  # (2, n)
-            boosted = np.searchsorted(self._count_cdf[1], u_count, side="right")
-            count = np.where(informed, boosted, count)
-        trades = count.sum(axis=0)
-        if not trades.any():  # nothing trades (most steps of a single env)
-            return
-        rec.trades += trades
-        sizes = _geometric(uniforms[s["size"]].reshape(2, K, self.n), p.market_size_lots)
-        sizes *= self._k < count[:, None, :]
-        volume = sizes.sum(axis=1)  # (2, n) lots
-
-        lots, ahead = self.order_lots, self.order_ahead
-        level, index, inside = self._order_level, self._order_index, self._order_inside
-        book_before = self.depth.sum(axis=1)
-        front_lots = lots * (level < 0)
-        agent_at = self._scatter(lots, index, inside, self._agent_at)
-        total = book_before + agent_at.sum(axis=1) + front_lots.sum(axis=1)
-        np.minimum(volume, np.maximum(total - 1.0, 0.0), out=volume)
-        # orders better than the best first, the most aggressive (q = 0) first
-        before = np.matmul(self._before_order, front_lots)
-        fill = np.minimum(np.maximum(volume[:, None, :] - before, 0.0), front_lots)
-        left = volume - fill.sum(axis=1)
-        # then level by level; at its level the agent's order comes after the volume ahead
-        effective = self.depth + agent_at
-        before = np.matmul(self._before_level, effective)
-        taken = np.subtract(left[:, None, :], before, out=before)  # (2, L, n)
-        np.maximum(taken, 0.0, out=taken)
-        np.minimum(taken, effective, out=taken)
-        taken_at_order = np.take(taken, self._order_flat)
-        in_book = np.minimum(np.maximum(taken_at_order - ahead, 0.0), lots) * inside
-        fill += in_book
-        self.depth -= taken
-        self.depth += self._scatter(in_book, index, inside, self._agent_filled_at)
-        np.maximum(ahead - taken_at_order * inside, 0.0, out=ahead)
-        lots -= fill
-        self._filled += fill
-        self._volume += volume
-        np.subtract(book_before, self.depth.sum(axis=1), out=rec.book_traded)
-        rec.book_traded *= p.lot
-
-    # 5. book maintenance ---------------------------------------------------------------
-    def _maintain(self, uniforms: np.ndarray) -> None:
-        p = self.p
-        # remove emptied best levels: shift each side to its first non-empty level (a side
-        # never empties entirely); only the few books where a best level emptied are touched
-        emptied = self.depth[:, 0] <= 0
-        if emptied.any():
-            envs = np.flatnonzero(emptied.any(axis=0))
-            self._shift((self.depth[:, :, envs] > 0).argmax(axis=1), envs)
-        # refill an open spread by one tick per side (the bid first when one tick is left)
-        spread = self.best[_ASK] + self.best[_BID]
-        if not (spread > 1).any():
-            return
-        envs = np.flatnonzero(spread > 1)
-        u = uniforms[self.uniform_slices["refill"]][:, envs]
-        prob = -np.expm1(-p.refill_rate * p.dt * self._bias[:, envs])
-        refill = u < prob
-        refill[_ASK] &= spread[envs] - refill[_BID] > 1
-        if refill.any():
-            given = np.minimum(u / prob, _BELOW_ONE)  # uniform given a refill
-            self._shift(-refill.astype(np.intp), envs)
-            top = self.depth[:, 0, envs]
-            self.depth[:, 0, envs] = np.where(refill, _geometric(given, p.limit_size_lots), top)
-
-    def _shift(self, shift: np.ndarray, envs: np.ndarray) -> None:
-        """In the books ``envs``, make each side's level ``shift`` (``(2, len(envs))``;
-        negative: new empty levels in front) its new level 0; levels entering at the back get
-        the mean depth of their level."""
-        src = self._level + shift[:, None, :]
-        index = np.minimum(np.maximum(src, 0), self.p.levels - 1)
-        moved = self._gather(self.depth[:, :, envs], index)
-        moved *= src >= 0
-        self.depth[:, :, envs] = np.where(src >= self.p.levels, self.mean_depth, moved)
-        self.best[:, envs] += shift
-
-    # 6. information events -----------------------------------------------------------
-    def _events(self, uniforms: np.ndarray) -> None:
-        u_start, u_jump = uniforms[self.uniform_slices["event"]]
-        start = u_start < self._event_start
-        if not start.any():
-            return
-        # direction from the uniform's first half, size (geometric) from the rest of it
-        up = u_jump < 0.5
-        size = _geometric(np.where(up, 2.0 * u_jump, 2.0 * u_jump - 1.0), self.p.event_jump_ticks)
-        self.fundamental += np.where(up, size, -size) * start
 
 def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
     """``P(N <= k)`` for ``k < k_max`` of a Poisson variable of the given mean; a uniform
@@ -607,9 +421,274 @@ def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
     return np.cumsum(terms)
 
 
-def _geometric(u: np.ndarray, mean: float) -> np.ndarray:
-    """Geometric sizes ≥ 1 with the given mean (lots) from uniforms, by inversion:
-    ``ceil(ln(1 − u) / ln(1 − 1/mean))``."""
-    if mean <= 1:
-        return np.ones_like(u)
-    return np.maximum(np.ceil(np.log1p(-u) * (1.0 / math.log1p(-1.0 / mean))), 1.0)
+def _geometric_scale(mean: float) -> float:
+    """``1 / ln(1 − 1/mean)``, the scale of :func:`_geometric` (0 when ``mean <= 1``)."""
+    return 0.0 if mean <= 1 else 1.0 / math.log1p(-1.0 / mean)
+
+
+# The step, compiled: one loop over the books, each book stepped through phases 1–6 of the
+# module doc in turn. Scratch arrays hold one book's values; indices: s side, j level,
+# q ladder order, k market order.
+
+
+@njit(cache=True)
+def _geometric(u: float, scale: float) -> float:
+    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(ln(1 − u)·scale)`` with
+    ``scale = 1/ln(1 − 1/mean)`` from :func:`_geometric_scale` (size 1 when it is 0)."""
+    if scale == 0.0:
+        return 1.0
+    return max(np.ceil(np.log1p(-u) * scale), 1.0)
+
+
+_TABLE_GAP_TICKS = 100  # the rate table covers gaps of up to this many ticks
+_CANCEL, _REFILL, _ARRIVE = 0, 1, 2  # columns of a side's rates
+
+
+@njit(cache=True)
+def _rates(c, neg_arrival_dt, gap, out):
+    """The rates of both sides given the fundamental–mid gap (ticks), into ``out``
+    (``(2, L + 2)``), with the lean factor ``b = 1 ± lean·tanh(gap/lean_scale_ticks)`` (bid +,
+    ask −): the fraction of a level cancelled in the step, ``1 − exp(−cancel_rate·dt·(2 − b))``,
+    the probability of a refill, ``1 − exp(−refill_rate·dt·b)``, and the probability of a
+    limit-order arrival at each level, ``1 − exp(−λ_j·dt·b)``."""
+    lean = np.tanh(gap * c.inv_lean_scale) * c.lean
+    for s in range(2):
+        b = 1.0 + lean if s == 0 else 1.0 - lean
+        out[s, _CANCEL] = -np.expm1(c.neg_cancel_dt * (2.0 - b))
+        out[s, _REFILL] = -np.expm1(c.neg_refill_dt * b)
+        for j in range(neg_arrival_dt.shape[0]):
+            out[s, _ARRIVE + j] = -np.expm1(neg_arrival_dt[j] * b)
+
+
+@njit(cache=True)
+def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt, mean_depth,
+                quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
+                order_y, order_lots, order_ahead, rate_table, mid, mid_before, prices, fills,
+                notional,
+                rec_best, rec_depth, buy_volume, sell_volume, trades, book_traded):
+    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    r_event, r_requote, r_count, r_size, r_arrive, r_cancel, r_refill = rows
+    filled = np.empty((2, Q))  # the agent's fills of the step, lots
+    volume = np.empty(2)  # aggressor volume of the step per side hit, lots
+    index = np.empty((2, Q), dtype=np.int64)  # level of each order, clipped into the book
+    inside = np.empty((2, Q), dtype=np.bool_)  # live and inside the visible book
+    front = np.empty((2, Q), dtype=np.bool_)  # better than the best
+    gone = np.empty(L)  # cancelled lots per level
+    agent_at = np.empty(L)  # the agent's lots per level
+    taken = np.empty(L)
+    fill = np.empty(Q)
+    own_rates = np.empty((2, L + 2))
+    mid_table = (rate_table.shape[0] - 1) // 2
+    for i in range(n):
+        mid_before[i] = mid[i]
+        trades[i] = 0.0
+        for s in range(2):
+            volume[s] = 0.0
+            book_traded[s, i] = 0.0
+            for q in range(Q):
+                filled[s, q] = 0.0
+        m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
+
+        # 1. the agent's orders: signed price bid −floor(mid − δ), ask ceil(mid + δ), the
+        # ladder further out, post-only (at least one tick behind the opposite best); a
+        # replaced order queues behind the volume shown at its price (none in front of the
+        # best; beyond the visible book, the mean depth of the last level)
+        for s in range(2):
+            pending[write, s, i] = offsets[s, i]
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            delta = pending[read, s, i]
+            quoted = delta == delta  # NaN: no quote
+            for q in range(Q):
+                if quoted:
+                    y = np.ceil(delta + ladder[q] + sign * m)
+                    y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
+                else:
+                    y = best[s, i] + c.far
+                if y != order_y[s, q, i] or order_lots[s, q, i] <= 0:
+                    order_y[s, q, i] = y
+                    order_lots[s, q, i] = quote_lots[q] if quoted else 0.0
+                    level = y - best[s, i]
+                    if level < 0:
+                        order_ahead[s, q, i] = 0.0
+                    elif level >= L:
+                        order_ahead[s, q, i] = mean_depth[L - 1]
+                    else:
+                        order_ahead[s, q, i] = depth[s, int(level), i]
+            prices[s, i] = sign * order_y[s, 0, i] * c.tick if order_lots[s, 0, i] > 0 else np.nan
+
+        # 2. price discovery: the book moves toward the fundamental in whole ticks; an agent
+        # order it crosses is picked off at its price, the others lose their place
+        gap = fundamental[i] - m
+        move = np.floor(abs(gap) * c.requote_frac + uniforms[r_requote, i])
+        if move > 0:
+            move *= np.sign(gap)
+            best[0, i] -= move
+            best[1, i] += move
+            for s in range(2):
+                for q in range(Q):
+                    lots = order_lots[s, q, i]
+                    if lots > 0 and order_y[s, q, i] + best[1 - s, i] <= 0:
+                        filled[s, q] += lots
+                        volume[s] += lots
+                        trades[i] += 1.0
+                        order_lots[s, q, i] = 0.0
+                    order_ahead[s, q, i] = 0.0
+            m = (best[1, i] - best[0, i]) * 0.5
+        for s in range(2):
+            for q in range(Q):
+                level = order_y[s, q, i] - best[s, i]
+                index[s, q] = int(min(max(level, 0.0), L - 1.0))
+                front[s, q] = level < 0
+                inside[s, q] = level >= 0 and level < L and order_lots[s, q, i] > 0
+
+        # information state and the lean of background liquidity toward the fundamental
+        gap = fundamental[i] - m
+        event[i] = abs(gap) >= c.informed_gap
+        event_dir[i] = np.sign(gap)
+        half_ticks = 2.0 * gap + mid_table
+        if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < rate_table.shape[0]:
+            rates = rate_table[int(half_ticks)]
+            if np.isnan(rates[0, 0]):
+                _rates(c, neg_arrival_dt, gap, rates)
+        else:
+            rates = own_rates
+            _rates(c, neg_arrival_dt, gap, rates)
+
+        # 3. limit orders and cancellations; the agent's place under cancellations
+        for s in range(2):
+            cancel_frac = rates[s, _CANCEL]
+            for j in range(L):
+                d = depth[s, j, i]
+                gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
+            for q in range(Q):
+                if inside[s, q]:
+                    queue = depth[s, index[s, q], i]
+                    out = gone[index[s, q]]
+                    ahead = order_ahead[s, q, i]
+                    if c.probabilistic:  # a cancelled lot is ahead with probability ahead/queue
+                        advance = out * ahead / max(queue, 1.0)
+                    else:  # only cancellations beyond the volume behind the agent reach it
+                        advance = max(ahead - (queue - out), 0.0)
+                    order_ahead[s, q, i] = max(ahead - advance, 0.0)
+            for j in range(L):
+                prob = rates[s, _ARRIVE + j]
+                u = uniforms[r_arrive + s * L + j, i]
+                added = 0.0
+                if u < prob:
+                    added = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
+                depth[s, j, i] = depth[s, j, i] + added - gone[j]
+
+        # 4. market orders: Poisson counts by inversion (sells hit the bids, side 0), informed
+        # traders on the side of the event's direction; each side's volume walks the book
+        for s in range(2):
+            u = uniforms[r_count + s, i]
+            cdf = 1 if event[i] and (2.0 * s - 1.0) * event_dir[i] > 0 else 0
+            count = 0
+            while count < count_cdf.shape[1] and count_cdf[cdf, count] <= u:
+                count += 1
+            if count == 0:
+                continue
+            trades[i] += count
+            total = 0.0
+            for k in range(count):
+                total += _geometric(uniforms[r_size + s * count_cdf.shape[1] + k, i],
+                                    c.market_size)
+            book_before = 0.0
+            for j in range(L):
+                book_before += depth[s, j, i]
+                agent_at[j] = 0.0
+            front_lots = 0.0
+            for q in range(Q):
+                if inside[s, q]:
+                    agent_at[index[s, q]] = order_lots[s, q, i]
+                if front[s, q]:
+                    front_lots += order_lots[s, q, i]
+            agent_lots = 0.0
+            for j in range(L):
+                agent_lots += agent_at[j]
+            total = min(total, max(book_before + agent_lots + front_lots - 1.0, 0.0))
+            # orders better than the best first, the most aggressive (q = 0) first
+            before = 0.0
+            front_fill = 0.0
+            for q in range(Q):
+                lots = order_lots[s, q, i] if front[s, q] else 0.0
+                fill[q] = min(max(total - before, 0.0), lots)
+                before += lots
+                front_fill += fill[q]
+            left = total - front_fill
+            # then level by level; at its level the agent's order comes after the volume ahead
+            before = 0.0
+            for j in range(L):
+                effective = depth[s, j, i] + agent_at[j]
+                taken[j] = min(max(left - before, 0.0), effective)
+                before += effective
+            # agent_at becomes the agent's fills per level
+            for q in range(Q):
+                if inside[s, q]:
+                    at = taken[index[s, q]]
+                    ahead = order_ahead[s, q, i]
+                    in_book = min(max(at - ahead, 0.0), order_lots[s, q, i])
+                    fill[q] += in_book
+                    order_ahead[s, q, i] = max(ahead - at, 0.0)
+                    agent_at[index[s, q]] = in_book
+            for j in range(L):
+                depth[s, j, i] = depth[s, j, i] - taken[j] + agent_at[j]
+            for q in range(Q):
+                order_lots[s, q, i] -= fill[q]
+                filled[s, q] += fill[q]
+            volume[s] += total
+            book_after = 0.0
+            for j in range(L):
+                book_after += depth[s, j, i]
+            book_traded[s, i] = (book_before - book_after) * c.lot
+
+        # 5. book maintenance: emptied best levels leave (new levels enter at the back with
+        # the mean depth of their level); an open spread refills by a tick per side (the bid
+        # first when one tick is left)
+        for s in range(2):
+            if depth[s, 0, i] <= 0:
+                shift = 0
+                while shift < L and depth[s, shift, i] <= 0:
+                    shift += 1
+                if shift < L:
+                    for j in range(L):
+                        src = j + shift
+                        depth[s, j, i] = depth[s, src, i] if src < L else mean_depth[j]
+                    best[s, i] += shift
+        spread = best[1, i] + best[0, i]
+        if spread > 1:
+            for s in range(2):
+                prob = rates[s, _REFILL]
+                u = uniforms[r_refill + s, i]
+                if u < prob and spread > 1:
+                    for j in range(L - 1, 0, -1):
+                        depth[s, j, i] = depth[s, j - 1, i]
+                    depth[s, 0, i] = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
+                    best[s, i] -= 1.0
+                    spread -= 1.0
+
+        # 6. information events: a geometric jump of the fundamental, up or down
+        if uniforms[r_event, i] < c.event_start:
+            u = uniforms[r_event + 1, i]
+            if u < 0.5:
+                fundamental[i] += _geometric(2.0 * u, c.event_jump)
+            else:
+                fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
+
+        # the step record
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            size = 0.0
+            value = 0.0
+            for q in range(Q):
+                size += filled[s, q]
+                value += filled[s, q] * order_y[s, q, i]
+            fills[s, i] = size * c.lot
+            notional[s, i] = value * (sign * (c.lot * c.tick))
+            rec_best[s, i] = sign * best[s, i] * c.tick
+            for j in range(L):
+                rec_depth[s, j, i] = depth[s, j, i] * c.lot
+        sell_volume[i] = volume[0] * c.lot
+        buy_volume[i] = volume[1] * c.lot
+        mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
