@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
+from data import steps_per_second  # benchmarks/data.py, beside this script
 
 import mmgym  # registers the ids
 import mmgym.markets
@@ -68,18 +68,6 @@ def market_us_per_step(cls: type, data: Path, n: int, steps: int) -> float:
     return elapsed / done * 1e6
 
 
-def env_steps_per_second(env_id: str, steps: int, **kwargs: object) -> float:
-    env = gym.make(env_id, **kwargs)
-    action = np.array([1.0, 1.0], dtype=np.float32)
-    env.reset(seed=0)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            env.reset()
-    return steps / (time.perf_counter() - t0)
-
-
 def measure(cls: type, data: Path, steps: int) -> dict[str, float]:
     """One repeat of every case for the market class ``cls`` (registered as ``replay``)."""
     mmgym.markets.MARKETS["replay"] = cls
@@ -87,10 +75,10 @@ def measure(cls: type, data: Path, steps: int) -> dict[str, float]:
         return {
             "market us/step, n=1": market_us_per_step(cls, data, 1, steps),
             "market us/step, n=1000": market_us_per_step(cls, data, 1000, steps // 10),
-            "env steps/s, inventory+time": env_steps_per_second(
+            "env steps/s, inventory+time": steps_per_second(
                 "mmgym/LOBReplay-v0", steps, data_path=str(data),
                 features=["inventory", "time_remaining"]),
-            "env steps/s, default features": env_steps_per_second(
+            "env steps/s, default features": steps_per_second(
                 "mmgym/LOBReplay-v0", steps // 2, data_path=str(data)),
         }
     finally:
@@ -115,7 +103,7 @@ def main() -> None:
             for case, value in measure(cls, data, args.steps).items():
                 results.setdefault((case, version), []).append(value)
         results.setdefault(("as2008 env steps/s (env/core only)", "this"), []).append(
-            env_steps_per_second("mmgym/AvellanedaStoikov-v0", args.steps))
+            steps_per_second("mmgym/AvellanedaStoikov-v0", args.steps))
     print(f"median of {args.repeats} interleaved runs; budget: replay env >= {BUDGET:,} steps/s")
     cases = list(dict.fromkeys(case for case, _ in results))
     print(f"{'case':38s}" + "".join(f"{v:>12s}" for v in versions) + (
