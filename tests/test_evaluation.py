@@ -190,6 +190,8 @@ def _train_config(*overrides: str):
         (["+policy_params.glft.gamma=0.1"], r"policy_params: \['glft'\] not among"),
         (["+policy_params.as_symmetric.gamma=-1"], r"gamma=-1"),
         (["market.risk_aversion=-0.5"], r"market.risk_aversion=-0.5"),
+        (["policies=[as_inventory,obi_skew]"],
+         r"policy 'obi_skew' cannot run on market 'as2008': .*'imbalance' reads an order book"),
     ],
 )
 def test_bad_input_fails_before_anything_is_written(tmp_path: Path, overrides: list[str],
@@ -197,7 +199,7 @@ def test_bad_input_fails_before_anything_is_written(tmp_path: Path, overrides: l
     out = tmp_path / "out"
     with pytest.raises((ConfigError, ValueError), match=message):
         evaluate(config("market=as2008", "policies=[as_inventory,as_symmetric]", *overrides),
-                 out)
+                 out)  # the later policies= override replaces the default list
     assert not out.exists()
 
 

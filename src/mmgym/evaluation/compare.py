@@ -32,6 +32,7 @@ from mmgym.evaluation.metrics import Bootstrap, metrics, summarize
 from mmgym.evaluation.rollout import Rollout, rollout
 from mmgym.policies import POLICIES
 from mmgym.validation import ConfigError
+from mmgym.vector import MarketMakingVectorEnv
 
 UNITS: dict[str, tuple[str, str, str]] = {
     "lob": ("USDT", "BTC", "s"),
@@ -58,6 +59,12 @@ def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
                 f"reference={cfg.reference!r}: not among the evaluated policies {labels}"
             )
         contenders.insert(0, baseline(cfg.reference, cfg.market, overrides))
+    for c in contenders:  # every observation is buildable on this market, before any episode
+        try:
+            MarketMakingVectorEnv(1, **(kwargs | c.observation)).close()
+        except ValueError as e:
+            raise ConfigError(f"policy {c.label!r} cannot run on market "
+                              f"{cfg.market.name!r}: {e}") from None
     seen: dict[str, int] = {}
     for c in contenders:
         seen[c.label] = seen.get(c.label, 0) + 1
