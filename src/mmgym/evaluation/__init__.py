@@ -1,5 +1,7 @@
-"""Evaluation: policies on common seeded episodes."""
+"""Evaluation: every policy on common seeded episodes, metrics with bootstrap intervals and
+paired differences, tables, plots, TensorBoard runs and sensitivity sweeps
+(``evaluate.py``; see :mod:`mmgym.evaluation.compare`)."""
 
-from mmgym.evaluation.rollout import run_episodes
+from mmgym.evaluation.rollout import EPISODE_COLUMNS, Rollout, rollout, run_episodes
 
-__all__ = ["run_episodes"]
+__all__ = ["EPISODE_COLUMNS", "Rollout", "rollout", "run_episodes"]
