@@ -144,7 +144,7 @@ class Recording:
         table: ``(rows, K + 1)`` float table, column ``k`` the boundary ``t_k`` (rows: the
             ``_SIGNED_MID`` ... ``_SHOWN`` constants): what step ``k`` reads (its book at
             ``t_k`` and ``t_{k+1}``, its trades), the book shown at ``t_k`` and the recorded
-            volumes of step ``k − 1``.
+            volumes of step ``k − 1``; column-major, so that a column is one contiguous read.
         values: the lookup segments, flat: for each boundary and side the displayed sizes
             ``j = 0 .. G − 1`` ticks behind the best, then for each step and side the
             recorded aggressor volume at each price between the step's extreme trades; every
@@ -254,7 +254,7 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     shown[3:] = history.cut_depth[:, :, :levels].transpose(1, 2, 0).reshape(2 * levels, K + 1)
     recorded = table[_SHOWN + 3 + 2 * levels:]
     recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
-    return Recording(table=table, values=np.concatenate(segments),
+    return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
                      two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot)
 
 
