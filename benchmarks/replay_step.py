@@ -1,7 +1,7 @@
 """The ``replay`` market's step: the market alone (µs/step) and the env around it (steps/s).
 
     python benchmarks/replay_step.py                       # 5 interleaved repeats
-    git show 4d0624c:src/mmgym/markets/replay.py > /tmp/replay_old.py
+    git show 4a31f5e:src/mmgym/markets/replay.py > /tmp/replay_old.py  # numpy step
     python benchmarks/replay_step.py --reference /tmp/replay_old.py   # old and new side by side
 
 Imports the sample recording ``../shared/data/binance-usdm/btcusdt_20240808.gz`` (not shipped)

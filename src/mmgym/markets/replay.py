@@ -7,9 +7,9 @@ and cut into steps of ``dt`` seconds of recorded time: step ``k`` runs from boun
 book after every event at or before it. Kept per step: the best prices and the sizes on a
 grid of ticks behind each best at its end, and the recorded trades in it (volume by price and
 aggressor side). Those are laid out once per file (cached) as a table with a column per
-boundary (:class:`Recording`): a step gathers each environment's column and reads the queue
-and traded volume at its prices by index arithmetic into flat segments, then runs a fixed
-sequence of in-place array operations, the same for one environment or many.
+boundary (:class:`Recording`): a step reads the queue and traded volume at each order's price
+by index arithmetic into flat segments of its environment's column, then copies the next
+column in.
 
 A step, for every environment:
 
@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numba import njit
 
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
@@ -143,7 +144,7 @@ class Recording:
         table: ``(rows, K + 1)`` float table, column ``k`` the boundary ``t_k`` (rows: the
             ``_SIGNED_MID`` ... ``_SHOWN`` constants): what step ``k`` reads (its book at
             ``t_k`` and ``t_{k+1}``, its trades), the book shown at ``t_k`` and the recorded
-            volumes of step ``k − 1``.
+            volumes of step ``k − 1``; column-major, so that a column is one contiguous read.
         values: the lookup segments, flat: for each boundary and side the displayed sizes
             ``j = 0 .. G − 1`` ticks behind the best, then for each step and side the
             recorded aggressor volume at each price between the step's extreme trades; every
@@ -253,7 +254,7 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     shown[3:] = history.cut_depth[:, :, :levels].transpose(1, 2, 0).reshape(2 * levels, K + 1)
     recorded = table[_SHOWN + 3 + 2 * levels:]
     recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
-    return Recording(table=table, values=np.concatenate(segments),
+    return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
                      two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot)
 
 
@@ -261,9 +262,12 @@ class ReplayMarket:
     """``n`` replays of one recording; see the module doc.
 
     Prices are kept in ticks, signed per side (see ``_SIGNED_MID``); order arrays are
-    ``(2, n)`` (bid row, ask row). A step gathers each environment's column of the step table
-    into :attr:`now` (whose rows the step record's book and volume arrays are views of), then
-    does a fixed sequence of in-place array operations, the same for any ``n``.
+    ``(2, n)`` (bid row, ask row); :attr:`now` holds each environment's column of the step
+    table (the step record's book and volume arrays are views of its rows). The step is one
+    compiled loop over the environments (numba, ``_step_envs``), each taken through 1–4 of
+    the module doc in turn, so an environment's arithmetic is the same whatever the batch.
+    Stepping an environment already at the recording's last boundary raises ``IndexError``
+    (naming it) before anything changes.
     """
 
     name: ClassVar[str] = "replay"
@@ -317,23 +321,7 @@ class ReplayMarket:
         self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
         self.order_ahead = np.zeros((2, n))  # size units
-        self._looked = np.empty((3, 2, n))  # queue at t_k, volume traded at y, queue at t_k+1
-        self._y = np.empty((2, n))  # this step's quotes, signed ticks
-        self._signed_tick = np.array([[-rec.tick], [rec.tick]])
-        self._slot = np.empty((3, 2, n))  # lookup positions: float, then as indices
-        self._index = np.empty((3, 2, n), dtype=np.intp)
-        self._unquoted = np.empty((2, n), dtype=bool)
-        self._new = np.empty((2, n), dtype=bool)
-        self._flag = np.empty((2, n), dtype=bool)
-        self._quote_size = np.full((2, n), p.quote_size)
-        self._scratch = np.empty((3, 2, n))
-        # constants as arrays: a ufunc resolves a Python scalar operand more slowly
-        self._zero = np.zeros((2, n))
-        self._one = np.ones(n, dtype=np.int64)
         now = self.now
-        self._view = (now[_SIGNED_MID], now[_LIMIT], now[_REACH],
-                      now[_SHIFT].reshape(3, 2, n), now[_FIRST].reshape(3, 2, n),
-                      now[_LAST].reshape(3, 2, n))
         self.mid = now[_SHOWN]
         L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
         self.step_record = LOBStep(
@@ -363,58 +351,96 @@ class ReplayMarket:
         self.step_record.prices[:, mask] = np.nan
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
+        if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float64:
+            offsets = np.asarray(offsets, dtype=np.float64)
+        if offsets.shape != self.order_y.shape:
+            raise ValueError(f"offsets of shape {offsets.shape}: expected (2, n) = "
+                             f"{self.order_y.shape}")
         out = self.step_record
-        signed_mid, limit, reach, shift, first, last = self._view
-        left, ahead = self.order_left, self.order_ahead
-        np.copyto(out.mid_before, self.mid)
-        # 1. orders: bid floor(mid − δ_b), ask ceil(mid + δ_a), post-only; signed, both are
-        # ceil(δ ± mid) (the bid's y is −price)
-        y = self._y
-        np.add(offsets, signed_mid, out=y)
-        np.ceil(y, out=y)
-        np.maximum(y, limit, out=y)
-        unquoted = np.isnan(y, out=self._unquoted)
-        new = np.not_equal(y, self.order_y, out=self._new)
-        np.logical_or(new, np.less_equal(left, self._zero, out=self._flag), out=new)
-        # the displayed size at y at t_k and t_{k+1}, and the volume traded at y in step k:
-        # y's position in each segment; beyond its bounds (and NaN: no order) the 0 beside it
-        slot = self._slot
-        np.add(y, shift, out=slot)
-        np.fmax(slot, first, out=slot)
-        np.fmin(slot, last, out=slot)
-        np.copyto(self._index, slot, casting="unsafe")
-        queue, at, after = self.rec.values.take(self._index, out=self._looked, mode="clip")
-        np.copyto(ahead, queue, where=new)
-        np.copyto(left, self._quote_size, where=new)
-        np.copyto(left, self._zero, where=unquoted)
-        self._y, self.order_y = self.order_y, y
-        np.multiply(y, self._signed_tick, out=out.prices)
-        # 2. trades of step k: through the price (all filled), else at it (behind the queue)
-        fill = out.fills
-        np.subtract(at, ahead, out=fill)
-        np.maximum(fill, self._zero, out=fill)
-        np.minimum(left, fill, out=fill)
-        np.copyto(fill, left, where=np.greater(reach, y, out=self._flag))
-        np.subtract(ahead, at, out=ahead)
-        np.maximum(ahead, self._zero, out=ahead)
-        np.subtract(left, fill, out=left)
-        # 3. queue at t_{k+1}
-        if self._probabilistic:
-            traded_queue, cancelled, share = self._scratch
-            np.subtract(queue, at, out=traded_queue)
-            np.maximum(traded_queue, self._zero, out=traded_queue)
-            np.subtract(traded_queue, after, out=cancelled)
-            np.maximum(cancelled, self._zero, out=cancelled)
-            share.fill(0.0)
-            np.divide(ahead, traded_queue, out=share,
-                      where=np.greater(traded_queue, self._zero, out=self._flag))
-            np.multiply(cancelled, share, out=share)
-            np.subtract(ahead, share, out=ahead)
-        np.minimum(ahead, after, out=ahead)
-        np.maximum(ahead, self._zero, out=ahead)
-        # 4. the record: the notional of each fill, the book at t_{k+1}, the step's volumes
-        np.multiply(fill, out.prices, out=out.notional)
-        np.copyto(out.notional, self._zero, where=unquoted)
-        np.add(self.pos, self._one, out=self.pos)
-        self.rec.table.take(self.pos, axis=1, out=self.now)
+        late = _step_envs(offsets, self.now, self.pos, self.rec.table, self.rec.values,
+                          self.order_y, self.order_left, self.order_ahead, self.quote_size,
+                          self.rec.tick, self._probabilistic, out.mid_before, out.prices,
+                          out.fills, out.notional)
+        if late >= 0:
+            raise IndexError(f"env {late}: at step {self.pos[late]}, the last of the recording "
+                             f"({self.rec.table.shape[1] - 1} steps of {self.dt:g} s); reset it")
         return out
+
+
+# Rows of ``ReplayMarket.now`` (those of the step table) for the kernel; see ``_SIGNED_MID``.
+_ROW_SIGNED_MID, _ROW_LIMIT, _ROW_REACH = _SIGNED_MID.start, _LIMIT.start, _REACH.start
+_ROW_SHIFT, _ROW_FIRST, _ROW_LAST = _SHIFT.start, _FIRST.start, _LAST.start
+
+
+@njit(cache=True, inline="always")
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum``: NaN if either is NaN; ``b`` when they compare equal (signed zeros)."""
+    return a if a > b or a != a else b
+
+
+@njit(cache=True, inline="always")
+def _minimum(a: float, b: float) -> float:
+    """``np.minimum``: NaN if either is NaN; ``b`` when they compare equal (signed zeros)."""
+    return a if a < b or a != a else b
+
+
+@njit(cache=True)
+def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_size, tick,
+               probabilistic, mid_before, prices, fills, notional):
+    """One step of every environment (the module doc's 1–4); returns −1, or the first
+    environment already at the recording's last boundary (then nothing is changed)."""
+    n, n_rows, last_column = now.shape[1], now.shape[0], table.shape[1] - 1
+    top = values.shape[0] - 1
+    for i in range(n):
+        if pos[i] >= last_column:
+            return i
+    looked = np.empty(3)  # queue at t_k, volume traded at y in step k, queue at t_{k+1}
+    for i in range(n):
+        mid_before[i] = now[_SHOWN, i]
+        for s in range(2):
+            # 1. the order: signed, both sides are ceil(δ ± mid), post-only
+            y = _maximum(np.ceil(offsets[s, i] + now[_ROW_SIGNED_MID + s, i]),
+                         now[_ROW_LIMIT + s, i])
+            unquoted = y != y
+            new = y != order_y[s, i] or left[s, i] <= 0.0
+            # y's position in each lookup segment; beyond its bounds (NaN: no order) the 0
+            # beside it
+            for r in range(3):
+                slot = y + now[_ROW_SHIFT + 2 * r + s, i]
+                first = now[_ROW_FIRST + 2 * r + s, i]
+                last = now[_ROW_LAST + 2 * r + s, i]
+                if slot != slot or slot < first:
+                    slot = first
+                if slot > last:
+                    slot = last
+                looked[r] = values[min(max(int(slot), 0), top)]
+            queue, at, after = looked[0], looked[1], looked[2]
+            if new:
+                ahead[s, i] = queue
+                left[s, i] = quote_size
+            if unquoted:
+                left[s, i] = 0.0
+            order_y[s, i] = y
+            price = y * (tick if s == 1 else -tick)
+            prices[s, i] = price
+            # 2. trades of step k: through the price (all filled), else at it (behind the
+            # queue)
+            fill = _minimum(left[s, i], _maximum(at - ahead[s, i], 0.0))
+            if now[_ROW_REACH + s, i] > y:
+                fill = left[s, i]
+            fills[s, i] = fill
+            a = _maximum(ahead[s, i] - at, 0.0)
+            left[s, i] = left[s, i] - fill
+            # 3. queue at t_{k+1}
+            if probabilistic:
+                traded_queue = _maximum(queue - at, 0.0)
+                cancelled = _maximum(traded_queue - after, 0.0)
+                share = a / traded_queue if traded_queue > 0.0 else 0.0
+                a = a - cancelled * share
+            ahead[s, i] = _maximum(_minimum(a, after), 0.0)
+            notional[s, i] = 0.0 if unquoted else fill * price
+        # 4. the book at t_{k+1} and the step's recorded volumes
+        pos[i] += 1
+        for row in range(n_rows):
+            now[row, i] = table[row, pos[i]]
+    return -1
