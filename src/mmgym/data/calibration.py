@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from omegaconf import OmegaConf
 from mmgym.cli import CONF_DIR
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import DELTA, TRADE
-from mmgym.data.store import DataError, read_events
+from mmgym.data.store import DataError, read_events, replacing
 
 GK_LOG_COEF = 2.0 * math.log(2.0) - 1.0
 """The coefficient of the close-to-open term of Garman–Klass, 2 ln 2 − 1 ≈ 0.386."""
@@ -361,13 +360,8 @@ def write_market_config(cal: Calibration, path: str | Path, force: bool = False)
         "documented in mmgym/data/calibration.py. Parameters not listed are the lob defaults.",
         *summary(cal).splitlines()])
     text = head + OmegaConf.to_yaml(OmegaConf.create(market_config(cal)), sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

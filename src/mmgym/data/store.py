@@ -9,7 +9,8 @@ bad row of any violation.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,19 @@ def check_events(events: pd.DataFrame, source: str = "events") -> None:
             raise DataError(f"{source}: row {row}: {what}: {values}")
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write into; renamed onto ``path`` when the block
+    ends without an error, removed otherwise, so ``path`` is never left half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_events(
     events: pd.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None
 ) -> None:
@@ -83,13 +97,8 @@ def write_events(
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), **{k: str(v) for k, v in metadata.items()}}
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_events(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
