@@ -68,6 +68,7 @@ from mmgym.data.importing import (
     check_levels,
     ints,
     open_lines,
+    read_lines,
     repair_crossed,
 )
 from mmgym.data.report import ImportReport
@@ -175,30 +176,7 @@ class _Importer:
         self.texts: list[bytes] = []  # depth level arrays: bids, asks, bids, asks, ...
 
     def run(self, lines: list[bytes]) -> pd.DataFrame:
-        report = self.report
-        report.lines = len(lines) - (lines[-1] == b"") if lines else 0
-        prev_ts = None
-        for no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            head, _, payload = line.partition(b" ")
-            try:
-                ts = int(head)
-            except ValueError:
-                report.bad(no, "corrupt", f"no ns timestamp prefix: {line[:40]!r}")
-                continue
-            if prev_ts is not None and ts < prev_ts:
-                report.bad(no, "out_of_order", f"time {ts} ns is before the previous {prev_ts}")
-                continue
-            if b"@bookTicker" not in payload[:64]:
-                try:
-                    self.read(no, ts, payload)
-                except DataError:
-                    raise
-                except (ValueError, KeyError, TypeError) as e:
-                    report.bad(no, "corrupt", str(e))
-                    continue
-            prev_ts = ts
+        read_lines(lines, self.report, self.parse, self.read)
         pairs = np.array([_pairs(t) for t in self.texts], dtype=np.int64)
         self.levels, ok = _parse_levels(self.texts, pairs)
         self.offsets = np.concatenate([[0], np.cumsum(pairs)])
@@ -214,7 +192,7 @@ class _Importer:
             if record[0] == "depth":
                 _, no, ts, k, U, u, pu = record
                 if bad[k]:
-                    report.bad(no, "corrupt", "a level of b or a is not a [price, qty] pair "
+                    self.report.bad(no, "corrupt", "a level of b or a is not a [price, qty] pair "
                                "of numbers with price > 0 and qty >= 0")
                 else:
                     self.depth(no, ts, k, U, u, pu)
@@ -225,8 +203,19 @@ class _Importer:
         events, row_line = self.rows.table()
         return repair_crossed(events, row_line, self.report)
 
+    @staticmethod
+    def parse(line: bytes) -> tuple[int, bytes]:
+        """The line's local time (ns) and its JSON payload."""
+        head, _, payload = line.partition(b" ")
+        try:
+            return int(head), payload
+        except ValueError:
+            raise ValueError(f"no ns timestamp prefix: {line[:40]!r}") from None
+
     def read(self, no: int, ts: int, payload: bytes) -> None:
-        """First pass over one line."""
+        """First pass over one line (bookTicker lines are not events of the format)."""
+        if b"@bookTicker" in payload[:64]:
+            return
         fast = None
         if payload.startswith(b'{"stream":') and b"depthUpdate" in payload[:120]:
             fast = _depth_texts(payload)

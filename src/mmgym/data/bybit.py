@@ -74,6 +74,7 @@ from mmgym.data.importing import (
     check_levels,
     ints,
     open_lines,
+    read_lines,
     repair_crossed,
 )
 from mmgym.data.report import ImportReport
@@ -99,37 +100,13 @@ class _Importer:
         self.last_u: int | None = None  # u of the book state; None before any snapshot
 
     def run(self, lines: list[bytes]) -> pd.DataFrame:
-        report = self.report
-        report.lines = len(lines) - (lines[-1] == b"") if lines else 0
-        prev_ts = None
-        for no, line in enumerate(lines, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                parsed = self.parse(line)
-            except ValueError as e:
-                report.bad(no, "corrupt", str(e))
-                continue
-            if parsed is None:
-                continue
-            ts, msg = parsed
-            if prev_ts is not None and ts < prev_ts:
-                report.bad(no, "out_of_order", f"time {ts} ns is before the previous {prev_ts}")
-                continue
-            try:
-                self.read(no, ts, msg)
-            except DataError:
-                raise
-            except (ValueError, KeyError, TypeError) as e:
-                report.bad(no, "corrupt", str(e))
-                continue
-            prev_ts = ts
+        read_lines(lines, self.report, self.parse, self.read)
         events, row_line = self.rows.table()
-        return repair_crossed(events, row_line, report)
+        return repair_crossed(events, row_line, self.report)
 
     def parse(self, line: bytes) -> tuple[int, dict[str, Any]] | None:
         """The line's time (ns) and message; None for a message without a topic."""
+        line = line.strip()
         local = not line.startswith(b"{")
         head, payload = line.split(b" ", 1) if local and b" " in line else (b"", line)
         try:

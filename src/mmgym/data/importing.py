@@ -1,6 +1,7 @@
 """Parts shared by the exchange importers (:mod:`mmgym.data.binance`, :mod:`mmgym.data.bybit`).
 
 * :func:`open_lines`: the raw lines of a recording, gzip or plain text;
+* :func:`read_lines`: the pass over them: corrupt and out-of-order lines counted and skipped;
 * :class:`EventRows`: the output table, built from one block of rows per message, with the
   raw line of each row (for the messages of the bad-data policy);
 * :func:`ints`, :func:`as_levels`, :func:`check_levels`: fields of a message, checked;
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,46 @@ def open_lines(path: Path) -> list[bytes]:
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     return data.split(b"\n")
+
+
+def read_lines(
+    lines: list[bytes],
+    report: ImportReport,
+    parse: Callable[[bytes], tuple[int, Any] | None],
+    read: Callable[[int, int, Any], None],
+) -> None:
+    """Feed the lines of a recording to an importer, in order, under the bad-data policy.
+
+    ``parse(line)`` gives the line's time (ns) and payload, None for a line to ignore
+    (raising ValueError: corrupt); a time before the previous line's is out of order; then
+    ``read(line_number, ts_ns, payload)`` (ValueError, KeyError, TypeError: corrupt;
+    :class:`DataError` propagates). Each bad line goes to ``report.bad`` (which raises in
+    strict mode) and is skipped; blank lines are ignored.
+    """
+    report.lines = len(lines) - (lines[-1] == b"") if lines else 0
+    prev_ts = None
+    for no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = parse(line)
+        except ValueError as e:
+            report.bad(no, "corrupt", str(e))
+            continue
+        if parsed is None:
+            continue
+        ts, payload = parsed
+        if prev_ts is not None and ts < prev_ts:
+            report.bad(no, "out_of_order", f"time {ts} ns is before the previous {prev_ts}")
+            continue
+        try:
+            read(no, ts, payload)
+        except DataError:
+            raise
+        except (ValueError, KeyError, TypeError) as e:
+            report.bad(no, "corrupt", str(e))
+            continue
+        prev_ts = ts
 
 
 class EventRows:
