@@ -66,7 +66,7 @@ def baseline(
     params = {k: v for k, v in model.items() if k in accepted}
     params |= _plain(market.get("policies", {}).get(name, {}))
     params |= _plain((overrides or {}).get(name, {}))
-    features = list(market.features or MARKETS[market.name].default_features)
+    features = _features(market)
     if "feature_names" in accepted:
         reads = accepted["feature_names"].default
         features += [f for f in reads if f not in features]
@@ -86,12 +86,11 @@ def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -
         raise ConfigError(f"{field_name}={spec!r}: no such checkpoint file")
     run = _run_config(path)
     label = _label(path, run)
+    trained_on = run.market if run is not None else market
     if path.suffix == ".npz":
         agent = QLearning.load(path)
-        features = list(agent.bins.feature_names)
-        feature_params = run.market.feature_params if run is not None else market.feature_params
-        return Contender(label, agent, _observation(features, feature_params),
-                         {"checkpoint": str(path)})
+        observation = _observation(list(agent.bins.feature_names), trained_on.feature_params)
+        return Contender(label, agent, observation, {"checkpoint": str(path)})
     if path.suffix != ".zip":
         raise ConfigError(
             f"{field_name}={spec!r}: expected an SB3 model (.zip) or a Q-table (.npz)"
@@ -103,16 +102,16 @@ def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -
                 "algorithm; write it as ALGO:path (PPO:path/to/model.zip)"
             )
         algo = run.agent.algo
-    if run is not None:
-        features = list(run.market.features or MARKETS[run.market.name].default_features)
-        observation = _observation(features, run.market.feature_params)
-    else:
-        observation = _observation(list(market.features or MARKETS[market.name].default_features),
-                                   market.feature_params)
+    observation = _observation(_features(trained_on), trained_on.feature_params)
     venv = MarketMakingSB3VecEnv(1, **(env_kwargs | observation))
     model = sb3_agents.load(algo, path, venv, field=field_name)
     return Contender(label, sb3_agents.SB3Policy(model), observation,
                      {"checkpoint": str(path), "algo": algo})
+
+
+def _features(market: Any) -> list[str]:
+    """The observation of a market config: its ``features``, or the market's default."""
+    return list(market.features or MARKETS[market.name].default_features)
 
 
 def _observation(features: list[str], feature_params: Any) -> dict[str, Any]:
