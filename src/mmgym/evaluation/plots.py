@@ -90,8 +90,8 @@ def inventory_paths(rollouts: dict[str, Rollout], episodes: int, size_unit: str,
 def quotes(rollouts: dict[str, Rollout], steps: int, unit: str, time_unit: str) -> Figure:
     """The first episode's mid, quotes and fills over its first ``steps`` steps (0: all)."""
     fig, axes = _grid(len(rollouts), sharey=True)
-    n = steps or len(next(iter(rollouts.values())).time)
     first = next(iter(rollouts.values()))
+    n = steps or len(first.time)
     # quotes a policy pulled to the action bound (no quote) would flatten the picture
     reach = max(np.nanquantile(np.abs(np.r_[r.bid[:n], r.ask[:n]] - np.r_[r.mid[:n], r.mid[:n]]),
                                0.95) for r in rollouts.values())
