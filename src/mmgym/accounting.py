@@ -18,6 +18,7 @@ beginning of an episode; ``pnl`` is therefore the PnL since the episode start.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from mmgym.markets.base import MarketStep
 
@@ -35,6 +36,12 @@ INFO_KEYS: tuple[str, ...] = (
     "ask_price",
 )
 """The per-environment ``info`` keys of every mmgym environment, in this order."""
+
+# rows of Accounts.table and Accounts.changes
+_INVENTORY, _CASH, _MID, _PNL, _SPREAD, _INV_PNL, _FEES, _BID_FILL, _ASK_FILL, _BID, _ASK = (
+    range(len(INFO_KEYS))
+)
+_BEFORE, _PNL_CHANGE, _SPREAD_CHANGE, _INV_PNL_CHANGE, _FEES_CHANGE = range(5)
 
 
 class Accounts:
@@ -54,60 +61,75 @@ class Accounts:
     def __init__(self, n: int, maker_fee_bps: float) -> None:
         self.fee_rate = maker_fee_bps * 1e-4
         self.table = np.zeros((len(INFO_KEYS), n))
-        row = {k: i for i, k in enumerate(INFO_KEYS)}
-        t = self.table
-        self.inventory, self.cash, self.mid, self.pnl = (
-            t[row[k]] for k in ("inventory", "cash", "mid", "pnl")
-        )
-        self.parts = t[row["pnl_spread"] : row["fees"] + 1]
-        self.pnl_spread, self.pnl_inventory, self.fees = self.parts
-        self.fills = t[row["bid_fill"] : row["ask_fill"] + 1]
-        self.bid_fill, self.ask_fill = self.fills
-        self.prices = t[row["bid_price"] : row["ask_price"] + 1]
-        self.bid_price, self.ask_price = self.prices
+        (
+            self.inventory, self.cash, self.mid, self.pnl, self.pnl_spread, self.pnl_inventory,
+            self.fees, self.bid_fill, self.ask_fill, self.bid_price, self.ask_price,
+        ) = self.table
         self.changes = np.zeros((5, n))
-        self.inventory_before, self.pnl_change = self.changes[:2]
-        self.part_changes = self.changes[2:]
-        self.spread_change, self.inventory_pnl_change, self.fees_change = self.part_changes
-        self._flow = np.empty(n)
-        self._net = np.empty(n)
+        (
+            self.inventory_before, self.pnl_change, self.spread_change,
+            self.inventory_pnl_change, self.fees_change,
+        ) = self.changes
 
     def reset(self, mask: np.ndarray, mid: np.ndarray) -> None:
         """Zero the masked environments' accounts; their mid is ``mid[mask]``."""
         self.table[:, mask] = 0.0
-        self.prices[:, mask] = np.nan
+        self.table[_BID : _ASK + 1, mask] = np.nan
         self.changes[:, mask] = 0.0
         self.mid[mask] = mid[mask]
 
     def settle(self, step: MarketStep) -> None:
         """Book one market step: fills into cash and inventory, then the PnL split."""
-        s, flow, notional = step.mid_before, self._flow, step.notional
-        self.inventory_before[...] = self.inventory
-        self.fills[...] = step.fills
-        self.prices[...] = step.prices
-        self.mid[...] = step.mid
-        np.subtract(step.fills[0], step.fills[1], out=flow)
-        self.inventory += flow
+        _settle(
+            self.table, self.changes, step.mid_before, step.mid, step.prices, step.fills,
+            step.notional, self.fee_rate,
+        )
+
+
+@njit(cache=True)
+def _settle(
+    table: np.ndarray,
+    changes: np.ndarray,
+    s: np.ndarray,
+    s_after: np.ndarray,
+    prices: np.ndarray,
+    fills: np.ndarray,
+    notional: np.ndarray,
+    fee_rate: float,
+) -> None:
+    """The step's bookings of :meth:`Accounts.settle`, one environment at a time: ``table``
+    and ``changes`` as in :class:`Accounts`, the other arrays those of the
+    :class:`~mmgym.markets.base.MarketStep`."""
+    for i in range(table.shape[1]):
+        q = table[_INVENTORY, i]
+        changes[_BEFORE, i] = q
+        b, a = fills[0, i], fills[1, i]
+        table[_BID_FILL, i] = b
+        table[_ASK_FILL, i] = a
+        table[_BID, i] = prices[0, i]
+        table[_ASK, i] = prices[1, i]
+        table[_MID, i] = s_after[i]
+        flow = b - a
+        q += flow
+        table[_INVENTORY, i] = q
         # net notional N_a − N_b: the cash from the fills, before fees
-        net = self._net
-        np.subtract(notional[1], notional[0], out=net)
-        self.cash += net
-        # spread capture: (b − a)·s + N_a − N_b
-        d = self.spread_change
-        np.multiply(flow, s, out=d)
-        d += net
-        # inventory PnL: q'·(s' − s)
-        i = self.inventory_pnl_change
-        np.subtract(step.mid, s, out=i)
-        i *= self.inventory
-        np.add(d, i, out=self.pnl_change)
-        if self.fee_rate:
-            f = self.fees_change
-            np.add(notional[0], notional[1], out=f)
-            f *= self.fee_rate
-            self.cash -= f
-            self.pnl_change -= f
-        self.parts += self.part_changes
+        net = notional[1, i] - notional[0, i]
+        cash = table[_CASH, i] + net
+        # spread capture (b − a)·s + N_a − N_b; inventory PnL q'·(s' − s)
+        spread = flow * s[i] + net
+        inventory_pnl = (s_after[i] - s[i]) * q
+        change = spread + inventory_pnl
+        if fee_rate:
+            fees = (notional[0, i] + notional[1, i]) * fee_rate
+            cash -= fees
+            change -= fees
+            changes[_FEES_CHANGE, i] = fees
+            table[_FEES, i] += fees
+        changes[_PNL_CHANGE, i] = change
+        changes[_SPREAD_CHANGE, i] = spread
+        changes[_INV_PNL_CHANGE, i] = inventory_pnl
+        table[_SPREAD, i] += spread
+        table[_INV_PNL, i] += inventory_pnl
+        table[_CASH, i] = cash
         # mark to market, cash + q·mid (the sum of the parts, up to rounding)
-        np.multiply(self.inventory, self.mid, out=self.pnl)
-        self.pnl += self.cash
+        table[_PNL, i] = q * s_after[i] + cash

@@ -9,11 +9,13 @@ the features (the next observation), the reward.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from mmgym.accounting import INFO_KEYS, Accounts
 from mmgym.features import FEATURES, Feature, FeatureInputs
@@ -93,7 +95,6 @@ class MarketMakingCore:
         self.features = make_features(self.feature_names, feature_params, self.obs, self.market)
         self._seeded = np.zeros(self.n, dtype=bool)
         self._offsets = np.empty((2, self.n))
-        self._blocked = np.empty((2, self.n), dtype=bool)
         # by step index: the fraction of the episode remaining, and whether it has ended
         at = np.arange(self.horizon_steps + 2)
         self._remaining_at = np.maximum(self.horizon_steps - at, 0) / self.horizon_steps
@@ -157,9 +158,10 @@ class MarketMakingCore:
         if hasattr(self.reward_fn, "reset"):
             self.reward_fn.reset(mask)
 
-    def check_actions(self, actions: Any) -> np.ndarray:
-        """The offsets of ``actions`` (shape ``(n, 2)``), clipped to the action bounds, as a
-        ``(2, n)`` float array (row 0 bid, row 1 ask).
+    def offsets(self, actions: Any) -> np.ndarray:
+        """The offsets to quote for ``actions`` (shape ``(n, 2)``) as a ``(2, n)`` float array
+        (row 0 bid, row 1 ask): clipped to the action bounds, NaN (not quoted) on a side whose
+        fill would take the inventory past ``max_inventory``. The array is reused.
 
         Raises:
             ValueError: on a wrong shape or a NaN/inf entry, naming the environment.
@@ -170,15 +172,16 @@ class MarketMakingCore:
                 f"action: {_describe(a)}, expected numbers of shape {(self.n, 2)} "
                 "(bid offset, ask offset per environment)"
             )
-        if not _all_finite(a):
-            i = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
+        i = _quote_offsets(
+            _compiled_float(a), self.action_low, self.action_high, self.accounts.inventory,
+            self._quote_limit, self._offsets,
+        )
+        if i >= 0:
             raise ValueError(
                 f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
                 f"in [{self.action_low:g}, {self.action_high:g}]"
             )
-        offsets = self._offsets
-        np.maximum(a.T, self.action_low, out=offsets)
-        return np.minimum(offsets, self.action_high, out=offsets)
+        return self._offsets
 
     def step(self, actions: Any) -> np.ndarray:
         """Advance every environment by one step; return the rewards, shape ``(n,)``.
@@ -186,17 +189,12 @@ class MarketMakingCore:
         The new observation is in :attr:`obs`, episode ends in :attr:`terminated` and the
         per-environment ``info`` quantities in ``accounts.table``.
         """
-        offsets = self.check_actions(actions)
-        acc = self.accounts
-        blocked = self._blocked
-        np.greater(acc.inventory, self._quote_limit, out=blocked[0])
-        np.less(acc.inventory, -self._quote_limit, out=blocked[1])
-        np.copyto(offsets, np.nan, where=blocked)
-        step = self.market.step(offsets, self.streams.step_uniforms())
-        acc.settle(step)
-        steps = self.streams.steps
-        np.take(self._remaining_at, steps, out=self.time_remaining, mode="clip")
-        np.take(self._ended_at, steps, out=self.terminated, mode="clip")
+        step = self.market.step(self.offsets(actions), self.streams.step_uniforms())
+        self.accounts.settle(step)
+        _advance_clock(
+            self.streams.steps, self._remaining_at, self._ended_at, self.time_remaining,
+            self.terminated,
+        )
         for f in self.features:
             f.update(self._inputs)
         return self._reward()
@@ -208,8 +206,8 @@ class MarketMakingCore:
                 f"reward_fn {_name(self.reward_fn)} returned {_describe(r)}; "
                 f"expected a float numpy array of shape ({self.n},)"
             )
-        if not _all_finite(r):
-            i = int(np.flatnonzero(~np.isfinite(r))[0])
+        i = _first_nonfinite(_compiled_float(r))
+        if i >= 0:
             raise ValueError(
                 f"reward_fn {_name(self.reward_fn)} returned {float(r[i])} for env {i}; "
                 "rewards must be finite"
@@ -221,8 +219,59 @@ class MarketMakingCore:
         return dict(zip(INFO_KEYS, self.accounts.table[:, i].tolist(), strict=True))
 
 
-def _all_finite(a: np.ndarray) -> bool:
-    return bool(np.logical_and.reduce(np.isfinite(a), axis=None))
+def _compiled_float(a: np.ndarray) -> np.ndarray:
+    """``a`` if the kernels take its dtype (float32, float64), else ``a`` as float64, the
+    same numbers for integer and float16 arrays."""
+    return a if a.dtype == np.float64 or a.dtype == np.float32 else a.astype(np.float64)
+
+
+@njit(cache=True)
+def _quote_offsets(
+    actions: np.ndarray,
+    low: float,
+    high: float,
+    inventory: np.ndarray,
+    quote_limit: float,
+    out: np.ndarray,
+) -> int:
+    """Write the offsets of :meth:`MarketMakingCore.offsets` into ``out``; return the first
+    environment with a non-finite action (``out`` is then incomplete), or -1."""
+    for i in range(actions.shape[0]):
+        for side in range(2):
+            x = float(actions[i, side])
+            if not math.isfinite(x):
+                return i
+            out[side, i] = min(max(x, low), high)
+        if inventory[i] > quote_limit:
+            out[0, i] = np.nan
+        if inventory[i] < -quote_limit:
+            out[1, i] = np.nan
+    return -1
+
+
+@njit(cache=True)
+def _advance_clock(
+    steps: np.ndarray,
+    remaining_at: np.ndarray,
+    ended_at: np.ndarray,
+    time_remaining: np.ndarray,
+    terminated: np.ndarray,
+) -> None:
+    """Set each environment's time remaining and episode end from its step count."""
+    last = len(remaining_at) - 1
+    for i in range(len(steps)):
+        k = min(steps[i], last)
+        time_remaining[i] = remaining_at[k]
+        terminated[i] = ended_at[k]
+
+
+@njit(cache=True)
+def _first_nonfinite(r: np.ndarray) -> int:
+    """Index of the first NaN or infinite entry of ``r``, or -1."""
+    for i in range(len(r)):
+        if not math.isfinite(r[i]):
+            return i
+    return -1
 
 
 def _name(fn: object) -> str:
