@@ -12,6 +12,8 @@ import pytest
 
 from mmgym.data.binance import import_binance, read_binance, read_book_ticker
 from mmgym.data.book import rebuild_book
+from mmgym.data.importing import grid_units
+from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events
 
@@ -182,6 +184,9 @@ def test_sample_imports_cleanly_and_matches_the_raw_file() -> None:
     events, report = read_binance(SAMPLE)
     assert not report.skipped and not report.repaired
     assert report.messages == {"depthUpdate": 6551, "snapshot": 1, "trade": 21313}
+    # the grid of the data is BTCUSDT's price filter and lot size in August 2024
+    assert report.metadata["mmgym.tick_size"] == "0.1"
+    assert report.metadata["mmgym.lot_size"] == "0.001"
     # trade count and volume against a plain json reading of the file
     count, volume, buys = 0, 0.0, 0.0
     with gzip.open(SAMPLE, "rt") as f:
@@ -196,6 +201,32 @@ def test_sample_imports_cleanly_and_matches_the_raw_file() -> None:
     assert len(trades) == count == 21313
     assert trades["size"].sum() == pytest.approx(volume, rel=1e-12)
     assert trades["size"][trades.side == BUY].sum() == pytest.approx(buys, rel=1e-12)
+
+
+def test_grid_units_infer_the_coarsest_grid_or_check_the_given_one(tmp_path: Path) -> None:
+    def units(price: list[float], size: list[float], tick=None, lot=None) -> dict[str, str]:
+        report = ImportReport(path=tmp_path / "rec")
+        table = pd.DataFrame({"price": price, "size": size})
+        grid_units(table, np.arange(len(price)) + 10, report, tick, lot)
+        return {k: report.metadata[f"mmgym.{k}_size"] for k in ("tick", "lot")}
+
+    # prices 0.05 apart somewhere; sizes 0.5 and 1.25 lie on 0.25, not on their 0.75 gap
+    assert units([60000.1, 60000.15, 60010.0], [0.5, 1.25, 0.0]) == {"tick": "0.05",
+                                                                     "lot": "0.25"}
+    assert units([3.0e4 + 0.1 * k for k in range(50)], [0.001 * k for k in range(1, 51)]) == {
+        "tick": "0.1", "lot": "0.001"}
+    assert units([2.5, 7.5], [3.0, 9.0], tick=0.5, lot=1.5) == {"tick": "0.5", "lot": "1.5"}
+    with pytest.raises(DataError, match=r"rec: line 11: price 7.25 is not a multiple of the "
+                                        r"given tick size 0.5"):
+        units([2.5, 7.25], [3.0, 9.0], tick=0.5)
+    with pytest.raises(DataError, match=r"rec: line 10: size 3.0 is not a multiple of the "
+                                        r"given lot size 2"):
+        units([2.5, 7.5], [3.0, 9.0], lot=2.0)
+    with pytest.raises(DataError, match=r"cannot infer the tick size: the prices lie on no grid "
+                                        r"coarser than 1e-09; give --tick"):
+        units([1 / 3, 2.5], [1.0, 2.0])
+    with pytest.raises(DataError, match=r"--lot: -1.0 is not a finite number > 0"):
+        units([2.5], [1.0], lot=-1.0)
 
 
 @needs_sample

@@ -82,7 +82,10 @@ def test_rows_match_the_messages(tmp_path: Path, local: bool, gz: bool) -> None:
     assert report.messages == {"snapshot": 1, "delta": 2, "trade": 3}
     assert not report.skipped and not report.repaired
     assert report.lines == 6 and report.events == 10
-    assert report.metadata == {"mmgym.source": "bybit-v5", "mmgym.symbol": "BTCUSDT"}
+    # no tick or lot in Bybit's messages: the coarsest grid of these few prices and sizes
+    assert report.metadata == {"mmgym.source": "bybit-v5", "mmgym.symbol": "BTCUSDT",
+                               "mmgym.tick_size": "0.1", "mmgym.lot_size": "0.25"}
+    assert report.units == "tick 0.1 (inferred), lot 0.25 (inferred)"
 
 
 def test_snapshot_and_deltas_rebuild_the_book_of_a_plain_dict(tmp_path: Path) -> None:
@@ -226,14 +229,20 @@ def test_command_line_imports_and_reports(tmp_path: Path, capsys: pytest.Capture
     lines = good()
     src = write(tmp_path, [*lines[:2], f"{t(1)} {{broken", *lines[2:]], gz=True)
     out = tmp_path / "events.parquet"
-    assert main(["bybit", str(src), "-o", str(out)]) == 0
+    assert main(["bybit", str(src), "-o", str(out), "--tick", "0.1", "--lot", "0.001"]) == 0
     printed = capsys.readouterr().out
     assert "7 lines, 10 events (delta 2, snapshot 1, trade 3)" in printed
+    assert "tick 0.1 (given), lot 0.001 (given)" in printed
     assert "skipped: 1 (corrupt 1)" in printed and f"{src}:3: corrupt" in printed
     events, meta = read_events(out)
     pd.testing.assert_frame_equal(events, EXPECTED.astype(events.dtypes.to_dict()))
-    assert meta == {"mmgym.source": "bybit-v5", "mmgym.symbol": "BTCUSDT"}
+    assert meta == {"mmgym.source": "bybit-v5", "mmgym.symbol": "BTCUSDT",
+                    "mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"}
     before = out.read_bytes()
     assert main(["bybit", str(src), "-o", str(out), "--strict"]) == 1
     assert f"{src}:3: corrupt" in capsys.readouterr().err
+    # a tick the prices contradict (100.1 is not a multiple of 0.2) names the line
+    assert main(["bybit", str(src), "-o", str(out), "--tick", "0.2"]) == 1
+    err = capsys.readouterr().err
+    assert f"{src}: line 2: price 99.9 is not a multiple of the given tick size 0.2" in err
     assert out.read_bytes() == before

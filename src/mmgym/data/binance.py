@@ -44,6 +44,12 @@ by reason, the first few with their line:
 * a message for another symbol than the file's first is always an error (one file, one
   book).
 
+**Units.** The streams carry no tick or lot size: give the symbol's exchange filters
+(``tick_size``, ``lot_size``; ``mmgym-import binance --tick --lot``) or they are inferred from
+the data and checked against every price and size (:func:`~mmgym.data.importing.grid_units`;
+the sample gives 0.1 USDT and 0.001 BTC, BTCUSDT's filters); the ``replay`` market and
+``mmgym-calibrate`` read them from the metadata.
+
 Speed: depth updates carry long level arrays, and building a Python object per price string
 dominated the run time, so the level arrays are cut out of the line and parsed straight into
 numpy (``np.fromstring``), the rest of the message by ``orjson`` (a fast, well-kept JSON
@@ -66,6 +72,7 @@ from mmgym.data.importing import (
     EventRows,
     as_levels,
     check_levels,
+    grid_units,
     ints,
     open_lines,
     read_lines,
@@ -75,10 +82,6 @@ from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 
-TICK_SIZE = 0.1
-"""BTCUSDT perpetual price filter at the time of the sample, USDT (written to metadata)."""
-LOT_SIZE = 0.001
-"""BTCUSDT perpetual lot size at the time of the sample, BTC."""
 _SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
 SNAPSHOT_BUFFER = 1000
 """Depth updates kept to synchronise a later REST snapshot."""
@@ -164,8 +167,9 @@ class _Importer:
     """Three passes: read the lines (headers, trades, snapshots; depth level arrays kept as
     text), parse every level array at once, then build the rows in line order."""
 
-    def __init__(self, path: Path, strict: bool) -> None:
+    def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
         self.path = path
+        self.units = tick, lot
         self.report = ImportReport(path=path, strict=strict)
         self.rows = EventRows()
         self.symbol: str | None = None
@@ -201,6 +205,7 @@ class _Importer:
             else:
                 self.rows.add(*record[1:])
         events, row_line = self.rows.table()
+        grid_units(events, row_line, self.report, *self.units)
         return repair_crossed(events, row_line, self.report)
 
     @staticmethod
@@ -313,29 +318,35 @@ class _Importer:
         self.report.messages["trade"] += 1
         return (ts, TRADE, _SIDE[m], np.array([price]), np.array([size]), NO_ID, no)
 
-def read_binance(path: str | Path, strict: bool = False) -> tuple[pd.DataFrame, ImportReport]:
+
+def read_binance(path: str | Path, strict: bool = False, tick_size: float | None = None,
+                 lot_size: float | None = None) -> tuple[pd.DataFrame, ImportReport]:
     """Read a Binance USD-M combined-stream recording (see the module doc).
+
+    Args:
+        path: the recording.
+        strict: fail at the first problem instead of skipping and counting.
+        tick_size: the symbol's price step (quote currency); None: inferred from the data
+            (:func:`~mmgym.data.importing.grid_units`).
+        lot_size: the symbol's size step (base units); None: inferred likewise.
 
     Returns:
         The event table and the report of what was read and skipped.
     """
     path = Path(path)
-    importer = _Importer(path, strict)
+    importer = _Importer(path, strict, tick_size, lot_size)
     events = importer.run(open_lines(path))[list(COLUMNS)]
     report = importer.report
     report.events = len(events)
-    report.metadata.update({
-        "mmgym.source": "binance-usdm",
-        "mmgym.symbol": importer.symbol or "",
-        "mmgym.tick_size": str(TICK_SIZE),
-        "mmgym.lot_size": str(LOT_SIZE),
-    })
+    report.metadata.update({"mmgym.source": "binance-usdm", "mmgym.symbol": importer.symbol or ""})
     return events, report
 
 
-def import_binance(path: str | Path, out: str | Path, strict: bool = False) -> ImportReport:
-    """Import a Binance recording into the parquet file ``out`` (written atomically)."""
-    events, report = read_binance(path, strict)
+def import_binance(path: str | Path, out: str | Path, strict: bool = False,
+                   tick_size: float | None = None, lot_size: float | None = None) -> ImportReport:
+    """Import a Binance recording into the parquet file ``out`` (written atomically); the
+    arguments are :func:`read_binance`'s."""
+    events, report = read_binance(path, strict, tick_size, lot_size)
     write_events(events, out, report.metadata)
     return report
 

@@ -54,9 +54,10 @@ problem naming the file and line, otherwise each problem is counted by reason):
 * a message for another symbol than the file's first, or for a second book topic (two
   depths), is always an error (one file, one book).
 
-The messages carry no tick or lot size: pass ``tick_size`` and ``lot_size`` to have them in
-the metadata (the ``replay`` market and ``mmgym-calibrate`` need them, the latter also takes
-``--tick``/``--lot``).
+The messages carry no tick or lot size: give the symbol's (``tick_size``, ``lot_size``;
+``mmgym-import bybit --tick --lot``) or they are inferred from the data and checked against
+every price and size (:func:`~mmgym.data.importing.grid_units`); the ``replay`` market and
+``mmgym-calibrate`` read them from the metadata.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from mmgym.data.importing import (
     EventRows,
     as_levels,
     check_levels,
+    grid_units,
     ints,
     open_lines,
     read_lines,
@@ -90,8 +92,9 @@ _BOOK_TOPIC, _TRADE_TOPIC = "orderbook.", "publicTrade."
 class _Importer:
     """One pass over the lines: checks each message in full, then adds its rows."""
 
-    def __init__(self, path: Path, strict: bool) -> None:
+    def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
         self.path = path
+        self.units = tick, lot
         self.report = ImportReport(path=path, strict=strict)
         self.rows = EventRows()
         self.symbol: str | None = None
@@ -102,6 +105,7 @@ class _Importer:
     def run(self, lines: list[bytes]) -> pd.DataFrame:
         read_lines(lines, self.report, self.parse, self.read)
         events, row_line = self.rows.table()
+        grid_units(events, row_line, self.report, *self.units)
         return repair_crossed(events, row_line, self.report)
 
     def parse(self, line: bytes) -> tuple[int, dict[str, Any]] | None:
@@ -221,20 +225,18 @@ def read_bybit(path: str | Path, strict: bool = False, tick_size: float | None =
     Args:
         path: the recording.
         strict: fail at the first problem instead of skipping and counting.
-        tick_size: the symbol's price step (quote currency), for the metadata.
-        lot_size: the symbol's size step (base units), for the metadata.
+        tick_size: the symbol's price step (quote currency); None: inferred from the data
+            (:func:`~mmgym.data.importing.grid_units`).
+        lot_size: the symbol's size step (base units); None: inferred likewise.
 
     Returns:
         The event table and the report of what was read and skipped.
     """
     path = Path(path)
-    importer = _Importer(path, strict)
+    importer = _Importer(path, strict, tick_size, lot_size)
     events = importer.run(open_lines(path))[list(COLUMNS)]
     report = importer.report
     report.events = len(events)
     report.metadata.update({"mmgym.source": SOURCE, "mmgym.symbol": importer.symbol or ""})
-    for key, value in (("mmgym.tick_size", tick_size), ("mmgym.lot_size", lot_size)):
-        if value is not None:
-            report.metadata[key] = str(value)
     return events, report
 

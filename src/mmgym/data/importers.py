@@ -1,10 +1,12 @@
 """``mmgym-import``: raw exchange recordings into the event format (parquet).
 
-    mmgym-import binance recording.gz -o events.parquet [--strict]
-    mmgym-import bybit recording.jsonl -o events.parquet [--strict]
-    mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict]
+    mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
 
-Prints what was imported and what was skipped or repaired (by reason, with the first few
+Prints what was imported, the tick and lot sizes (given, recorded by the recorder, or
+inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks every price and
+size against them) and what was skipped or repaired (by reason, with the first few
 file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
 file and line in the message). The output is written atomically: a failed import never
 leaves a partial or damaged file.
@@ -22,17 +24,23 @@ import pandas as pd
 
 from mmgym.data.binance import read_binance
 from mmgym.data.bybit import read_bybit
+from mmgym.data.importing import grid_units
 from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 
-Reader = Callable[[Path, bool], tuple[pd.DataFrame, ImportReport]]
+Reader = Callable[[Path, bool, float | None, float | None], tuple[pd.DataFrame, ImportReport]]
 
 
-def read_ccxt(path: Path, strict: bool = False) -> tuple[pd.DataFrame, ImportReport]:
+def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
+              lot_size: float | None = None) -> tuple[pd.DataFrame, ImportReport]:
     """:func:`mmgym.data.recorder.read_recording` (exchange clock) as an importer: the events
     and an :class:`ImportReport` built from the table's ``attrs``.
+
+    The tick and lot sizes are ``tick_size`` and ``lot_size`` when given, else the ones the
+    recorder read from the exchange's market data, else inferred; all are checked against the
+    data (:func:`mmgym.data.importing.grid_units`).
 
     The report's ``messages`` count the snapshots and trades read, and, when any, the
     snapshots served again (``repeated_snapshot``) and trades polled twice
@@ -54,6 +62,10 @@ def read_ccxt(path: Path, strict: bool = False) -> tuple[pd.DataFrame, ImportRep
     })
     report.messages = +report.messages  # drop the zero counts
     report.skipped.update(events.attrs["skipped"])
+    recorded = [float(report.metadata[k]) if k in report.metadata else None
+                for k in ("mmgym.tick_size", "mmgym.lot_size")]
+    grid_units(events, None, report, tick_size if tick_size is not None else recorded[0],
+               lot_size if lot_size is not None else recorded[1])
     return events, report
 
 IMPORTERS: dict[str, tuple[Reader, str]] = {
@@ -62,7 +74,8 @@ IMPORTERS: dict[str, tuple[Reader, str]] = {
               "'[<local ns> ]<json>' lines"),
     "ccxt": (read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
 }
-"""Importers by command name: ``reader(path, strict) -> (events, report)`` and a help line."""
+"""Importers by command name: ``reader(path, strict, tick_size, lot_size) -> (events, report)``
+and a help line."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,10 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("-o", "--out", type=Path, required=True, help="output parquet file")
         p.add_argument("--strict", action="store_true",
                        help="fail at the first bad line instead of skipping and counting")
+        p.add_argument("--tick", type=float, default=None,
+                       help="the symbol's tick size, quote currency (default: inferred)")
+        p.add_argument("--lot", type=float, default=None,
+                       help="the symbol's lot size, base units (default: inferred)")
     args = parser.parse_args(argv)
     reader, _ = IMPORTERS[args.source]
     try:
-        events, report = reader(args.file, args.strict)
+        events, report = reader(args.file, args.strict, args.tick, args.lot)
         write_events(events, args.out, report.metadata)
     except DataError as e:
         print(f"mmgym-import: {e}", file=sys.stderr)

@@ -7,7 +7,9 @@
 * :func:`ints`, :func:`as_levels`, :func:`check_levels`: fields of a message, checked;
 * :func:`repair_crossed`: the crossed-book policy of :mod:`mmgym.data.report`'s importers:
   count each crossed book and remove the stale levels (rule of
-  :func:`mmgym.data.book.rebuild_book`).
+  :func:`mmgym.data.book.rebuild_book`);
+* :func:`grid_units`: the tick and lot sizes of the metadata, given or inferred, checked
+  against every price and size.
 """
 
 from __future__ import annotations
@@ -179,3 +181,46 @@ def repair_crossed(events: pd.DataFrame, row_line: np.ndarray,
     report.repaired["stale_levels_removed"] += len(at)
     order = np.argsort(np.concatenate([np.arange(len(events)), at - 0.5]), kind="stable")
     return pd.concat([events, fix], ignore_index=True).iloc[order].reset_index(drop=True)
+
+
+GRID_RESOLUTION = 1e-9
+"""The finest tick or lot size :func:`grid_units` infers (prices and sizes are read to it)."""
+
+
+def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: ImportReport,
+               tick: float | None = None, lot: float | None = None) -> None:
+    """Put the tick size (quote currency) and lot size (base units) in ``report.metadata``.
+
+    A size not given is inferred as the coarsest grid the data lie on: the greatest common
+    divisor of every price (the tick) or positive size (the lot), in units of
+    :data:`GRID_RESOLUTION`, to 6 significant digits. A short recording can lie on a multiple
+    of the symbol's step (a few prices two ticks apart): give it then. Data on no grid
+    coarser than the resolution fail, asking for the size. A size given is checked: every
+    price must be a multiple of the tick and every size of the lot (to 10⁻⁶ of a step), else
+    the import fails naming the raw line (``row_line``: each row's; None names the row).
+    ``report.units`` says which sizes were inferred.
+    """
+    found = []
+    for name, column, given in (("tick", "price", tick), ("lot", "size", lot)):
+        values = events[column].to_numpy()
+        if given is None:
+            grid = np.rint(np.unique(values[values > 0]) / GRID_RESOLUTION).astype(np.int64)
+            step = float(f"{np.gcd.reduce(grid) * GRID_RESOLUTION:.6g}") if grid.size else 0.0
+            if step <= GRID_RESOLUTION:
+                raise DataError(f"{report.path}: cannot infer the {name} size: the {column}s lie "
+                                f"on no grid coarser than {GRID_RESOLUTION:g}; give --{name}")
+            how = "inferred"
+        else:
+            step, how = float(given), "given"
+            if not (np.isfinite(step) and step > 0):
+                raise DataError(f"--{name}: {given} is not a finite number > 0")
+            ratio = values / step
+            off = np.flatnonzero(np.abs(ratio - np.rint(ratio)) > 1e-6)
+            if off.size:
+                r = int(off[0])
+                where = f"line {int(row_line[r])}" if row_line is not None else f"event row {r}"
+                raise DataError(f"{report.path}: {where}: {column} {float(values[r])!r} is not "
+                                f"a multiple of the given {name} size {step:g}")
+        report.metadata[f"mmgym.{name}_size"] = str(step)
+        found.append(f"{name} {step:g} ({how})")
+    report.units = ", ".join(found)

@@ -35,6 +35,8 @@ class ImportReport:
             by reason (e.g. stale levels removed when a message crossed the book).
         examples: the first :data:`MAX_EXAMPLES` problems, ``"file:line: reason"``.
         metadata: the parquet metadata of the output (:data:`~mmgym.data.schema.METADATA_KEYS`).
+        units: the tick and lot sizes and whether they were given or inferred
+            (:func:`mmgym.data.importing.grid_units`).
     """
 
     path: Path
@@ -46,6 +48,7 @@ class ImportReport:
     repaired: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    units: str = ""
 
     def bad(self, line: int, reason: str, detail: str, repaired: bool = False) -> None:
         """Record a problem at ``line`` (1-based) of kind ``reason``; raise in strict mode.
@@ -68,6 +71,8 @@ class ImportReport:
         """A few lines for the command line: what was imported, skipped and repaired."""
         kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(self.messages.items())) or "none"
         out = [f"{self.path}: {self.lines:,} lines, {self.events:,} events ({kinds})"]
+        if self.units:
+            out.append(self.units)
         for title, counts in (("skipped", self.skipped), ("repaired", self.repaired)):
             total = sum(counts.values())
             parts = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
