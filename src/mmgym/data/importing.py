@@ -204,7 +204,7 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
     for name, column, given in (("tick", "price", tick), ("lot", "size", lot)):
         values = events[column].to_numpy()
         if given is None:
-            grid = np.rint(np.unique(values[values > 0]) / GRID_RESOLUTION).astype(np.int64)
+            grid = np.rint(pd.unique(values[values > 0]) / GRID_RESOLUTION).astype(np.int64)
             step = float(f"{np.gcd.reduce(grid) * GRID_RESOLUTION:.6g}") if grid.size else 0.0
             if step <= GRID_RESOLUTION:
                 raise DataError(f"{report.path}: cannot infer the {name} size: the {column}s lie "
