@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import mmgym
+from mmgym.data.binance import import_binance
 
+SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
 N_ENVS, SEED, EPISODES = 3, 7, 2
 KEYS = ("obs", "reward", "bid_fill", "ask_fill", "mid", "pnl", "bid_price")
 
@@ -90,6 +94,19 @@ def sb3_adapter(market: str, acts: np.ndarray, **kwargs) -> list[dict]:
     ],
 )
 def test_single_vector_and_sb3_agree_bit_for_bit(env_id: str, kwargs: dict) -> None:
+    _check_views(env_id, kwargs)
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
+@pytest.mark.parametrize("queue_model", ["probabilistic", "conservative"])
+def test_replay_views_agree_bit_for_bit(tmp_path: Path, queue_model: str) -> None:
+    path = tmp_path / "btcusdt.parquet"
+    import_binance(SAMPLE, path)
+    _check_views("mmgym/LOBReplay-v0", {"data_path": str(path), "episode_seconds": 20.0,
+                                        "queue_model": queue_model, "max_inventory": 0.03})
+
+
+def _check_views(env_id: str, kwargs: dict) -> None:
     acts = _actions(200)
     views = {
         "single": single_env(env_id, acts, **kwargs),
