@@ -154,9 +154,9 @@ def complete_klines(klines: pd.DataFrame, first_ns: int, last_ns: int,
     exclude it, since the recorder fetches klines only every ``--kline-every`` s and that
     candle can end before the last event. Every other candle's last version (the one
     :func:`~mmgym.data.recorder.read_klines` keeps) came from a reply that also held a newer
-    candle, i.e. after it closed, as long as consecutive replies overlap (ccxt's
-    ``fetch_ohlcv`` without a limit returns the exchange's default count, 200 candles on
-    Bybit V5, against a fetch every minute).
+    candle, i.e. after it closed, as long as consecutive replies overlap (the recorder's
+    ``fetch_ohlcv`` has no limit, and ccxt then asks Bybit for 200 candles, against a fetch
+    every minute).
 
     Args:
         klines: :func:`~mmgym.data.recorder.read_klines`'s table (``ts_ns`` open time, ns;
