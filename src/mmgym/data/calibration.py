@@ -1,7 +1,8 @@
 """Calibrate the market models and the Avellaneda–Stoikov baseline to an event file.
 
-``mmgym-calibrate btc.parquet [--name N] [-o conf/market]`` reads an event table
-(:mod:`mmgym.data.schema`), rebuilds the mid and estimates, printing each with its quality:
+``mmgym-calibrate btc.parquet [--name N] [-o conf/market] [--klines btc.jsonl.gz]`` reads an
+event table (:mod:`mmgym.data.schema`), rebuilds the mid and estimates, printing each with its
+quality:
 
 **Volatility σ of the mid.** *Realized volatility* (Andersen & Bollerslev 1998): the mid
 sampled every ``bar_seconds`` (the last mid at or before each grid time), increments
@@ -12,6 +13,21 @@ of the mid of length ``B`` = ``gk_bar_seconds``, with ``u = ln(H/O)``, ``d = ln(
 ``c = ln(C/O)``, ``σ²·B = E[½(u − d)² − (2 ln 2 − 1)c²]``. H and L come from the recorded
 mid updates, a discrete sample of the path, so GK reads a little low when updates are sparse
 within a bar. Both are given in price units per √s and in bps per √s (÷ mean mid × 10⁴).
+
+**Garman–Klass on the recording's klines** (``--klines rec.jsonl.gz``: the recording of
+:mod:`mmgym.data.recorder` the event file was imported from): the same estimator
+(:func:`garman_klass_vol`, ``B`` = 60 s) on the exchange's one-minute candles of trade prices
+(:func:`mmgym.data.recorder.read_klines`) that are complete inside the event file's span
+(:func:`complete_klines` states the rule), × the mean mid, in price units and bps per √s. It
+is a report beside the mid's estimates; the baseline's σ stays the realized one, because
+(i) klines are trade prices, which bounce between bid and ask (Roll, "A simple implicit
+measure of the effective bid-ask spread", J. Finance 39(4), 1984), so H − L can span up to a
+spread more than the mid's range, a bias that grows as bars shorten and spreads widen, and a
+minute with few trades samples its path sparsely; (ii) one-minute bars over a 10-minute
+recording give at most 10 bars, and σ̂ from n bars has a relative standard error of about
+½·√0.27/√n = 0.26/√n (Garman & Klass: the variance of one bar's estimate of σ²B is
+0.27(σ²B)²): 8% for 10 bars, against 1/√(2·600) ≈ 3% for the realized σ of 600 one-second
+increments of a Brownian mid.
 
 **Fill intensity λ(δ) = A·e^(−kδ)** (the model of Avellaneda & Stoikov 2008, section 2.2,
 and of Guéant, *The Financial Mathematics of Market Liquidity*, 2016; the fit of ln λ on the
@@ -48,6 +64,7 @@ from omegaconf import OmegaConf
 
 from mmgym.cli import CONF_DIR
 from mmgym.data.book import rebuild_book
+from mmgym.data.recorder import read_klines
 from mmgym.data.schema import DELTA, TRADE
 from mmgym.data.store import DataError, read_events, replacing
 
@@ -57,6 +74,8 @@ QUOTE_LOTS = 10
 """The agent's order size in lots (the ``lob`` default: 0.01 BTC = 10 lots of 0.001)."""
 INVENTORY_ORDERS = 50
 """The position limit in orders (the ``lob`` default: 0.5 BTC = 50 orders of 0.01)."""
+KLINE_SECONDS = 60.0
+"""The length of the recorder's klines (ccxt timeframe ``1m``), s."""
 LOB_CONFIG = CONF_DIR / "market" / "lob.yaml"
 """The default market's config: the calibrated one keeps its policies' parameters (ticks and
 BTC), its mean–variance γ, and its baseline's inventory skew γσ²T (risk aversion is a choice,
@@ -116,6 +135,64 @@ def garman_klass_vol(bars: pd.DataFrame, bar_seconds: float) -> float:
     hl = np.log(bars["high"] / bars["low"])
     co = np.log(bars["close"] / bars["open"])
     return math.sqrt(np.mean(0.5 * hl**2 - GK_LOG_COEF * co**2) / bar_seconds)
+
+
+def _utc(ts_ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC."""
+    return pd.Timestamp(ts_ns, unit="ns", tz="UTC").isoformat()
+
+
+def complete_klines(klines: pd.DataFrame, first_ns: int, last_ns: int,
+                    source: str = "klines") -> pd.DataFrame:
+    """The recorded one-minute candles complete inside an event file's span, checked.
+
+    A candle ``[t, t + 60 s)`` (``t`` its open time, ``ts_ns``) is used when it lies inside
+    ``[first_ns, last_ns]`` (the first and last event, on the same exchange clock as
+    ``mmgym-import ccxt`` writes by default) and it is not the newest candle of the recording.
+    The exchange returns the minute in progress as the newest candle of each reply, so the
+    recording's newest candle was still open at its last kline fetch; the span alone does not
+    exclude it, since the recorder fetches klines only every ``--kline-every`` s and that
+    candle can end before the last event. Every other candle's last version (the one
+    :func:`~mmgym.data.recorder.read_klines` keeps) came from a reply that also held a newer
+    candle, i.e. after it closed, as long as consecutive replies overlap (the recorder's
+    ``fetch_ohlcv`` has no limit, and ccxt then asks Bybit for 200 candles, against a fetch
+    every minute).
+
+    Args:
+        klines: :func:`~mmgym.data.recorder.read_klines`'s table (``ts_ns`` open time, ns;
+            prices in quote currency).
+        first_ns, last_ns: the event file's first and last ``ts_ns`` (ns).
+        source: the klines' file, for messages.
+
+    Raises:
+        DataError: naming ``source`` and the reason, when there are no candles, a candle has
+            a price that is not finite > 0, a high below max(open, close) or a low above
+            min(open, close) (naming its open time), or fewer than 2 candles are complete
+            inside the span.
+    """
+    if klines.empty:
+        raise DataError(f"{source}: no klines (no ohlcv lines with candles)")
+    t = klines["ts_ns"].to_numpy()
+    o, h, lo, c = (klines[k].to_numpy() for k in ("open", "high", "low", "close"))
+    prices = np.stack([o, h, lo, c], axis=1)
+    problems = [
+        (~(np.isfinite(prices) & (prices > 0)).all(axis=1), "a price is not finite > 0"),
+        (h < np.maximum(o, c), "high below max(open, close)"),
+        (lo > np.minimum(o, c), "low above min(open, close)"),
+    ]
+    for bad, what in problems:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"{source}: candle opened {_utc(int(t[i]))} ({t[i]} ns): {what} "
+                            f"(open {o[i]}, high {h[i]}, low {lo[i]}, close {c[i]})")
+    length = round(KLINE_SECONDS * 1e9)
+    inside = (t >= first_ns) & (t + length <= last_ns) & (t < t.max())
+    if inside.sum() < 2:
+        raise DataError(f"{source}: {int(inside.sum())} complete 1-min candles inside the event "
+                        f"file's span {_utc(first_ns)} to {_utc(last_ns)} (the klines open "
+                        f"{_utc(int(t.min()))} to {_utc(int(t.max()))}, the newest still open); "
+                        f"need at least 2")
+    return klines[inside].reset_index(drop=True)
 
 
 def market_orders(events: pd.DataFrame, ts: np.ndarray, mid: np.ndarray,
@@ -202,6 +279,9 @@ class Calibration:
     mean_order_size: float  # base units
     mean_limit_increment: float | None  # base units; None without deltas
     params: dict[str, Any] = field(default_factory=dict)
+    sigma_klines: float | None = None  # price/√s (GK of the 1m klines × mean mid); None: none
+    kline_bars: int = 0
+    klines_source: str | None = None
 
     def bps(self, sigma: float) -> float:
         """A volatility in price/√s as bps of the mean mid per √s."""
@@ -261,6 +341,8 @@ def calibrate(
     gk_bar_seconds: float = 60.0,
     max_delta_ticks: int = 15,
     min_count: int = 30,
+    klines: pd.DataFrame | None = None,
+    klines_source: str = "klines",
 ) -> Calibration:
     """Estimate σ, λ(δ) and the ``lob`` parameters from an event table (see the module doc).
 
@@ -272,10 +354,15 @@ def calibrate(
         gk_bar_seconds: the OHLC bar length of Garman–Klass (s).
         max_delta_ticks: the largest δ of the intensity grid, in ticks.
         min_count: the least number of orders at a δ used in the intensity fit.
+        klines: the recording's one-minute klines (:func:`mmgym.data.recorder.read_klines`)
+            for Garman–Klass σ on :func:`complete_klines`; None: no such estimate.
+        klines_source: the klines' file, for messages and the report.
     """
     ts, mid = mid_series(events)
     if ts.size < 2:
         raise DataError(f"{source}: fewer than 2 mid prices (a book with both sides)")
+    candles = None if klines is None else complete_klines(
+        klines, int(events["ts_ns"].iat[0]), int(events["ts_ns"].iat[-1]), klines_source)
     seconds = (max(ts[-1], events["ts_ns"].iat[-1]) - ts[0]) / 1e9
     for name, bar in (("bar_seconds", bar_seconds), ("gk_bar_seconds", gk_bar_seconds)):
         if not (bar > 0 and 2 * bar <= seconds):
@@ -290,9 +377,13 @@ def calibrate(
     intensity = fit_intensity(orders["reach"].to_numpy(), seconds, deltas, min_count)
     params, rate, mean_size, increment = lob_params(events, orders, seconds, tick, lot,
                                                      mean_mid)
+    sigma_klines = (None if candles is None
+                    else garman_klass_vol(candles, KLINE_SECONDS) * mean_mid)
     return Calibration(source, tick, lot, seconds, mean_mid, ts.size, sigma_rv, bar_seconds,
                        n_rv, sigma_gk, gk_bar_seconds, len(bars), intensity, rate, mean_size,
-                       increment, params)
+                       increment, params, sigma_klines,
+                       0 if candles is None else len(candles),
+                       None if candles is None else klines_source)
 
 
 def market_config(cal: Calibration) -> dict[str, Any]:
@@ -337,6 +428,11 @@ def summary(cal: Calibration) -> str:
         f"{cal.sigma_rv:.4g} price/√s = {cal.bps(cal.sigma_rv):.4g} bps/√s",
         f"sigma Garman-Klass ({cal.gk_bar_seconds:g}-s bars, n={cal.gk_bars}): "
         f"{cal.sigma_gk:.4g} price/√s = {cal.bps(cal.sigma_gk):.4g} bps/√s",
+        *([] if cal.sigma_klines is None else [
+            f"sigma Garman-Klass (trade-price 1m klines of {cal.klines_source}, "
+            f"n={cal.kline_bars} bars): {cal.sigma_klines:.4g} price/√s = "
+            f"{cal.bps(cal.sigma_klines):.4g} bps/√s (a report; the baseline's σ is the "
+            f"realized one)"]),
         f"intensity λ(δ) = A·exp(−kδ): A = {f.A:.4g} /s per side, k = {f.k:.4g} /price = "
         f"{f.k * cal.tick:.4g} /tick, R² = {f.r2:.4f}, δ in [{f.deltas[0] / cal.tick:g}, "
         f"{f.deltas[-1] / cal.tick:g}] ticks ({len(f.deltas)} points, ≥ {min(f.counts)} "
@@ -366,7 +462,8 @@ def write_market_config(cal: Calibration, path: str | Path, force: bool = False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``mmgym-calibrate``: estimate σ, A, k and the lob parameters; write a market config."""
+    """``mmgym-calibrate``: estimate σ, A, k and the lob parameters; write a market config
+    (``--klines``: also Garman–Klass σ of the recording's klines, in the report)."""
     parser = argparse.ArgumentParser(
         prog="mmgym-calibrate",
         description="Calibrate the lob market and the Avellaneda-Stoikov baseline to an event "
@@ -383,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Garman-Klass bar length, s (60)")
     parser.add_argument("--min-count", type=int, default=30,
                         help="least orders at a distance used in the intensity fit (30)")
+    parser.add_argument("--klines", type=Path, default=None,
+                        help="the recording (.jsonl.gz) the event file was imported from: "
+                             "also report Garman-Klass sigma of its 1m klines")
     parser.add_argument("--force", action="store_true", help="replace an existing config")
     args = parser.parse_args(argv)
     try:
@@ -400,8 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         name = args.name or re.sub(r"\W", "_", args.events.stem)
         if not re.fullmatch(r"\w+", name):
             raise ValueError(f"--name: {name!r} is not letters, digits and underscores")
+        klines = None if args.klines is None else read_klines(args.klines)
         cal = calibrate(events, units["tick_size"], units["lot_size"], str(args.events),
-                        args.bar_seconds, args.gk_bar_seconds, min_count=args.min_count)
+                        args.bar_seconds, args.gk_bar_seconds, min_count=args.min_count,
+                        klines=klines, klines_source=str(args.klines))
         path = write_market_config(cal, args.conf_dir / f"calibrated_{name}.yaml", args.force)
     except (DataError, ValueError, FileExistsError) as e:
         print(f"mmgym-calibrate: {e}", file=sys.stderr)
