@@ -104,6 +104,15 @@ def test_intensity_fit_on_exact_rates():
         calibration.fit_intensity(reach, 100.0, np.arange(6.0), min_count=500_000)
 
 
+def gk_sampling_factor(dt: float, bar_seconds: float) -> float:
+    """E[σ̂]/σ of Garman–Klass on bars of a Brownian path seen every ``dt`` s: the maximum of
+    the path seen every Δt is short of the continuous one by βσ√Δt, β = −ζ(½)/√(2π) ≈ 0.5826
+    (Broadie, Glasserman & Kou 1997), the minimum likewise, so the range R falls by 2βσ√Δt,
+    ½E[R²] by 2βσ√Δt·E[R] with E[R] = σ√(8B/π) (Feller 1951), and σ̂ by the factor
+    1 − β√(8Δt/(πB))."""
+    return 1 - 0.5826 * math.sqrt(8 * dt / (math.pi * bar_seconds))
+
+
 def test_recovers_sigma_A_k_from_the_model():
     """20 independent 30-minute samples: the estimators' means sit within 3 standard errors
     of the truth (Garman–Klass: of the truth less the known discrete-monitoring bias)."""
@@ -112,9 +121,7 @@ def test_recovers_sigma_A_k_from_the_model():
                                                     max_delta_ticks=20)
                               for seed in range(20))])
     mean, se = est.mean(0), est.std(0, ddof=1) / math.sqrt(len(est))
-    # the high-low range of a path seen every DT s is short by 2·0.5826·σ·√DT on average
-    # (Broadie, Glasserman & Kou 1997) against a continuous range of √(8B/π)·σ
-    gk_bias = 1 - 2 * 0.5826 * math.sqrt(DT) / math.sqrt(8 * 60.0 / math.pi)
+    gk_bias = gk_sampling_factor(DT, 60.0)
     for name, value, truth in [("sigma_rv", mean[0], SIGMA), ("sigma_gk", mean[1],
                                                               SIGMA * gk_bias),
                                ("A", mean[2], A), ("k", mean[3], K)]:
@@ -289,10 +296,7 @@ def test_klines_of_a_geometric_brownian_path_recover_sigma(tmp_path):
     """3,000 one-minute candles of a GBM, ln S = ln S0 + σW, observed every Δt = 0.1 s (the
     close of a candle is the next one's open), written as a recording and read back:
     Garman–Klass σ̂ sits within 3 standard errors (from the bars' own spread) of σ less its
-    discrete-monitoring bias. The maximum of a path seen every Δt is short of the continuous
-    one by βσ√Δt, β = −ζ(½)/√(2π) ≈ 0.5826 (Broadie, Glasserman & Kou 1997), the minimum
-    likewise, so the range R falls by 2βσ√Δt, ½E[R²] by 2βσ√Δt·E[R] with E[R] = σ√(8B/π)
-    (Feller 1951), and σ̂ by the factor 1 − β√(8Δt/(πB)) (0.962 here)."""
+    discrete-monitoring bias (:func:`gk_sampling_factor`, 0.962 here)."""
     sigma, bars, steps, s0 = 2e-4, 3000, 600, 60_000.0  # 1/√s (2 bps/√s), Δt = 60 s / 600
     dt = calibration.KLINE_SECONDS / steps
     rng = np.random.default_rng(2024)
@@ -314,8 +318,7 @@ def test_klines_of_a_geometric_brownian_path_recover_sigma(tmp_path):
     terms = 0.5 * np.log(h / lo) ** 2 - (2 * math.log(2) - 1) * np.log(c / o) ** 2
     assert estimate == pytest.approx(math.sqrt(terms.mean() / 60.0), rel=1e-12)
     se = estimate * terms.std(ddof=1) / math.sqrt(bars) / (2 * terms.mean())
-    beta = 0.5826
-    truth = sigma * (1 - beta * math.sqrt(8 * dt / (math.pi * calibration.KLINE_SECONDS)))
+    truth = sigma * gk_sampling_factor(dt, calibration.KLINE_SECONDS)
     assert abs(estimate - truth) < 3 * se, (estimate, truth, se)
     assert se / sigma < 0.01  # many bars: a tight check
 
