@@ -397,3 +397,21 @@ def test_import_command_skips_and_counts_or_fails(tmp_path, capsys):
     assert "skipped: 1 (corrupt_line 1)" in printed
     events, _ = read_events(out)
     assert events["kind"].tolist() == [SNAPSHOT, SNAPSHOT, TRADE, SNAPSHOT, SNAPSHOT]
+
+
+def test_import_command_units_recorded_inferred_or_given(tmp_path, capsys):
+    from mmgym.data.importers import main
+
+    no_lot = json.loads(header()) | {"lot_size": None}
+    lines = [json.dumps(no_lot), book(1, 2, 99.0, 100.0), trade(2, 3, 1), book(5, 5, 99.5, 100.0)]
+    rec = write_lines(tmp_path / "rec.jsonl.gz", lines)
+    out = tmp_path / "events.parquet"
+    assert main(["ccxt", str(rec), "-o", str(out)]) == 0
+    # the recorded tick, checked; the lot inferred from sizes 1.0, 2.0 and 0.5
+    assert "tick 0.1 (given), lot 0.5 (inferred)" in capsys.readouterr().out
+    assert read_events(out)[1]["mmgym.lot_size"] == "0.5"
+    before = out.read_bytes()
+    assert main(["ccxt", str(rec), "-o", str(out), "--tick", "1"]) == 1
+    assert (f"{rec}: event row 3: price 99.5 is not a multiple of the given tick size 1"
+            in capsys.readouterr().err)
+    assert out.read_bytes() == before

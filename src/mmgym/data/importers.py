@@ -15,6 +15,7 @@ leaves a partial or damaged file.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -62,11 +63,19 @@ def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
     })
     report.messages = +report.messages  # drop the zero counts
     report.skipped.update(events.attrs["skipped"])
-    recorded = [float(report.metadata[k]) if k in report.metadata else None
-                for k in ("mmgym.tick_size", "mmgym.lot_size")]
+    recorded = [_positive(report.metadata.get(k)) for k in ("mmgym.tick_size", "mmgym.lot_size")]
     grid_units(events, None, report, tick_size if tick_size is not None else recorded[0],
                lot_size if lot_size is not None else recorded[1])
     return events, report
+
+
+def _positive(text: str | None) -> float | None:
+    """A metadata value as a finite number > 0, or None (missing, ``"None"``, not a number)."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 IMPORTERS: dict[str, tuple[Reader, str]] = {
     "binance": (read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),

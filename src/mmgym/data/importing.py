@@ -213,7 +213,7 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
         else:
             step, how = float(given), "given"
             if not (np.isfinite(step) and step > 0):
-                raise DataError(f"--{name}: {given} is not a finite number > 0")
+                raise DataError(f"{name} size {given} (--{name}): expected a finite number > 0")
             ratio = values / step
             off = np.flatnonzero(np.abs(ratio - np.rint(ratio)) > 1e-6)
             if off.size:
