@@ -21,6 +21,7 @@ from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSH
 from mmgym.data.store import DataError, write_events
 from mmgym.evaluation.lineup import baseline
 from mmgym.training import env_kwargs
+from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
 SIGMA, A, K = 2.0, 1.5, 4.0  # price/√s, 1/s per side, 1/price
@@ -184,12 +185,53 @@ def test_command_writes_a_config_that_trains(tmp_path, capsys):
     env = MarketMakingVectorEnv(2, **kwargs)
     assert env.core.market.p.market_rate == m["params"]["market_rate"]
     assert m["baseline"]["A"] > 0 and m["policies"]  # every baseline of an evaluation runs
+    run_baselines(env, cfg.market)
+
+    # the replay config: the event file itself, the same model, T the replay episode
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["market=replay_t", "experiment=quick",
+                                           f"hydra.searchpath=[file://{conf}]"])
+    r = OmegaConf.to_container(cfg.market)
+    assert r["name"] == "replay" and r["params"]["data_path"] == str(data.resolve())
+    assert r["params"]["tick"] == 0.1 and r["params"]["episode_seconds"] == 60.0
+    b, lb = r["baseline"], m["baseline"]
+    assert (b["sigma"], b["A"], b["k"], b["T"]) == (lb["sigma"], lb["A"], lb["k"], 60.0)
+    # the same inventory skew γσ²T as the lob config's
+    assert b["gamma"] * b["T"] == pytest.approx(lb["gamma"] * lb["T"], rel=1e-3)
+    env = MarketMakingVectorEnv(2, **env_kwargs(cfg))
+    assert env.core.market.name == "replay"
+    run_baselines(env, cfg.market)
+
+
+def run_baselines(env: MarketMakingVectorEnv, market) -> None:
     for name in ("as_inventory", "glft", "obi_skew", "rule_based"):
-        policy = baseline(name, cfg.market).policy
+        policy = baseline(name, market).policy
         obs, info = env.reset(seed=0)
         for _ in range(20):
             obs, reward, _, _, info = env.step(policy(obs, info))
         assert np.isfinite(reward).all()
+
+
+def test_command_replaces_neither_config_without_force(tmp_path, capsys):
+    data = tmp_path / "synthetic.parquet"
+    write_events(synthetic(0, seconds=300.0), data,
+                 {"mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"})
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "replay_t.yaml").write_text("mine\n")
+    assert calibration.main([str(data), "--name", "t", "-o", str(conf)]) == 2
+    assert "replay_t.yaml: exists (use --force" in capsys.readouterr().err
+    assert sorted(p.name for p in conf.iterdir()) == ["replay_t.yaml"]
+    assert (conf / "replay_t.yaml").read_text() == "mine\n"
+
+
+def test_replay_config_needs_its_event_file(tmp_path):
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["market=replay"])
+    with pytest.raises(ConfigError, match=r"market.params.data_path: no value given; market "
+                                          r"'replay' needs it"):
+        env_kwargs(cfg)
 
 
 def test_command_refuses_missing_units(tmp_path, capsys):

@@ -116,8 +116,16 @@ class EvalConfig:
 
 
 def env_kwargs(cfg: Any) -> dict[str, Any]:
-    """The environment's keyword arguments from the market and reward groups."""
+    """The environment's keyword arguments from the market and reward groups.
+
+    Raises:
+        ConfigError: when a required market value (``???`` in its config) is not given.
+    """
     m = cfg.market
+    missing = sorted(OmegaConf.missing_keys(m))
+    if missing:
+        raise ConfigError(f"{missing[0]}: no value given; market {m.name!r} needs it "
+                          f"(add {missing[0]}=... to the command line)")
     kwargs: dict[str, Any] = {
         "market": m.name,
         "features": None if m.features is None else list(m.features),

@@ -44,8 +44,11 @@ the fit (its quality).
 **The ``lob`` market's parameters** (:class:`~mmgym.markets.lob.LOBParams`), each estimator
 documented in :func:`lob_params`; what the data cannot give is left at the market's default.
 
-The config written, ``conf/market/calibrated_<name>.yaml``, has conf/market/lob.yaml's
-structure, so ``python train.py market=calibrated_<name>`` trains on the calibrated market.
+Two configs are written, with conf/market/lob.yaml's structure: ``calibrated_<name>.yaml``,
+the simulated ``lob`` market with the calibrated parameters, and ``replay_<name>.yaml``, the
+``replay`` market on the event file itself (:func:`replay_config`), both with the calibrated
+baseline: ``python train.py market=calibrated_<name>`` trains on the simulation,
+``market=replay_<name>`` on the recording, and ``evaluate.py`` compares on either.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ INVENTORY_ORDERS = 50
 """The position limit in orders (the ``lob`` default: 0.5 BTC = 50 orders of 0.01)."""
 KLINE_SECONDS = 60.0
 """The length of the recorder's klines (ccxt timeframe ``1m``), s."""
+REPLAY_EPISODE_SECONDS = 60.0
+"""The episode length of the replay config :func:`replay_config` writes, s."""
 LOB_CONFIG = CONF_DIR / "market" / "lob.yaml"
 """The default market's config: the calibrated one keeps its policies' parameters (ticks and
 BTC), its mean–variance γ, and its baseline's inventory skew γσ²T (risk aversion is a choice,
@@ -386,17 +391,17 @@ def calibrate(
                        None if candles is None else klines_source)
 
 
-def market_config(cal: Calibration) -> dict[str, Any]:
+def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
     """The Hydra market config (conf/market/lob.yaml's structure) of a calibration.
 
     The baseline is the market model in ticks: σ (ticks/√s) the realized volatility, A (1/s)
-    and k (1/tick) the intensity fit's, γ chosen so that γσ²T equals lob.yaml's (the same
-    inventory skew), T the episode length (s), ``unit`` the agent's order size. The policies'
-    parameters and the mean–variance γ are lob.yaml's."""
+    and k (1/tick) the intensity fit's, T the episode length (s; lob.yaml's when None), γ
+    chosen so that γσ²T equals lob.yaml's (the same inventory skew), ``unit`` the agent's
+    order size. The policies' parameters and the mean–variance γ are lob.yaml's."""
     lob = OmegaConf.load(LOB_CONFIG)
     skew_ticks = lob.baseline.gamma * lob.baseline.sigma**2 * lob.baseline.T
     sigma_ticks = cal.sigma_rv / cal.tick
-    T = float(lob.baseline.T)
+    T = float(lob.baseline.T if T is None else T)
     return {
         "defaults": ["market_schema"],
         "name": "lob",
@@ -416,6 +421,23 @@ def market_config(cal: Calibration) -> dict[str, Any]:
         "policies": OmegaConf.to_container(lob.policies),
         "risk_aversion": float(lob.risk_aversion),
     }
+
+
+def replay_config(cal: Calibration, data_path: str | Path) -> dict[str, Any]:
+    """The Hydra config of the ``replay`` market on the calibrated event file itself
+    (absolute ``data_path``, its tick and lot, episodes of :data:`REPLAY_EPISODE_SECONDS`),
+    with :func:`market_config`'s baseline for that episode length and its policies: training
+    and evaluation on the recording, the analytic policies knowing its calibrated model."""
+    config = market_config(cal, T=REPLAY_EPISODE_SECONDS)
+    config["name"] = "replay"
+    config["params"] = {
+        "data_path": str(Path(data_path).resolve()),
+        "episode_seconds": REPLAY_EPISODE_SECONDS,
+        "tick": cal.tick,
+        "lot": cal.lot,
+        "quote_size": cal.params["quote_size"],
+    }
+    return config
 
 
 def summary(cal: Calibration) -> str:
@@ -445,20 +467,15 @@ def summary(cal: Calibration) -> str:
     return "\n".join(lines)
 
 
-def write_market_config(cal: Calibration, path: str | Path, force: bool = False) -> Path:
-    """Write :func:`market_config` as YAML to ``path`` atomically, with the estimates as
-    comments; an existing file is kept unless ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: exists (use --force to replace it)")
+def write_config(cal: Calibration, config: dict[str, Any], path: Path) -> None:
+    """Write a market ``config`` as YAML to ``path`` atomically, the estimates as comments."""
     head = "".join(f"# {line}\n" for line in [
         f"Calibrated by mmgym-calibrate ({__name__}) from {cal.source}; the estimators are",
-        "documented in mmgym/data/calibration.py. Parameters not listed are the lob defaults.",
+        "documented in mmgym/data/calibration.py. Parameters not listed are the defaults.",
         *summary(cal).splitlines()])
-    text = head + OmegaConf.to_yaml(OmegaConf.create(market_config(cal)), sort_keys=False)
+    text = head + OmegaConf.to_yaml(OmegaConf.create(config), sort_keys=False)
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mmgym-calibrate",
         description="Calibrate the lob market and the Avellaneda-Stoikov baseline to an event "
-                    "file and write conf/market/calibrated_<name>.yaml.")
+                    "file and write conf/market/calibrated_<name>.yaml and replay_<name>.yaml.")
     parser.add_argument("events", type=Path, help="an event file (parquet, mmgym.data.schema)")
     parser.add_argument("--name", default=None, help="config name suffix (default: file stem)")
     parser.add_argument("-o", "--conf-dir", type=Path, default=Path("conf/market"),
@@ -504,12 +521,22 @@ def main(argv: list[str] | None = None) -> int:
         cal = calibrate(events, units["tick_size"], units["lot_size"], str(args.events),
                         args.bar_seconds, args.gk_bar_seconds, min_count=args.min_count,
                         klines=klines, klines_source=str(args.klines))
-        path = write_market_config(cal, args.conf_dir / f"calibrated_{name}.yaml", args.force)
+        configs = {
+            f"calibrated_{name}": (market_config(cal), "the lob market, calibrated"),
+            f"replay_{name}": (replay_config(cal, args.events), "the recording replayed"),
+        }
+        for stem in configs:  # both or neither: an existing file is never replaced silently
+            if (args.conf_dir / f"{stem}.yaml").exists() and not args.force:
+                raise FileExistsError(f"{args.conf_dir / stem}.yaml: exists (use --force to "
+                                      "replace it)")
+        for stem, (config, _) in configs.items():
+            write_config(cal, config, args.conf_dir / f"{stem}.yaml")
     except (DataError, ValueError, FileExistsError) as e:
         print(f"mmgym-calibrate: {e}", file=sys.stderr)
         return 2
     print(summary(cal))
-    print(f"wrote {path}: python train.py market=calibrated_{name}")
+    for stem, (_, what) in configs.items():
+        print(f"wrote {args.conf_dir / stem}.yaml ({what}): python train.py market={stem}")
     return 0
 
 

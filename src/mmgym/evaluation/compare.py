@@ -37,6 +37,7 @@ from mmgym.vector import MarketMakingVectorEnv
 UNITS: dict[str, tuple[str, str, str]] = {
     "lob": ("USDT", "BTC", "s"),
     "as2008": ("price units", "shares", "model time"),
+    "replay": ("quote currency", "base currency", "s"),
 }
 """Price, size and time units of each market, for the plots' labels."""
 
