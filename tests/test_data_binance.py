@@ -225,6 +225,8 @@ def test_grid_units_infer_the_coarsest_grid_or_check_the_given_one(tmp_path: Pat
     with pytest.raises(DataError, match=r"cannot infer the tick size: the prices lie on no grid "
                                         r"coarser than 1e-09; give --tick"):
         units([1 / 3, 2.5], [1.0, 2.0])
+    with pytest.raises(DataError, match=r"rec: no prices to infer the tick size from; give --tick"):
+        units([], [])
     with pytest.raises(DataError, match=r"lot size -1.0 \(--lot\): expected a finite number > 0"):
         units([2.5], [1.0], lot=-1.0)
 

@@ -205,7 +205,10 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
         values = events[column].to_numpy()
         if given is None:
             grid = np.rint(pd.unique(values[values > 0]) / GRID_RESOLUTION).astype(np.int64)
-            step = float(f"{np.gcd.reduce(grid) * GRID_RESOLUTION:.6g}") if grid.size else 0.0
+            if grid.size == 0:
+                raise DataError(f"{report.path}: no {column}s to infer the {name} size from; "
+                                f"give --{name}")
+            step = float(f"{np.gcd.reduce(grid) * GRID_RESOLUTION:.6g}")
             if step <= GRID_RESOLUTION:
                 raise DataError(f"{report.path}: cannot infer the {name} size: the {column}s lie "
                                 f"on no grid coarser than {GRID_RESOLUTION:g}; give --{name}")
