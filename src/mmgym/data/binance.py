@@ -69,17 +69,15 @@ import orjson
 import pandas as pd
 
 from mmgym.data.importing import (
-    EventRows,
+    LineImporter,
     as_levels,
     check_levels,
-    grid_units,
     ints,
     open_lines,
     read_lines,
-    repair_crossed,
 )
 from mmgym.data.report import ImportReport
-from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 
 _SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
@@ -163,16 +161,12 @@ def _as_levels_raw(value: Any, field: str) -> list[list[str]]:
     return value
 
 
-class _Importer:
+class _Importer(LineImporter):
     """Three passes: read the lines (headers, trades, snapshots; depth level arrays kept as
     text), parse every level array at once, then build the rows in line order."""
 
     def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
-        self.path = path
-        self.units = tick, lot
-        self.report = ImportReport(path=path, strict=strict)
-        self.rows = EventRows()
-        self.symbol: str | None = None
+        super().__init__(path, strict, tick, lot)
         self.last_u: int | None = None  # update id of the book state
         self.sync_id: int | None = None  # lastUpdateId of a snapshot not yet bridged
         self.recent: deque[tuple[int, int, int]] = deque(maxlen=SNAPSHOT_BUFFER)
@@ -204,9 +198,7 @@ class _Importer:
                 self.snapshot(*record[1:])
             else:
                 self.rows.add(*record[1:])
-        events, row_line = self.rows.table()
-        grid_units(events, row_line, self.report, *self.units)
-        return repair_crossed(events, row_line, self.report)
+        return self.finish()
 
     @staticmethod
     def parse(line: bytes) -> tuple[int, bytes]:
@@ -250,7 +242,7 @@ class _Importer:
             raise ValueError("no 'data' object")
         event = data.get("e")
         if event == "depthUpdate":
-            self.check_symbol(data)
+            self.check_symbol(data.get("s"))
             U, u, pu = ints(data, "U", "u", "pu")
             self.records.append(("depth", no, ts, len(self.texts) // 2, U, u, pu))
             self.texts += (bids_text, asks_text)
@@ -258,15 +250,6 @@ class _Importer:
             self.records.append(("trade", *self.trade(no, ts, data)))
         elif event != "bookTicker":
             raise ValueError(f"unknown event type {event!r}")
-
-    def check_symbol(self, data: dict[str, Any]) -> None:
-        s = data.get("s")
-        if not isinstance(s, str):
-            raise ValueError(f"field 's' is {s!r}, expected the symbol")
-        if self.symbol is None:
-            self.symbol = s
-        elif s != self.symbol:
-            raise DataError(f"{self.path}: symbol {s!r} after {self.symbol!r}: one file, one book")
 
     def depth(self, no: int, ts: int, k: int, U: int, u: int, pu: int) -> None:
         report = self.report
@@ -308,7 +291,7 @@ class _Importer:
 
     def trade(self, no: int, ts: int, data: dict[str, Any]) -> tuple[Any, ...]:
         """The arguments of the trade's row."""
-        self.check_symbol(data)
+        self.check_symbol(data.get("s"))
         p, q, m = data.get("p"), data.get("q"), data.get("m")
         if not isinstance(p, str) or not isinstance(q, str) or not isinstance(m, bool):
             raise ValueError(f"trade fields p={p!r}, q={q!r}, m={m!r}: expected strings and a bool")
@@ -333,13 +316,7 @@ def read_binance(path: str | Path, strict: bool = False, tick_size: float | None
     Returns:
         The event table and the report of what was read and skipped.
     """
-    path = Path(path)
-    importer = _Importer(path, strict, tick_size, lot_size)
-    events = importer.run(open_lines(path))[list(COLUMNS)]
-    report = importer.report
-    report.events = len(events)
-    report.metadata.update({"mmgym.source": "binance-usdm", "mmgym.symbol": importer.symbol or ""})
-    return events, report
+    return _Importer(Path(path), strict, tick_size, lot_size).import_file("binance-usdm")
 
 
 def import_binance(path: str | Path, out: str | Path, strict: bool = False,

@@ -70,17 +70,14 @@ import orjson
 import pandas as pd
 
 from mmgym.data.importing import (
-    EventRows,
+    LineImporter,
     as_levels,
     check_levels,
-    grid_units,
     ints,
-    open_lines,
     read_lines,
-    repair_crossed,
 )
 from mmgym.data.report import ImportReport
-from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError
 
 SOURCE = "bybit-v5"
@@ -89,24 +86,18 @@ _TAKER = {"Buy": BUY, "Sell": SELL}
 _BOOK_TOPIC, _TRADE_TOPIC = "orderbook.", "publicTrade."
 
 
-class _Importer:
+class _Importer(LineImporter):
     """One pass over the lines: checks each message in full, then adds its rows."""
 
     def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
-        self.path = path
-        self.units = tick, lot
-        self.report = ImportReport(path=path, strict=strict)
-        self.rows = EventRows()
-        self.symbol: str | None = None
+        super().__init__(path, strict, tick, lot)
         self.book_topic: str | None = None
         self.local_clock: bool | None = None  # fixed by the first message line
         self.last_u: int | None = None  # u of the book state; None before any snapshot
 
     def run(self, lines: list[bytes]) -> pd.DataFrame:
         read_lines(lines, self.report, self.parse, self.read)
-        events, row_line = self.rows.table()
-        grid_units(events, row_line, self.report, *self.units)
-        return repair_crossed(events, row_line, self.report)
+        return self.finish()
 
     def parse(self, line: bytes) -> tuple[int, dict[str, Any]] | None:
         """The line's time (ns) and message; None for a message without a topic."""
@@ -145,14 +136,6 @@ class _Importer:
         else:
             raise ValueError(f"unknown topic {topic!r}: expected orderbook.{{depth}}.{{symbol}} "
                              "or publicTrade.{symbol}")
-
-    def check_symbol(self, s: Any) -> None:
-        if not isinstance(s, str):
-            raise ValueError(f"field 's' is {s!r}, expected the symbol")
-        if self.symbol is None:
-            self.symbol = s
-        elif s != self.symbol:
-            raise DataError(f"{self.path}: symbol {s!r} after {self.symbol!r}: one file, one book")
 
     def book(self, no: int, ts: int, topic: str, msg: dict[str, Any]) -> None:
         kind, data = msg.get("type"), msg.get("data")
@@ -232,11 +215,5 @@ def read_bybit(path: str | Path, strict: bool = False, tick_size: float | None =
     Returns:
         The event table and the report of what was read and skipped.
     """
-    path = Path(path)
-    importer = _Importer(path, strict, tick_size, lot_size)
-    events = importer.run(open_lines(path))[list(COLUMNS)]
-    report = importer.report
-    report.events = len(events)
-    report.metadata.update({"mmgym.source": SOURCE, "mmgym.symbol": importer.symbol or ""})
-    return events, report
+    return _Importer(Path(path), strict, tick_size, lot_size).import_file(SOURCE)
 

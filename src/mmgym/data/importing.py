@@ -9,12 +9,15 @@
   count each crossed book and remove the stale levels (rule of
   :func:`mmgym.data.book.rebuild_book`);
 * :func:`grid_units`: the tick and lot sizes of the metadata, given or inferred, checked
-  against every price and size.
+  against every price and size;
+* :class:`LineImporter`: what the exchange importers share: their state, the one-symbol
+  check, the end of a pass (units, crossed books) and :meth:`LineImporter.import_file`.
 """
 
 from __future__ import annotations
 
 import gzip
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ import pandas as pd
 
 from mmgym.data.book import rebuild_book
 from mmgym.data.report import ImportReport
-from mmgym.data.schema import DELTA
+from mmgym.data.schema import COLUMNS, DELTA
 from mmgym.data.store import DataError
 
 
@@ -227,3 +230,52 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
         report.metadata[f"mmgym.{name}_size"] = str(step)
         found.append(f"{name} {step:g} ({how})")
     report.units = ", ".join(found)
+
+
+class LineImporter(ABC):
+    """The part of an exchange importer that does not depend on the exchange.
+
+    A subclass reads one recording's lines in :meth:`run` (``read_lines`` and its own
+    ``parse``/``read``), adding rows to :attr:`rows` and problems to :attr:`report`, and ends
+    with :meth:`finish`.
+
+    Args:
+        path: the recording.
+        strict: fail at the first problem instead of skipping and counting.
+        tick, lot: the symbol's tick and lot sizes, or None to infer them (:func:`grid_units`).
+    """
+
+    def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
+        self.path = path
+        self.units = tick, lot
+        self.report = ImportReport(path=path, strict=strict)
+        self.rows = EventRows()
+        self.symbol: str | None = None
+
+    @abstractmethod
+    def run(self, lines: list[bytes]) -> pd.DataFrame:
+        """The event table of ``lines`` (ending with :meth:`finish`)."""
+
+    def check_symbol(self, s: Any) -> None:
+        """The message's symbol ``s``: ValueError (corrupt) unless a string; the first one
+        fixes the file's, another is a :class:`DataError` (one file, one book)."""
+        if not isinstance(s, str):
+            raise ValueError(f"field 's' is {s!r}, expected the symbol")
+        if self.symbol is None:
+            self.symbol = s
+        elif s != self.symbol:
+            raise DataError(f"{self.path}: symbol {s!r} after {self.symbol!r}: one file, one book")
+
+    def finish(self) -> pd.DataFrame:
+        """The rows as the event table, the units in the metadata, crossed books repaired."""
+        events, row_line = self.rows.table()
+        grid_units(events, row_line, self.report, *self.units)
+        return repair_crossed(events, row_line, self.report)
+
+    def import_file(self, source: str) -> tuple[pd.DataFrame, ImportReport]:
+        """Run over the file: the event table (schema columns) and the report, with the
+        row count and the ``source`` and symbol metadata."""
+        events = self.run(open_lines(self.path))[list(COLUMNS)]
+        self.report.events = len(events)
+        self.report.metadata.update({"mmgym.source": source, "mmgym.symbol": self.symbol or ""})
+        return events, self.report
