@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from reference import SAMPLE, needs_sample
 
 from mmgym.cli import CONF_DIR
 from mmgym.config import register, validate
@@ -244,10 +245,9 @@ def test_command_refuses_missing_units(tmp_path, capsys):
     assert "gk_bar_seconds = 400.0 s needs" in capsys.readouterr().err
 
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
+@needs_sample
 def test_calibration_of_the_real_binance_sample():
     """Finite positive estimates on the real sample (345 s of BTCUSDT), each within what the
     data allow: the mid stays between the lowest and highest trade price, the two σ

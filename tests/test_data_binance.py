@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from reference import SAMPLE, PlainBook, needs_sample
 
 from mmgym.data.binance import import_binance, read_binance, read_book_ticker
 from mmgym.data.book import rebuild_book
@@ -16,9 +17,6 @@ from mmgym.data.importing import grid_units
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events
-
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
 
 
 def depth(ts: int, U: int, u: int, pu: int, b=(), a=()) -> str:
@@ -144,21 +142,15 @@ def test_snapshot_is_synchronised_with_buffered_updates(tmp_path: Path) -> None:
 
 def test_rebuilt_book_against_a_plain_dict_book(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    lines, bids, asks, tops = [], {}, {}, []
+    lines, plain, tops = [], PlainBook(), []
     for i in range(300):
         b = [(f"{p:.1f}", f"{q:.3f}") for p, q in zip(
             100 - rng.integers(0, 20, 3) * 0.1, rng.choice([0, 0.5, 1.25], 3), strict=True)]
         a = [(f"{p:.1f}", f"{q:.3f}") for p, q in zip(
             100.1 + rng.integers(0, 20, 3) * 0.1, rng.choice([0, 0.5, 1.25], 3), strict=True)]
         lines.append(depth(1000 + i, 2 * i, 2 * i + 1, 2 * i - 1, b=b, a=a))
-        for side, levels in ((bids, b), (asks, a)):
-            for p, q in levels:
-                side[float(p)] = float(q)
-                if float(q) == 0:
-                    del side[float(p)]
-        bb = max(bids) if bids else np.nan
-        ba = min(asks) if asks else np.nan
-        tops.append((bb, bids.get(bb, 0.0), ba, asks.get(ba, 0.0)))
+        plain.apply(b, a)
+        tops.append(plain.top())
     events, _ = read_binance(write(tmp_path, lines))
     book = rebuild_book(events)
     got = np.column_stack([book.bid_price, book.bid_size, book.ask_price, book.ask_size])

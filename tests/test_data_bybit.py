@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from reference import PlainBook
 
 from mmgym.data.book import rebuild_book
 from mmgym.data.bybit import read_bybit
@@ -92,8 +93,7 @@ def test_snapshot_and_deltas_rebuild_the_book_of_a_plain_dict(tmp_path: Path) ->
     """Random snapshots, deltas and restarts (a delta with u = 1) against a dict book."""
     rng = np.random.default_rng(3)
     lines, tops, u = [], [], 0
-    bids: dict[float, float] = {}
-    asks: dict[float, float] = {}
+    plain = PlainBook()
 
     def levels(base: float, sign: int, sizes: list[float]) -> list[tuple[str, str]]:
         ticks = rng.choice(20, len(sizes), replace=False)
@@ -106,20 +106,14 @@ def test_snapshot_and_deltas_rebuild_the_book_of_a_plain_dict(tmp_path: Path) ->
             kind, u = ("snapshot", u + 1) if r <= 0.99 else ("delta", 1)
             b = levels(100.0, -1, list(rng.choice([0.5, 1.25, 2.0], 5)))
             a = levels(100.1, 1, list(rng.choice([0.5, 1.25, 2.0], 5)))
-            bids, asks = {}, {}
+            plain = PlainBook()
         else:
             kind, u = "delta", u + 1
             b = levels(100.0, -1, list(rng.choice([0, 0.5, 1.25], 3)))
             a = levels(100.1, 1, list(rng.choice([0, 0.5, 1.25], 3)))
         lines.append(book(t(i), kind, u, b=b, a=a))
-        for side, lv in ((bids, b), (asks, a)):
-            for p, q in lv:
-                side[float(p)] = float(q)
-                if float(q) == 0:
-                    del side[float(p)]
-        bb = max(bids) if bids else np.nan
-        ba = min(asks) if asks else np.nan
-        tops.append((bb, bids.get(bb, 0.0), ba, asks.get(ba, 0.0)))
+        plain.apply(b, a)
+        tops.append(plain.top())
     events, report = read_bybit(write(tmp_path, lines), strict=True)
     assert report.messages["snapshot"] >= 10 and not report.skipped
     assert (events.groupby("ts_ns")["kind"].nunique() == 1).all()

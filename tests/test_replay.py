@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+from reference import SAMPLE, needs_sample
 
 import mmgym  # noqa: F401  (registers the ids)
 from mmgym.data.binance import import_binance
@@ -19,8 +20,6 @@ from mmgym.data.store import DataError, read_events, write_events
 from mmgym.markets.replay import ReplayMarket
 from mmgym.validation import ConfigError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
 S = 10**9  # ns per second
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from reference import SAMPLE, needs_sample
 
 import mmgym
 from mmgym.data.binance import import_binance
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
 N_ENVS, SEED, EPISODES = 3, 7, 2
 KEYS = ("obs", "reward", "bid_fill", "ask_fill", "mid", "pnl", "bid_price")
 
@@ -97,7 +97,7 @@ def test_single_vector_and_sb3_agree_bit_for_bit(env_id: str, kwargs: dict) -> N
     _check_views(env_id, kwargs)
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
+@needs_sample
 @pytest.mark.parametrize("queue_model", ["probabilistic", "conservative"])
 def test_replay_views_agree_bit_for_bit(tmp_path: Path, queue_model: str) -> None:
     path = tmp_path / "btcusdt.parquet"

@@ -1,0 +1,37 @@
+"""References shared by the test modules: the real sample's path (read from the team's shared
+folder, never copied into the project) and an order book kept in plain dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
+"""The Binance USD-M BTCUSDT recording of ``../shared/data/``."""
+needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
+"""Marks a test that reads :data:`SAMPLE`."""
+
+
+class PlainBook:
+    """An L2 book as two dicts price → size, the reference of the book rebuilders."""
+
+    def __init__(self) -> None:
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+
+    def apply(self, bids: Iterable[tuple[str, str]], asks: Iterable[tuple[str, str]]) -> None:
+        """Set each level's size (price and size strings); size 0 removes the level."""
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for p, q in levels:
+                side[float(p)] = float(q)
+                if float(q) == 0:
+                    del side[float(p)]
+
+    def top(self) -> tuple[float, float, float, float]:
+        """Best bid price and size, best ask price and size (NaN price, 0 size: empty)."""
+        bb = max(self.bids) if self.bids else np.nan
+        ba = min(self.asks) if self.asks else np.nan
+        return bb, self.bids.get(bb, 0.0), ba, self.asks.get(ba, 0.0)
