@@ -19,6 +19,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -30,8 +31,6 @@ from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
-
-Reader = Callable[[Path, bool, float | None, float | None], tuple[pd.DataFrame, ImportReport]]
 
 
 def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
@@ -77,23 +76,45 @@ def _positive(text: str | None) -> float | None:
         return None
     return value if math.isfinite(value) and value > 0 else None
 
-IMPORTERS: dict[str, tuple[Reader, str]] = {
-    "binance": (read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),
-    "bybit": (read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
-              "'[<local ns> ]<json>' lines"),
-    "ccxt": (read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
+@dataclass(frozen=True)
+class Importer:
+    """One ``mmgym-import`` subcommand.
+
+    Attributes:
+        read: ``read(file, strict, tick_size, lot_size, **options) -> (events, report)``;
+            ``options`` are the parsed values of :attr:`arguments` (and ``second`` when set).
+        help: the subcommand's help line.
+        second: help of an optional second positional file (passed to ``read`` as
+            ``second``), or None for importers of one file.
+        arguments: ``add(parser)`` adding the importer's own options, or None.
+    """
+
+    read: Callable[..., tuple[pd.DataFrame, ImportReport]]
+    help: str
+    second: str | None = None
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+IMPORTERS: dict[str, Importer] = {
+    "binance": Importer(read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),
+    "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
+                      "'[<local ns> ]<json>' lines"),
+    "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
 }
-"""Importers by command name: ``reader(path, strict, tick_size, lot_size) -> (events, report)``
-and a help line."""
+"""Importers by subcommand name."""
+
+_COMMON = {"file", "second", "out", "strict", "tick", "lot", "source"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mmgym-import``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="mmgym-import", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="source", required=True)
-    for name, (_, help_text) in IMPORTERS.items():
-        p = sub.add_parser(name, help=help_text)
+    for name, importer in IMPORTERS.items():
+        p = sub.add_parser(name, help=importer.help)
         p.add_argument("file", type=Path, help="the raw recording (gzip or plain text)")
+        if importer.second is not None:
+            p.add_argument("second", type=Path, nargs="?", default=None, help=importer.second)
         p.add_argument("-o", "--out", type=Path, required=True, help="output parquet file")
         p.add_argument("--strict", action="store_true",
                        help="fail at the first bad line instead of skipping and counting")
@@ -101,10 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="the symbol's tick size, quote currency (default: inferred)")
         p.add_argument("--lot", type=float, default=None,
                        help="the symbol's lot size, base units (default: inferred)")
+        if importer.arguments is not None:
+            importer.arguments(p)
     args = parser.parse_args(argv)
-    reader, _ = IMPORTERS[args.source]
+    importer = IMPORTERS[args.source]
+    options = {k: v for k, v in vars(args).items() if k not in _COMMON}
+    if importer.second is not None:
+        options["second"] = args.second
     try:
-        events, report = reader(args.file, args.strict, args.tick, args.lot)
+        events, report = importer.read(args.file, args.strict, args.tick, args.lot, **options)
         write_events(events, args.out, report.metadata)
     except DataError as e:
         print(f"mmgym-import: {e}", file=sys.stderr)

@@ -50,7 +50,8 @@ class ImportReport:
     metadata: dict[str, str] = field(default_factory=dict)
     units: str = ""
 
-    def bad(self, line: int, reason: str, detail: str, repaired: bool = False) -> None:
+    def bad(self, line: int, reason: str, detail: str, repaired: bool = False,
+            path: Path | None = None) -> None:
         """Record a problem at ``line`` (1-based) of kind ``reason``; raise in strict mode.
 
         Args:
@@ -59,8 +60,9 @@ class ImportReport:
             detail: what is wrong, for the message.
             repaired: count it under :attr:`repaired` (the data were kept and fixed) rather
                 than :attr:`skipped`.
+            path: the file of the line, when an import reads several (default :attr:`path`).
         """
-        message = f"{self.path}:{line}: {reason}: {detail}"
+        message = f"{path or self.path}:{line}: {reason}: {detail}"
         if self.strict:
             raise DataError(message)
         (self.repaired if repaired else self.skipped)[reason] += 1
