@@ -50,6 +50,10 @@ class BookHistory:
             ``ts_ns <= cut`` (NaN: empty side).
         cut_depth: ``(len(cut_ns), 2, grid_ticks)`` sizes at ``j`` ticks behind the best
             (bid side, ask side; 0 where no level rests), size units.
+        cut_known: ``(len(cut_ns), 2)`` ticks behind the best up to which the depth is known:
+            for a source that shows ``shown_levels`` levels a side, the distance of the last
+            shown level when the side shows that many (its depth beyond is unknown), else
+            ``inf`` (the whole side is shown).
     """
 
     start: np.ndarray
@@ -66,6 +70,7 @@ class BookHistory:
     cut_ns: np.ndarray | None = None
     cut_best: np.ndarray | None = None
     cut_depth: np.ndarray | None = None
+    cut_known: np.ndarray | None = None
 
     def top_at(self, times_ns: np.ndarray) -> pd.DataFrame:
         """The best levels after every message with ``ts_ns <= t``, for each time ``t``
@@ -100,6 +105,7 @@ def rebuild_book(
     cut_ns: np.ndarray | None = None,
     tick: float | None = None,
     grid_ticks: int = 0,
+    shown_levels: int | None = None,
 ) -> BookHistory:
     """Apply the book rows of ``events`` in order; see the module doc.
 
@@ -108,6 +114,8 @@ def rebuild_book(
         cut_ns: sorted times (ns) at which to record the book around the touch.
         tick: the tick size, price units (needed with ``cut_ns``).
         grid_ticks: ticks per side recorded at each cut.
+        shown_levels: the levels a side the source shows (the metadata's ``mmgym.levels``),
+            for :attr:`BookHistory.cut_known`; None: the whole book.
     """
     bounds = message_bounds(events)
     kind_rows = events["kind"].to_numpy()
@@ -156,6 +164,7 @@ def rebuild_book(
         raise ValueError("rebuild_book: cut_ns needs the tick size")
     cut_best = np.full((n_cut, 2), np.nan)
     cut_depth = np.zeros((n_cut, 2, grid_ticks))
+    cut_known = np.full((n_cut, 2), np.inf)
     behind = np.arange(grid_ticks)
     c = 0
     msg_ts = ts[starts]
@@ -165,7 +174,8 @@ def rebuild_book(
     for m in range(n_msg):
         t_m = msg_ts[m]
         while c < n_cut and cuts[c] < t_m:
-            _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick)
+            _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick,
+                    shown_levels, cut_known)
             c += 1
         a, b = starts[m], stops[m]
         if msg_kind[m] == SNAPSHOT:
@@ -196,7 +206,8 @@ def rebuild_book(
         bid_size[m] = bids[bb] if bb >= 0 else 0.0
         ask_size[m] = asks[ba] if ba < N else 0.0
     while c < n_cut:
-        _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick)
+        _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick, shown_levels,
+                cut_known)
         c += 1
 
     has_bid = out_bb >= 0
@@ -210,6 +221,7 @@ def rebuild_book(
         cut_ns=cuts if cut_ns is not None else None,
         cut_best=cut_best if cut_ns is not None else None,
         cut_depth=cut_depth if cut_ns is not None else None,
+        cut_known=cut_known if cut_ns is not None else None,
     )
 
 
@@ -235,13 +247,20 @@ def _next_ask(asks: np.ndarray, i: int, n: int) -> int:
     return n
 
 
-def _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick) -> None:
-    """Write cut ``c``: best prices and the sizes ``j`` ticks behind each best."""
+def _record(c, bb, ba, N, uniq, bids, asks, behind, cut_best, cut_depth, tick, shown_levels,
+            cut_known) -> None:
+    """Write cut ``c``: best prices, the sizes ``j`` ticks behind each best, and how far
+    behind it the depth is known."""
     for s, best, sizes, sign in ((0, bb, bids, -1), (1, ba, asks, 1)):
         if not 0 <= best < N:
             continue
         best_key = uniq[best]
         cut_best[c, s] = best_key * tick
+        if shown_levels is not None:
+            shown = np.flatnonzero(sizes[: best + 1])[::-1] if s == 0 else (
+                np.flatnonzero(sizes[best:]) + best)
+            if len(shown) >= shown_levels:
+                cut_known[c, s] = abs(uniq[shown[shown_levels - 1]] - best_key)
         if len(behind) == 0:
             continue
         want = best_key + sign * behind

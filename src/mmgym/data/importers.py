@@ -3,6 +3,8 @@
     mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
+        [--date YYYY-MM-DD --symbol S --timezone America/New_York] [--strict] [--tick --lot]
 
 Prints what was imported, the tick and lot sizes (given, recorded by the recorder, or
 inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks every price and
@@ -27,6 +29,7 @@ import pandas as pd
 from mmgym.data.binance import read_binance
 from mmgym.data.bybit import read_bybit
 from mmgym.data.importing import grid_units
+from mmgym.data.lobster import read_lobster
 from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
@@ -76,6 +79,14 @@ def _positive(text: str | None) -> float | None:
         return None
     return value if math.isfinite(value) and value > 0 else None
 
+def _lobster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", default=None,
+                        help="the trading day, YYYY-MM-DD (default: from the file name)")
+    parser.add_argument("--symbol", default=None, help="the ticker (default: from the file name)")
+    parser.add_argument("--timezone", default="America/New_York",
+                        help="the exchange's time zone of the times (America/New_York)")
+
+
 @dataclass(frozen=True)
 class Importer:
     """One ``mmgym-import`` subcommand.
@@ -100,6 +111,9 @@ IMPORTERS: dict[str, Importer] = {
     "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
                       "'[<local ns> ]<json>' lines"),
     "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
+    "lobster": Importer(read_lobster, "LOBSTER message and orderbook files (NASDAQ equities)",
+                        second="the orderbook file (default: beside the message file, by "
+                               "LOBSTER's naming)", arguments=_lobster_arguments),
 }
 """Importers by subcommand name."""
 

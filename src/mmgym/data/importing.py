@@ -191,7 +191,8 @@ GRID_RESOLUTION = 1e-9
 
 
 def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: ImportReport,
-               tick: float | None = None, lot: float | None = None) -> None:
+               tick: float | None = None, lot: float | None = None,
+               tick_rows: np.ndarray | None = None) -> None:
     """Put the tick size (quote currency) and lot size (base units) in ``report.metadata``.
 
     A size not given is inferred as the coarsest grid the data lie on: the greatest common
@@ -202,10 +203,18 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
     price must be a multiple of the tick and every size of the lot (to 10⁻⁶ of a step), else
     the import fails naming the raw line (``row_line``: each row's; None names the row).
     ``report.units`` says which sizes were inferred.
+
+    ``tick_rows``: a mask of the rows whose prices define the tick (and are checked against
+    it); None: every row. A source whose trades may print between ticks (NASDAQ's midpoint
+    executions of hidden orders, at half a cent) passes its book rows.
     """
     found = []
     for name, column, given in (("tick", "price", tick), ("lot", "size", lot)):
         values = events[column].to_numpy()
+        rows = np.arange(len(values))
+        if name == "tick" and tick_rows is not None:
+            rows = np.flatnonzero(tick_rows)
+            values = values[rows]
         if given is None:
             grid = np.rint(pd.unique(values[values > 0]) / GRID_RESOLUTION).astype(np.int64)
             if grid.size == 0:
@@ -223,10 +232,10 @@ def grid_units(events: pd.DataFrame, row_line: np.ndarray | None, report: Import
             ratio = values / step
             off = np.flatnonzero(np.abs(ratio - np.rint(ratio)) > 1e-6)
             if off.size:
-                r = int(off[0])
+                r, value = int(rows[off[0]]), float(values[off[0]])
                 where = f"line {int(row_line[r])}" if row_line is not None else f"event row {r}"
-                raise DataError(f"{report.path}: {where}: {column} {float(values[r])!r} is not "
-                                f"a multiple of the given {name} size {step:g}")
+                raise DataError(f"{report.path}: {where}: {column} {value!r} is not a multiple "
+                                f"of the given {name} size {step:g}")
         report.metadata[f"mmgym.{name}_size"] = str(step)
         found.append(f"{name} {step:g} ({how})")
     report.units = ", ".join(found)

@@ -21,7 +21,8 @@ Columns, in order:
 A snapshot is the group of ``SNAPSHOT`` rows sharing one ``ts_ns``: it replaces both sides of
 the book. Deltas set one level's size. Rows with the same ``ts_ns`` are applied in table
 order. The file carries its source and symbol in the parquet metadata (``mmgym.source``,
-``mmgym.symbol``, ``mmgym.tick_size``, ``mmgym.lot_size``).
+``mmgym.symbol``, ``mmgym.tick_size``, ``mmgym.lot_size``, and ``mmgym.levels`` for a source
+that shows only the best levels).
 """
 
 from __future__ import annotations
@@ -48,5 +49,8 @@ COLUMNS: dict[str, np.dtype] = {
 }
 """The columns, in order, with their dtypes."""
 
-METADATA_KEYS = ("mmgym.source", "mmgym.symbol", "mmgym.tick_size", "mmgym.lot_size")
-"""Keys of the parquet file's key-value metadata."""
+METADATA_KEYS = ("mmgym.source", "mmgym.symbol", "mmgym.tick_size", "mmgym.lot_size",
+                 "mmgym.levels")
+"""Keys of the parquet file's key-value metadata. ``mmgym.levels``: the number of price levels
+a side the source shows (LOBSTER's ``L``): depth past the ``L``-th level is unknown, not
+empty; absent for sources that show the whole book."""

@@ -181,7 +181,9 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     dt_ns = round(dt * 1e9)
     n_steps = int((ts[-1] - ts[0]) // dt_ns)
     cuts = ts[0] + dt_ns * np.arange(n_steps + 1, dtype=np.int64)
-    history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid)
+    levels_shown = int(meta["mmgym.levels"]) if "mmgym.levels" in meta else None
+    history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid,
+                           shown_levels=levels_shown)
     best = np.rint(history.cut_best / tick)  # (K + 1, 2) ticks
 
     trades = events[events["kind"].to_numpy() == TRADE]
@@ -190,9 +192,12 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     keep = (step >= 0) & (step < n_steps)
     step = step[keep]
     side = trades["side"].to_numpy()[keep]
-    price = np.rint(trades["price"].to_numpy()[keep] / tick)
     size = trades["size"].to_numpy()[keep]
     buy, sell = side == BUY, side == SELL
+    # a trade between two ticks (a midpoint execution) reaches the ticks it crossed: a buy the
+    # asks at or below it, a sell the bids at or above it
+    ticks = trades["price"].to_numpy()[keep] / tick
+    price = np.where(buy, np.floor(ticks + 1e-9), np.ceil(ticks - 1e-9))
     buy_volume = np.bincount(step[buy], size[buy], minlength=n_steps)
     sell_volume = np.bincount(step[sell], size[sell], minlength=n_steps)
     count = np.bincount(step, minlength=n_steps).astype(np.float64)
@@ -217,8 +222,12 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     base[2, :, :K] = base[0, :, 1:]
     # no step K: its trades and next book find the leading 0
     origin[1:, :, K], width[1:, :, K], base[1:, :, K] = np.nan, 0, 1
-    segments = [np.zeros(1), np.concatenate(
-        [history.cut_depth, np.zeros((K + 1, 2, 1))], axis=2).ravel()]
+    # the queue at each tick behind the best: unknown (inf: nothing fills there but a trade
+    # through it) past the last level a level-limited source shows, and past the grid
+    known = history.cut_known[:, :, None]
+    queue = np.where(np.arange(G) > known, np.inf, history.cut_depth)
+    beyond = np.where(np.isfinite(known), np.inf, 0.0)
+    segments = [np.zeros(1), np.concatenate([queue, beyond], axis=2).ravel()]
     used = 1 + (K + 1) * 2 * (G + 1)
     min_sell = np.full(K, np.inf)
     np.minimum.at(min_sell, step[sell], price[sell])
@@ -432,7 +441,7 @@ def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_siz
             a = _maximum(ahead[s, i] - at, 0.0)
             left[s, i] = left[s, i] - fill
             # 3. queue at t_{k+1}
-            if probabilistic:
+            if probabilistic and queue < np.inf:
                 traded_queue = _maximum(queue - at, 0.0)
                 cancelled = _maximum(traded_queue - after, 0.0)
                 share = a / traded_queue if traded_queue > 0.0 else 0.0
