@@ -1,4 +1,4 @@
-"""References shared by the test modules: the real sample's path (read from the team's shared
+"""References shared by the test modules: the real samples' paths (read from the team's shared
 folder, never copied into the project) and an order book kept in plain dicts."""
 
 from __future__ import annotations
@@ -13,6 +13,12 @@ SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt
 """The Binance USD-M BTCUSDT recording of ``../shared/data/``."""
 needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"{SAMPLE} not present")
 """Marks a test that reads :data:`SAMPLE`."""
+LOBSTER_MESSAGE = SAMPLE.parents[1] / (
+    "lobster-amzn/AMZN_2012-06-21_34200000_43200000_message_1.csv")
+"""The LOBSTER level-1 AMZN sample's message file (its orderbook file lies beside it)."""
+needs_lobster = pytest.mark.skipif(not LOBSTER_MESSAGE.is_file(),
+                                   reason=f"{LOBSTER_MESSAGE} not present")
+"""Marks a test that reads :data:`LOBSTER_MESSAGE`."""
 
 
 class PlainBook:

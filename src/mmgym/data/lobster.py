@@ -384,7 +384,7 @@ def read_lobster(
                        np.concatenate([tr, message])))
     rows_msg = np.concatenate([tr, message])[rank]
     events = pd.DataFrame({
-        "ts_ns": (midnight.value + np.rint(t[rows_msg] * 1e9)).astype(np.int64),
+        "ts_ns": midnight.value + np.rint(t[rows_msg] * 1e9).astype(np.int64),
         "kind": np.concatenate([np.full(len(tr), TRADE), kinds])[rank].astype(np.int8),
         "side": np.concatenate([-direction[tr], np.where(side == 0, BID, ASK)])[rank].astype(
             np.int8),

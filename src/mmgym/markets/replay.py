@@ -36,6 +36,19 @@ nothing from the recorded queues, its quotes move no one, and the recording play
 the agent were absent. Fills are therefore optimistic for large orders (size above the
 recorded volume at the price) and for quotes that would have changed others' behaviour.
 
+**Books that show a few levels** (``mmgym.levels`` = ``L`` in the file's metadata: LOBSTER
+level-``L`` files, down to level 1). The book is known up to the ``L``-th shown level of
+each side and unknown behind it (when the side shows fewer than ``L`` levels it shows the
+whole side). An order at a shown level joins behind its displayed size; an order inside the
+spread stands alone at the front and fills when a recorded trade reaches its price; an order
+behind the last shown level has an unknown queue ahead of it, so it fills only when a trade
+goes through its price (all of it then), and once its level is shown it stands behind the
+whole displayed size there. Not modelled: hidden (non-displayed) orders at the agent's price,
+which a real order would queue behind or ahead of (the recording's hidden executions are
+trades like the others), and anything behind level ``L``. A trade between two ticks (a
+midpoint execution at half a cent) reaches the ticks it crossed: a buy the asks at or below
+its price, a sell the bids at or above it.
+
 Episodes are windows of the recording: ``start="random"`` draws the first step uniformly
 among those where the whole window has a two-sided book (from the reset's uniform number, so
 the seed fixes it), a number starts at that many seconds after ``t_0``.
@@ -146,9 +159,11 @@ class Recording:
             ``t_k`` and ``t_{k+1}``, its trades), the book shown at ``t_k`` and the recorded
             volumes of step ``k − 1``; column-major, so that a column is one contiguous read.
         values: the lookup segments, flat: for each boundary and side the displayed sizes
-            ``j = 0 .. G − 1`` ticks behind the best, then for each step and side the
-            recorded aggressor volume at each price between the step's extreme trades; every
-            segment is preceded and followed by a 0 (what a price outside it finds).
+            ``j = 0 .. G − 1`` ticks behind the best (``inf`` where unknown, past the last
+            level a level-limited source shows), between a 0 (what a price better than the
+            best finds) and what lies past the grid (0, or ``inf`` where unknown); then for
+            each step and side the recorded aggressor volume at each price between the step's
+            extreme trades, each segment between two 0s.
         two_sided: ``(K + 1,)`` both sides non-empty at the boundary.
         tick, lot: price and size units.
     """
@@ -211,7 +226,7 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     # lookup segments, (3, 2) per column: the displayed sizes at t_k (row 0) and t_{k+1}
     # (row 2), slot j the size j ticks behind the best; the trades of step k (row 1) by price,
     # slot 0 at the extreme price
-    queue_base = 1 + (G + 1) * np.arange(2 * (K + 1), dtype=np.float64).reshape(K + 1, 2)
+    queue_base = 1 + (G + 2) * np.arange(2 * (K + 1), dtype=np.float64).reshape(K + 1, 2)
     origin = np.zeros((3, 2, K + 1))  # the signed price of each segment's first slot
     width = np.zeros((3, 2, K + 1))  # its number of slots
     base = np.zeros((3, 2, K + 1))  # its position in ``values``
@@ -222,13 +237,15 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     base[2, :, :K] = base[0, :, 1:]
     # no step K: its trades and next book find the leading 0
     origin[1:, :, K], width[1:, :, K], base[1:, :, K] = np.nan, 0, 1
-    # the queue at each tick behind the best: unknown (inf: nothing fills there but a trade
-    # through it) past the last level a level-limited source shows, and past the grid
+    # the queue at each tick behind the best, between a 0 (a price better than the best has
+    # none ahead) and what lies past the grid; unknown (inf: nothing fills there but a trade
+    # through the price) past the last level a level-limited source shows
     known = history.cut_known[:, :, None]
     queue = np.where(np.arange(G) > known, np.inf, history.cut_depth)
     beyond = np.where(np.isfinite(known), np.inf, 0.0)
-    segments = [np.zeros(1), np.concatenate([queue, beyond], axis=2).ravel()]
-    used = 1 + (K + 1) * 2 * (G + 1)
+    segments = [np.concatenate([np.zeros((K + 1, 2, 1)), queue, beyond], axis=2).ravel(),
+                np.zeros(1)]
+    used = (K + 1) * 2 * (G + 2) + 1
     min_sell = np.full(K, np.inf)
     np.minimum.at(min_sell, step[sell], price[sell])
     max_buy = np.full(K, -np.inf)
