@@ -93,18 +93,18 @@ def test_quotes_through_the_mid_fill_with_probability_one() -> None:
 def test_position_limit_stops_quoting_the_side_that_would_breach_it() -> None:
     env = gym.make("mmgym/AvellanedaStoikov-v0", max_inventory=2)
     env.reset(seed=0)
-    infos = [env.step(np.array([-1.0, 10.0]))[4] for _ in range(10)]  # bid fills every step
+    infos = [env.step(np.array([-1.0, 9.0]))[4] for _ in range(10)]  # bid fills every step
     q = [i["inventory"] for i in infos]
     assert q[:2] == [1.0, 2.0] and max(q) == 2.0
     assert all(math.isnan(i["bid_price"]) for i in infos[2:])
     assert all(not math.isnan(i["ask_price"]) for i in infos)
 
 
-def test_out_of_bounds_actions_are_clipped() -> None:
+def test_offsets_below_the_bound_are_clipped_and_above_it_withdraw() -> None:
     env = gym.make("mmgym/AvellanedaStoikov-v0")
     _, info0 = env.reset(seed=0)
     info = env.step(np.array([50.0, -50.0]))[4]
-    assert info["bid_price"] == info0["mid"] - 10.0
+    assert math.isnan(info["bid_price"])
     assert info["ask_price"] == info0["mid"] - 10.0
 
 

@@ -50,8 +50,10 @@ def test_bad_num_envs() -> None:
 @pytest.mark.parametrize(
     ("action", "message"),
     [
-        ([np.nan, 1.0], r"action of env 0 = \[nan, 1.0\]: offsets must be finite, in \[-10, 10\]"),
-        ([1.0, np.inf], r"action of env 0 = \[1.0, inf\]: offsets must be finite"),
+        ([np.nan, 1.0], r"action of env 0 = \[nan, 1.0\]: offsets must be numbers in "
+                        r"\[-10, 10\] \(lower ones are clipped; 10 or more, \+inf included, "
+                        r"withdraws the side\); NaN and -inf are not allowed"),
+        ([1.0, -np.inf], r"action of env 0 = \[1.0, -inf\]: offsets must be numbers"),
         ([1.0, 1.0, 1.0], r"action: shape \(3,\), expected \(2,\)"),
         ([[1.0, 1.0]], r"action: shape \(1, 2\), expected \(2,\)"),
     ],
@@ -74,9 +76,10 @@ def test_bad_action_vector_env_names_the_env() -> None:
         env.step(np.ones((3, 2)))
     with pytest.raises(ValueError, match=r"expected numbers of shape"):
         env.step(np.array([["a", "b"]] * 4))
-    # a huge finite action is not mistaken for inf, and is clipped
-    info = env.step(np.full((4, 2), 1e308))[4]
-    np.testing.assert_allclose(info["ask_price"] - info["mid"], 10.0, atol=2)
+    # a huge finite offset is beyond the bound: it withdraws the side, as +inf does
+    info = env.step(np.array([[1e308, 1.0], [np.inf, 1.0], [1.0, 10.0], [1.0, 9.5]]))[4]
+    assert np.isnan(info["bid_price"][:2]).all() and np.isnan(info["ask_price"][2])
+    assert not np.isnan(info["ask_price"][[0, 1, 3]]).any()
 
 
 def test_failed_step_changes_nothing() -> None:
@@ -85,7 +88,7 @@ def test_failed_step_changes_nothing() -> None:
     env.step(np.zeros((2, 2)))
     before = env.core.accounts.table.copy(), env.core.streams.steps.copy()
     with pytest.raises(ValueError):
-        env.step(np.array([[0.0, 0.0], [np.inf, 0.0]]))
+        env.step(np.array([[0.0, 0.0], [-np.inf, 0.0]]))
     np.testing.assert_array_equal(env.core.accounts.table, before[0])
     np.testing.assert_array_equal(env.core.streams.steps, before[1])
 

@@ -51,7 +51,9 @@ class RewardConfig:
 class AgentConfig:
     """``algo``: ``qlearning`` or the name of any Stable-Baselines3 algorithm class (PPO, SAC,
     A2C, TD3, DDPG, ...). SB3 agents take ``policy``, ``kwargs`` (the algorithm's arguments)
-    and ``policy_kwargs``; ``normalize`` wraps the environment in VecNormalize. Q-learning
+    and ``policy_kwargs``; ``normalize`` wraps the environment in VecNormalize;
+    ``normalize_actions`` trains on actions in [−1, 1] (the environment's form SB3
+    recommends; the upper end withdraws a side). Q-learning
     takes ``bins`` (inner bin edges by feature), ``grid`` (``bid``/``ask`` offset lists) and
     ``kwargs`` (its hyperparameters)."""
 
@@ -61,6 +63,7 @@ class AgentConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
+    normalize_actions: bool = False
     bins: dict[str, list[float]] = field(default_factory=dict)
     grid: dict[str, list[float]] = field(default_factory=dict)
 

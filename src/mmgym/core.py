@@ -31,6 +31,7 @@ COMMON_PARAMS = (
     "reward_kwargs",
     "max_inventory",
     "maker_fee_bps",
+    "normalize_actions",
 )
 """Keyword arguments every mmgym environment takes besides its market's own parameters."""
 
@@ -48,7 +49,14 @@ class MarketMakingCore:
         max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
             is not quoted; the market's default if None.
         maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
+        normalize_actions: actions in [−1, 1], mapped linearly onto the market's offset bounds
+            (the form Stable-Baselines3 recommends for continuous actions), instead of
+            offsets in the market's unit.
         market_params: the market's own parameters by name.
+
+    Withdrawing a side: an offset at or above the upper bound ``action_high`` (``+inf``
+    included; with ``normalize_actions``, an action of 1 or more) sends no order on that side.
+    Offsets below the lower bound are clipped to it; NaN and −inf are errors.
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class MarketMakingCore:
         reward_kwargs: dict[str, Any] | None = None,
         max_inventory: float | None = None,
         maker_fee_bps: float = 0.0,
+        normalize_actions: bool = False,
         **market_params: Any,
     ) -> None:
         self.n = check_number("num_envs", n, low=1, integer=True)
@@ -78,6 +87,9 @@ class MarketMakingCore:
             "max_inventory", max_inventory, low=self.market.quote_size
         )
         maker_fee_bps = check_number("maker_fee_bps", maker_fee_bps, low=-100, high=100)
+        if not isinstance(normalize_actions, bool | np.bool_):
+            raise ConfigError(f"normalize_actions={normalize_actions!r}: expected true or false")
+        self.normalize_actions = bool(normalize_actions)
         self.reward_fn = make_reward(reward_fn, **(reward_kwargs or {}))
         self.feature_names = check_features(features, self.market.default_features)
         self.horizon_steps = self.market.horizon_steps
@@ -160,11 +172,13 @@ class MarketMakingCore:
 
     def offsets(self, actions: Any) -> np.ndarray:
         """The offsets to quote for ``actions`` (shape ``(n, 2)``) as a ``(2, n)`` float array
-        (row 0 bid, row 1 ask): clipped to the action bounds, NaN (not quoted) on a side whose
-        fill would take the inventory past ``max_inventory``. The array is reused.
+        (row 0 bid, row 1 ask): mapped from [−1, 1] with ``normalize_actions``, clipped to the
+        action bounds, NaN (not quoted) on a withdrawn side (an offset at or above the upper
+        bound) and on a side whose fill would take the inventory past ``max_inventory``. The
+        array is reused.
 
         Raises:
-            ValueError: on a wrong shape or a NaN/inf entry, naming the environment.
+            ValueError: on a wrong shape or a NaN or −inf entry, naming the environment.
         """
         a = np.asarray(actions)
         if a.shape != (self.n, 2) or a.dtype.kind not in "fiu":
@@ -173,13 +187,16 @@ class MarketMakingCore:
                 "(bid offset, ask offset per environment)"
             )
         i = _quote_offsets(
-            _compiled_float(a), self.action_low, self.action_high, self.accounts.inventory,
-            self._quote_limit, self._offsets,
+            _compiled_float(a), self.action_low, self.action_high, self.normalize_actions,
+            self.accounts.inventory, self._quote_limit, self._offsets,
         )
         if i >= 0:
+            low, high = (-1.0, 1.0) if self.normalize_actions else (self.action_low,
+                                                                    self.action_high)
             raise ValueError(
-                f"action of env {i} = {a[i].tolist()}: offsets must be finite, "
-                f"in [{self.action_low:g}, {self.action_high:g}]"
+                f"action of env {i} = {a[i].tolist()}: offsets must be numbers in "
+                f"[{low:g}, {high:g}] (lower ones are clipped; {high:g} or more, +inf "
+                "included, withdraws the side); NaN and -inf are not allowed"
             )
         return self._offsets
 
@@ -230,18 +247,27 @@ def _quote_offsets(
     actions: np.ndarray,
     low: float,
     high: float,
+    normalized: bool,
     inventory: np.ndarray,
     quote_limit: float,
     out: np.ndarray,
 ) -> int:
     """Write the offsets of :meth:`MarketMakingCore.offsets` into ``out``; return the first
-    environment with a non-finite action (``out`` is then incomplete), or -1."""
+    environment with a NaN or −inf action (``out`` is then incomplete), or -1."""
     for i in range(actions.shape[0]):
         for side in range(2):
             x = float(actions[i, side])
-            if not math.isfinite(x):
+            if x != x or x == -math.inf:
                 return i
-            out[side, i] = min(max(x, low), high)
+            if normalized:
+                if x >= 1.0:
+                    out[side, i] = np.nan
+                    continue
+                x = low + (max(x, -1.0) + 1.0) * 0.5 * (high - low)
+            if x >= high:
+                out[side, i] = np.nan
+            else:
+                out[side, i] = max(x, low)
         if inventory[i] > quote_limit:
             out[0, i] = np.nan
         if inventory[i] < -quote_limit:

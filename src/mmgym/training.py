@@ -141,7 +141,8 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     a = cfg.agent
-    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs))
+    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs,
+                                            normalize_actions=a.normalize_actions))
     venv.seed(cfg.seed)
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)

@@ -23,7 +23,8 @@ from mmgym.validation import ConfigError
 
 class QuoteGrid:
     """The actions of a tabular agent: every (bid offset, ask offset) pair of two lists of
-    offsets (the market's offset unit), in row-major order (bid slowest)."""
+    offsets (the market's offset unit), in row-major order (bid slowest). An offset of
+    ``inf`` (``.inf`` in YAML) withdraws that side."""
 
     def __init__(self, bid_offsets: Sequence[float], ask_offsets: Sequence[float]) -> None:
         self.pairs = np.array(list(itertools.product(bid_offsets, ask_offsets)), dtype=float)
@@ -39,10 +40,10 @@ class QuoteGrid:
 
     def _check(self) -> None:
         if self.pairs.ndim != 2 or self.pairs.shape[1:] != (2,) or not len(self.pairs) \
-                or not np.isfinite(self.pairs).all():
+                or np.isnan(self.pairs).any() or (self.pairs == -np.inf).any():
             raise ConfigError(
-                f"quote grid {self.pairs.tolist()!r}: expected a non-empty list of finite "
-                "(bid offset, ask offset) pairs"
+                f"quote grid {self.pairs.tolist()!r}: expected a non-empty list of "
+                "(bid offset, ask offset) pairs of numbers (inf: no quote on that side)"
             )
 
     def __len__(self) -> int:

@@ -15,8 +15,10 @@ import numpy as np
 import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from mmgym.spaces import offsets_of
 from mmgym.validation import ConfigError
 
 NORMALIZE_FILE = "vecnormalize.pkl"
@@ -71,16 +73,32 @@ def load(
     return model
 
 
+def normalized_actions(path: Path) -> bool:
+    """Whether the SB3 model saved at ``path`` acts in [−1, 1] (``normalize_actions``): its
+    saved action space, read from the zip without building the model."""
+    try:
+        data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    except Exception as e:  # a corrupt or foreign zip
+        raise ConfigError(f"{path}: not a readable SB3 checkpoint: {e}") from None
+    space = (data or {}).get("action_space")
+    return bool(space is not None and np.all(space.low == -1) and np.all(space.high == 1))
+
+
 class SB3Policy:
     """A trained SB3 model as a policy (deterministic actions; observations normalised with
-    the training statistics when it was trained under VecNormalize)."""
+    the training statistics when it was trained under VecNormalize). Its actions are offsets
+    in the market's unit, as every policy's: a model trained on normalized actions
+    (``normalize_actions``) has them mapped back (:func:`mmgym.spaces.offsets_of`)."""
 
     def __init__(self, model: BaseAlgorithm) -> None:
         self.model = model
         env = model.get_env()
         self.normalize = env if isinstance(env, VecNormalize) else None
+        core = env.unwrapped.core
+        self.bounds = (core.action_low, core.action_high) if core.normalize_actions else None
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
         if self.normalize is not None:
             obs = self.normalize.normalize_obs(obs)
-        return self.model.predict(obs, deterministic=True)[0]
+        actions = self.model.predict(obs, deterministic=True)[0]
+        return actions if self.bounds is None else offsets_of(actions, *self.bounds)

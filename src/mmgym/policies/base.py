@@ -9,6 +9,7 @@ reads them from an environment, which is what a policy built for that market may
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -25,9 +26,9 @@ class Policy(Protocol):
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-NO_QUOTE = 1e9
-"""The offset a policy quotes on a side it does not want to trade; the environment clips it
-to its action bound, the farthest quote it allows."""
+NO_QUOTE = math.inf
+"""The offset of a side a policy does not quote: the environment sends no order there (any
+offset at or above its action's upper bound withdraws the side)."""
 
 
 def market_params(env: gym.Env | gym.vector.VectorEnv) -> dict[str, Any]:

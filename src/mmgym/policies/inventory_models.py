@@ -2,9 +2,8 @@
 
 Both models quote one unit on each side of a Brownian mid, are filled at the intensity
 A·exp(−k·δ) at a distance δ, and hold at most ``max_inventory`` units either way (at the
-bound they quote :data:`~mmgym.policies.base.NO_QUOTE` on the side that would pass it: set
-the environment's ``max_inventory`` to ``max_inventory · unit`` so that it does not quote
-that side at all). Their value
+bound they withdraw the side that would pass it, :data:`~mmgym.policies.base.NO_QUOTE`, as
+the models prescribe: no quote at q = Q on the bid, at q = −Q on the ask). Their value
 functions reduce to a vector ω(τ) = exp(B·τ)·z over the inventories q = −Q, ..., Q, for a
 tridiagonal matrix B with non-negative off-diagonal entries (τ = T − t); :class:`LogExpm`
 computes ln ω by scaling and squaring in the log domain. ``unit`` converts the

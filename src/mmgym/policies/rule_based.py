@@ -25,8 +25,8 @@ class RuleBased:
        ``shock_bps`` of m, neither side is quoted until the window holds no such move;
     5. hard position limit: no bid at q ≥ ``max_position``, no ask at q ≤ −``max_position``.
 
-    "Not quoted" is :data:`~mmgym.policies.base.NO_QUOTE`, which the environment clips to
-    its farthest quote. Offsets are in the market's offset unit, ``offset_unit`` price units
+    "Not quoted" is :data:`~mmgym.policies.base.NO_QUOTE`: the environment sends no order on
+    that side. Offsets are in the market's offset unit, ``offset_unit`` price units
     each (``lob``: the tick, 0.1; ``as2008``: 1). Sizes (q, ``max_position``) in size units.
     The policy keeps per-environment state; ``reset(mask)`` starts the masked environments
     afresh.
