@@ -14,6 +14,7 @@ from reference import PlainBook
 
 from mmgym.data.binance import _depth_texts, import_binance, read_binance, read_book_ticker
 from mmgym.data.book import rebuild_book
+from mmgym.data.importers import main
 from mmgym.data.schema import ASK, BID, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events
 
@@ -215,6 +216,17 @@ def test_a_file_without_depth_or_book_ticker_needs_the_venue(tmp_path: Path) -> 
     assert read_binance(path, venue="usdm")[1].metadata["mmgym.source"] == "binance-usdm"
     with pytest.raises(ValueError, match="venue 'futures'"):
         read_binance(path, venue="futures")
+
+
+def test_command_line_venue_option(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = write(tmp_path, GOOD)
+    out = tmp_path / "events.parquet"
+    assert main(["binance", str(src), "-o", str(out), "--venue", "usdm"]) == 1
+    assert f"{src}:2: a depthUpdate without 'pu' is Binance spot" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["binance", str(src), "-o", str(out), "--venue", "spot"]) == 0
+    assert "6 lines, 6 events" in capsys.readouterr().out
+    assert read_events(out)[1]["mmgym.source"] == "binance-spot"
 
 
 BID_PRICES = [f"{4 - 1e-6 * k:.8f}" for k in range(4)]
