@@ -78,7 +78,7 @@ def test_rows_match_the_messages(tmp_path: Path) -> None:
         (trade(1150, "100.0", "-1", False), "corrupt"),
         (depth(1150, 6, 6, 5, b=[("100.0", "x")]).replace('"u": 6', '"u": 5'), "corrupt"),
         (depth(1150, 6, 6, 5, b=[("100.0",)]), "corrupt"),
-        (depth(1150, 6, 6, 5).replace('"pu": 5, ', ""), "corrupt"),
+        (depth(1150, 6, 6, 5).replace('"pu": 5', '"pu": "5"'), "corrupt"),
         (trade(900, "100.0", "1", True), "out_of_order"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Importer of Binance USD-M futures combined-stream recordings into the event format.
+"""Importer of Binance spot and USD-M futures combined-stream recordings into the event format.
 
 **Input.** A text file, gzip-compressed or not (by its first bytes), one message per line::
 
@@ -6,19 +6,30 @@
 
 the JSON being either a combined-stream envelope ``{"stream": ..., "data": {...}}`` whose
 ``data`` is a ``depthUpdate`` (``<symbol>@depth...``), ``trade`` or ``bookTicker`` event, or a
-REST depth snapshot ``{"lastUpdateId": ..., "E": ..., "T": ..., "bids": ..., "asks": ...}``
-(how hftbacktest records them; ``../shared/data/binance-usdm/`` holds a sample).
+REST depth snapshot ``{"lastUpdateId": ..., "bids": ..., "asks": ...}`` (USD-M's also has
+``E`` and ``T``; how hftbacktest records them; ``../shared/data/binance-usdm/`` holds a
+USD-M sample). One file holds one venue, spot or USD-M futures, told from its messages
+(or given: ``venue``, ``mmgym-import binance --venue``):
+
+* a ``depthUpdate`` with ``pu`` (the previous message's final update id) is USD-M, one
+  without is spot;
+* a ``bookTicker`` whose ``data`` has an event type ``e`` is USD-M, one without is spot (the
+  spot ``bookTicker`` has no ``e`` nor ``E``: ``{"u": ..., "s": ..., "b": ..., "B": ...,
+  "a": ..., "A": ...}``).
+
+Trades and snapshots read the same on both. The output's ``mmgym.source`` is
+``binance-spot`` or ``binance-usdm``.
 
 **Output rows** (:mod:`mmgym.data.schema`), at the line's local time ``ts_ns``:
 
 * ``depthUpdate``: one ``DELTA`` row per level of ``b`` (bids) and ``a`` (asks), its
   ``update_id`` the message's final update id ``u``;
 * REST snapshot: ``SNAPSHOT`` rows (``update_id`` = ``lastUpdateId``), then, synchronised
-  the way Binance documents ("How to manage a local order book correctly"), the depth
-  updates already received whose ``u`` is after ``lastUpdateId``, re-emitted as ``DELTA``
-  rows at the snapshot's time (their ids unchanged); later depth updates with
-  ``u < lastUpdateId`` are already in the snapshot and are dropped (counted under
-  ``messages["depth_before_snapshot"]``);
+  the way Binance documents for each venue ("How to manage a local order book correctly"),
+  the depth updates already received whose ``u`` is after ``lastUpdateId``, re-emitted as
+  ``DELTA`` rows at the snapshot's time (their ids unchanged); later depth updates already
+  in the snapshot are dropped (counted under ``messages["depth_before_snapshot"]``): USD-M
+  those with ``u < lastUpdateId``, spot those with ``u <= lastUpdateId``;
 * ``trade``: one ``TRADE`` row, ``side`` the aggressor: ``m`` true (the buyer is the maker)
   is a ``SELL``, false a ``BUY``; ``update_id`` is ``NO_ID``.
 * ``bookTicker`` is not an event of the format: the importer passes over it (only its
@@ -33,8 +44,11 @@ by reason, the first few with their line:
   a price <= 0 or a negative size. The line is skipped.
 * ``out_of_order``: the line's local time is before the previous kept line's. The line is
   skipped.
-* ``gap``: a depth update whose ``pu`` is not the previous update's ``u`` (messages were
-  lost), or a snapshot older than the buffered updates. Counted; the update is applied: the
+* ``gap``: messages were lost: a depth update that does not follow the previous one (USD-M:
+  its ``pu`` is not the previous ``u``; spot: its ``U`` is not the previous ``u`` + 1), a
+  first update after a snapshot that starts after it (USD-M: ``U > lastUpdateId``; spot:
+  ``U > lastUpdateId + 1``), or a snapshot older than the buffered updates (the same rule
+  on the oldest buffered update after it). Counted; the update is applied: the
   levels the lost messages changed stay stale until touched again (as at the start of a
   recording without a snapshot), and a stale level that the book crosses is removed (next).
 * ``crossed``: after a message the best bid is at or above the best ask. The stale levels of
@@ -42,7 +56,9 @@ by reason, the first few with their line:
   after the message (rule of :func:`mmgym.data.book.rebuild_book`); counted under
   ``repaired``, so the output never holds a crossed book.
 * a message for another symbol than the file's first is always an error (one file, one
-  book).
+  book), and so is a message of the other venue than the file's first (or than the one
+  given), naming its line and the one that fixed the venue (one file, one venue); a file
+  with no ``depthUpdate`` or ``bookTicker`` to tell its venue from needs it given.
 
 **Units.** The streams carry no tick or lot size: give the symbol's exchange filters
 (``tick_size``, ``lot_size``; ``mmgym-import binance --tick --lot``) or they are inferred from
@@ -53,8 +69,9 @@ the sample gives 0.1 USDT and 0.001 BTC, BTCUSDT's filters); the ``replay`` mark
 Speed: depth updates carry long level arrays, and building a Python object per price string
 dominated the run time, so the level arrays are cut out of the line and parsed straight into
 numpy (``np.fromstring``), the rest of the message by ``orjson`` (a fast, well-kept JSON
-library, 3-4x ``json.loads`` on these lines). A line that the fast path cannot read in full is
-parsed again with ``orjson`` alone to name its problem.
+library, 3-4x ``json.loads`` on these lines), for both venues' lines. A line that the fast
+path cannot read in full is parsed again with ``orjson`` alone to name its problem. The
+``bookTicker`` lines are not parsed: their venue is read from the raw text (a key ``"e"``).
 """
 
 from __future__ import annotations
@@ -83,6 +100,11 @@ from mmgym.data.store import DataError, write_events
 _SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
 SNAPSHOT_BUFFER = 1000
 """Depth updates kept to synchronise a later REST snapshot."""
+SPOT, USDM = "spot", "usdm"
+VENUES = {SPOT: "binance-spot", USDM: "binance-usdm"}
+"""The venues of :func:`read_binance`, with the ``mmgym.source`` of each."""
+_VENUE_NAME = {SPOT: "spot", USDM: "USD-M futures"}
+
 
 def _pairs(text: bytes) -> int:
     """Number of ``["p","q"]`` pairs in a level array's text (checked again when parsed)."""
@@ -165,8 +187,12 @@ class _Importer(LineImporter):
     """Three passes: read the lines (headers, trades, snapshots; depth level arrays kept as
     text), parse every level array at once, then build the rows in line order."""
 
-    def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None) -> None:
+    def __init__(self, path: Path, strict: bool, tick: float | None, lot: float | None,
+                 venue: str | None) -> None:
         super().__init__(path, strict, tick, lot)
+        self.venue = venue  # SPOT or USDM; None: not known yet
+        self.venue_from = "the venue given"  # what fixed the venue, for the messages
+        self.bridge = 0  # the first update after a snapshot holds lastUpdateId + bridge
         self.last_u: int | None = None  # update id of the book state
         self.sync_id: int | None = None  # lastUpdateId of a snapshot not yet bridged
         self.recent: deque[tuple[int, int, int]] = deque(maxlen=SNAPSHOT_BUFFER)
@@ -175,6 +201,11 @@ class _Importer(LineImporter):
 
     def run(self, lines: list[bytes]) -> pd.DataFrame:
         read_lines(lines, self.report, self.parse, self.read)
+        if self.venue is None:
+            raise DataError(f"{self.path}: no depthUpdate or bookTicker message tells Binance "
+                            "spot from USD-M futures; give the venue (--venue spot|usdm)")
+        self.source = VENUES[self.venue]
+        self.bridge = 1 if self.venue == SPOT else 0
         pairs = np.array([_pairs(t) for t in self.texts], dtype=np.int64)
         self.levels, ok = _parse_levels(self.texts, pairs)
         self.offsets = np.concatenate([[0], np.cumsum(pairs)])
@@ -209,9 +240,24 @@ class _Importer(LineImporter):
         except ValueError:
             raise ValueError(f"no ns timestamp prefix: {line[:40]!r}") from None
 
+    def set_venue(self, no: int, venue: str, evidence: str) -> None:
+        """Line ``no``'s message (``evidence``: what shows it) is of ``venue``, not the file's
+        (or the file's is not known yet): the first fixes it, a second is a DataError."""
+        if self.venue is not None:
+            raise DataError(f"{self.path}:{no}: {evidence} is Binance {_VENUE_NAME[venue]}, but "
+                            f"{self.venue_from} made the file {_VENUE_NAME[self.venue]}: one "
+                            "file, one venue")
+        self.venue, self.venue_from = venue, f"line {no} ({evidence})"
+
     def read(self, no: int, ts: int, payload: bytes) -> None:
-        """First pass over one line (bookTicker lines are not events of the format)."""
+        """First pass over one line (bookTicker lines are not events of the format: only
+        their venue is read)."""
         if b"@bookTicker" in payload[:64]:
+            if b'"e":' in payload:
+                if self.venue != USDM:
+                    self.set_venue(no, USDM, "a bookTicker with 'e'")
+            elif self.venue != SPOT:
+                self.set_venue(no, SPOT, "a bookTicker without 'e'")
             return
         fast = None
         if payload.startswith(b'{"stream":') and b"depthUpdate" in payload[:120]:
@@ -243,7 +289,15 @@ class _Importer(LineImporter):
         event = data.get("e")
         if event == "depthUpdate":
             self.check_symbol(data.get("s"))
-            U, u, pu = ints(data, "U", "u", "pu")
+            if "pu" in data:
+                U, u, pu = ints(data, "U", "u", "pu")
+                if self.venue != USDM:
+                    self.set_venue(no, USDM, "a depthUpdate with 'pu'")
+            else:
+                U, u = ints(data, "U", "u")
+                pu = U - 1  # spot: the update follows the one that ended at U - 1
+                if self.venue != SPOT:
+                    self.set_venue(no, SPOT, "a depthUpdate without 'pu'")
             self.records.append(("depth", no, ts, len(self.texts) // 2, U, u, pu))
             self.texts += (bids_text, asks_text)
         elif event == "trade":
@@ -252,17 +306,22 @@ class _Importer(LineImporter):
             raise ValueError(f"unknown event type {event!r}")
 
     def depth(self, no: int, ts: int, k: int, U: int, u: int, pu: int) -> None:
+        """Third pass over depth update ``k`` (line ``no``, time ``ts`` ns, update ids ``U``
+        to ``u``, ``pu`` the final id of the update it follows: spot's is ``U - 1``)."""
         report = self.report
         if self.sync_id is not None:
-            if u < self.sync_id:
+            first = self.sync_id + self.bridge  # the id the first update must hold
+            if u < first:
                 report.messages["depth_before_snapshot"] += 1
                 return
-            if U > self.sync_id:
+            if U > first:
+                after = f"lastUpdateId + 1 = {first}" if self.bridge else f"lastUpdateId={first}"
                 report.bad(no, "gap", f"first update after the snapshot starts at U={U}, after "
-                           f"lastUpdateId={self.sync_id}")
+                           f"{after}")
             self.sync_id = None
         elif self.last_u is not None and pu != self.last_u:
-            report.bad(no, "gap", f"pu={pu} but the previous update ended at u={self.last_u}")
+            follows = f"U={U}" if self.venue == SPOT else f"pu={pu}"
+            report.bad(no, "gap", f"{follows} but the previous update ended at u={self.last_u}")
         self.last_u = u
         a, b = self.offsets[2 * k], self.offsets[2 * k + 2]
         self.recent.append((U, u, len(self.rows.blocks)))
@@ -280,7 +339,7 @@ class _Importer(LineImporter):
             self.sync_id = last_id
             self.last_u = last_id
             return
-        if later[0][0] > last_id:
+        if later[0][0] > last_id + self.bridge:
             self.report.bad(no, "gap", f"snapshot lastUpdateId={last_id} is older than the "
                             f"buffered updates (the oldest after it starts at U={later[0][0]})")
         for _, u, block in later:  # re-apply what the snapshot does not hold yet
@@ -303,8 +362,9 @@ class _Importer(LineImporter):
 
 
 def read_binance(path: str | Path, strict: bool = False, tick_size: float | None = None,
-                 lot_size: float | None = None) -> tuple[pd.DataFrame, ImportReport]:
-    """Read a Binance USD-M combined-stream recording (see the module doc).
+                 lot_size: float | None = None,
+                 venue: str = "auto") -> tuple[pd.DataFrame, ImportReport]:
+    """Read a Binance spot or USD-M futures combined-stream recording (see the module doc).
 
     Args:
         path: the recording.
@@ -312,18 +372,25 @@ def read_binance(path: str | Path, strict: bool = False, tick_size: float | None
         tick_size: the symbol's price step (quote currency); None: inferred from the data
             (:func:`~mmgym.data.importing.grid_units`).
         lot_size: the symbol's size step (base units); None: inferred likewise.
+        venue: ``"spot"``, ``"usdm"`` (USD-M futures), or ``"auto"``: told from the
+            messages. A message of the other venue is a DataError.
 
     Returns:
-        The event table and the report of what was read and skipped.
+        The event table and the report of what was read and skipped; the metadata's
+        ``mmgym.source`` is the venue's (:data:`VENUES`).
     """
-    return _Importer(Path(path), strict, tick_size, lot_size).import_file("binance-usdm")
+    if venue != "auto" and venue not in VENUES:
+        raise ValueError(f"venue {venue!r}: expected 'auto', {SPOT!r} or {USDM!r}")
+    given = None if venue == "auto" else venue
+    return _Importer(Path(path), strict, tick_size, lot_size, given).import_file()
 
 
 def import_binance(path: str | Path, out: str | Path, strict: bool = False,
-                   tick_size: float | None = None, lot_size: float | None = None) -> ImportReport:
+                   tick_size: float | None = None, lot_size: float | None = None,
+                   venue: str = "auto") -> ImportReport:
     """Import a Binance recording into the parquet file ``out`` (written atomically); the
     arguments are :func:`read_binance`'s."""
-    events, report = read_binance(path, strict, tick_size, lot_size)
+    events, report = read_binance(path, strict, tick_size, lot_size, venue)
     write_events(events, out, report.metadata)
     return report
 
@@ -335,7 +402,8 @@ BOOK_TICKER_COLUMNS = ("ts_ns", "update_id", "exchange_ms", "bid_price", "bid_si
 
 def read_book_ticker(path: str | Path) -> pd.DataFrame:
     """The ``bookTicker`` messages of a Binance recording: local time (ns), update id ``u``,
-    exchange time ``E`` (ms), best bid and ask price and size. Any bad bookTicker line raises
+    exchange time ``E`` (ms; -1 for spot, whose bookTicker has no ``E`` nor ``e``), best bid
+    and ask price and size. Any bad bookTicker line (a USD-M one without ``E``) raises
     :class:`~mmgym.data.store.DataError` naming the file and line."""
     path = Path(path)
     rows = []
@@ -345,7 +413,8 @@ def read_book_ticker(path: str | Path) -> pd.DataFrame:
             continue
         try:
             d = orjson.loads(payload)["data"]
-            rows.append((int(head), int(d["u"]), int(d["E"]), float(d["b"]), float(d["B"]),
+            exchange_ms = int(d["E"]) if "e" in d else -1
+            rows.append((int(head), int(d["u"]), exchange_ms, float(d["b"]), float(d["B"]),
                          float(d["a"]), float(d["A"])))
         except (ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path}:{no}: bad bookTicker line ({e!r})") from None

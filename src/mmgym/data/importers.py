@@ -1,6 +1,7 @@
 """``mmgym-import``: raw exchange recordings into the event format (parquet).
 
     mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
+                         [--venue auto|spot|usdm]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
@@ -12,6 +13,11 @@ size against them) and what was skipped or repaired (by reason, with the first f
 file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
 file and line in the message). The output is written atomically: a failed import never
 leaves a partial or damaged file.
+
+``binance`` reads spot and USD-M futures recordings, with each venue's synchronisation
+rules (:mod:`mmgym.data.binance`); ``--venue`` gives the venue, by default it is told from
+the messages (a message of the other venue fails the import, naming its line) and written
+to the metadata (``mmgym.source``: ``binance-spot`` or ``binance-usdm``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmgym.data.binance import read_binance
+from mmgym.data.binance import VENUES, read_binance
 from mmgym.data.bybit import read_bybit
 from mmgym.data.importing import grid_units
 from mmgym.data.lobster import read_lobster
@@ -106,8 +112,16 @@ class Importer:
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
+def _binance_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--venue``: the ``venue`` of :func:`~mmgym.data.binance.read_binance`."""
+    parser.add_argument("--venue", choices=("auto", *VENUES), default="auto",
+                        help="spot or usdm (USD-M futures); default auto: told from the "
+                        "messages (depthUpdate 'pu', bookTicker 'e')")
+
+
 IMPORTERS: dict[str, Importer] = {
-    "binance": Importer(read_binance, "Binance USD-M combined streams: '<local ns> <json>' lines"),
+    "binance": Importer(read_binance, "Binance spot or USD-M futures combined streams: "
+                        "'<local ns> <json>' lines", arguments=_binance_arguments),
     "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
                       "'[<local ns> ]<json>' lines"),
     "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),

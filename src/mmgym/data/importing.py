@@ -260,6 +260,7 @@ class LineImporter(ABC):
         self.report = ImportReport(path=path, strict=strict)
         self.rows = EventRows()
         self.symbol: str | None = None
+        self.source: str | None = None  # mmgym.source, when the run finds it in the data
 
     @abstractmethod
     def run(self, lines: list[bytes]) -> pd.DataFrame:
@@ -281,10 +282,12 @@ class LineImporter(ABC):
         grid_units(events, row_line, self.report, *self.units)
         return repair_crossed(events, row_line, self.report)
 
-    def import_file(self, source: str) -> tuple[pd.DataFrame, ImportReport]:
+    def import_file(self, source: str | None = None) -> tuple[pd.DataFrame, ImportReport]:
         """Run over the file: the event table (schema columns) and the report, with the
-        row count and the ``source`` and symbol metadata."""
+        row count and the ``source`` and symbol metadata (``source`` None: the
+        :attr:`source` that :meth:`run` set, for an importer that tells it from the data)."""
         events = self.run(open_lines(self.path))[list(COLUMNS)]
         self.report.events = len(events)
-        self.report.metadata.update({"mmgym.source": source, "mmgym.symbol": self.symbol or ""})
+        self.report.metadata.update({"mmgym.source": source or self.source or "",
+                                     "mmgym.symbol": self.symbol or ""})
         return events, self.report
