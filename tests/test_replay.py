@@ -10,14 +10,21 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
 from reference import SAMPLE, needs_sample
 
 import mmgym  # noqa: F401  (registers the ids)
+from mmgym.cli import CONF_DIR
+from mmgym.config import env_kwargs, register
 from mmgym.data.binance import import_binance
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events, write_events
+from mmgym.evaluation import run_episodes
+from mmgym.evaluation.compare import evaluate
+from mmgym.evaluation.lineup import baseline
 from mmgym.markets.replay import ReplayMarket, WindowRange
+from mmgym.training import EVAL_SEED, compare, train
 from mmgym.validation import ConfigError
 
 S = 10**9  # ns per second
@@ -398,3 +405,109 @@ def test_batched_steps_match_a_plain_loop(sample_file: Path, queue_model: str) -
                                                   queue_model, quote_size=1.0)
         np.testing.assert_array_equal(prices[:, :, i], want_prices)
         np.testing.assert_allclose(fills[:, :, i], want_fills, rtol=0, atol=1e-12)
+
+
+def compose_config(name: str, *overrides: str):
+    """A composed ``conf/<name>.yaml`` (``evaluate`` or ``config``), progress bars off."""
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=["progress=false", *overrides])
+
+
+EVAL_SAMPLE = ["market=replay", "policies=[as_inventory]", "episodes=40", "plots=false",
+               "tensorboard=false", "bootstrap_resamples=100"]
+
+
+@needs_sample
+@pytest.mark.parametrize(("overrides", "played"), [
+    ([], "eval"),  # evaluate.yaml's data_range
+    (["data_range=train"], "train"),
+    (["data_range=all"], "all"),
+    (["data_range=null"], "train"),  # the market config's range (replay.yaml: train)
+])
+def test_evaluation_plays_and_reports_its_range(sample_file: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture,
+                                                overrides: list[str], played: str) -> None:
+    cfg = compose_config("evaluate", *EVAL_SAMPLE, f"market.params.data_path={sample_file}",
+                         *overrides)
+    evaluate(cfg, tmp_path)
+    want = ReplayMarket(1, data_path=str(sample_file), range=played)
+    window = want.window_range()
+    assert window.name == played
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"data: {window}"  # before the first episode
+    header = (tmp_path / "summary.md").read_text().splitlines()[:3]
+    assert header == ["replay: 40 common episodes (seeds 0–39); mean–variance γ = 0.1", "",
+                      f"data: {window}"]
+    # episode i is the window of seed i in that range, and lies in it
+    episodes = pd.read_parquet(tmp_path / "episodes.parquet")
+    starts = episodes["window_start_s"].to_numpy()
+    env = gym.make("mmgym/LOBReplay-v0", data_path=str(sample_file), range=played)
+    seeded = []
+    for seed in range(40):
+        env.reset(seed=seed)
+        seeded.append(env.unwrapped.core.market.episode_start_s()[0])
+    np.testing.assert_array_equal(starts, seeded)
+    assert set(np.rint(starts * 10).astype(int).tolist()) <= set(want.starts.tolist())
+    assert window.start_s <= starts.min() and starts.max() + 60.0 <= window.end_s
+
+
+@needs_sample
+def test_evaluation_reports_the_sample_eval_range(sample_file: Path, tmp_path: Path) -> None:
+    evaluate(compose_config("evaluate", *EVAL_SAMPLE, f"market.params.data_path={sample_file}"),
+             tmp_path)
+    assert (tmp_path / "summary.md").read_text().splitlines()[2] == (
+        f"data: eval range of {sample_file}: [241.4, 344.8] s after its first event "
+        "(2024-08-08T23:58:16.430314667 to 2024-08-08T23:59:59.830314667 UTC; split at "
+        "241.362 s), 435 window starts")
+
+
+@needs_sample
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["data_range=holdout"], "data_range='holdout': expected one of 'all', 'train', 'eval'"),
+    (["market.params.episode_seconds=120"],
+     "range='eval': the evaluation range [241.4, 344.8] s of {path} (split at 241.362 s) "
+     "holds 103.4 s, less than episode_seconds=120"),
+    (["+market.params.start=200.0"],
+     "start=200.0: outside the evaluation range [241.4, 344.8] s (range='eval'); allowed "
+     "starts (s): 241.4 to 284.8"),
+])
+def test_evaluation_range_errors_come_before_anything_is_written(
+        sample_file: Path, tmp_path: Path, overrides: list[str], message: str) -> None:
+    cfg = compose_config("evaluate", *EVAL_SAMPLE, f"market.params.data_path={sample_file}",
+                         *overrides)
+    with pytest.raises(ConfigError, match=re.escape(message.format(path=sample_file))):
+        evaluate(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@needs_sample
+def test_training_compares_on_the_eval_range(sample_file: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    cfg = compose_config("config", "market=replay", f"market.params.data_path={sample_file}",
+                         "agent=qlearning", "total_timesteps=1200", "num_envs=2",
+                         "eval_episodes=6")
+    train(cfg, tmp_path)
+    out = capsys.readouterr().out
+    ranges = {name: ReplayMarket(1, data_path=str(sample_file), range=name).window_range()
+              for name in ("train", "eval")}
+    assert f"training data: {ranges['train']}\ncomparison data: {ranges['eval']}\n" in out
+    # the comparison's numbers are those of the eval range's episodes, not the train range's
+    policy = baseline("as_symmetric", cfg.market).policy
+    kwargs = env_kwargs(cfg)
+    table = compare(cfg, kwargs, policy)
+    for name, want in (("eval", True), ("train", False)):
+        episodes = run_episodes(policy, 6, seed=EVAL_SEED, **(kwargs | {"range": name}))
+        assert bool(table.loc["qlearning", "mean PnL"] == episodes["pnl"].mean()) is want
+
+
+@needs_sample
+def test_training_checks_the_comparison_range_first(sample_file: Path, tmp_path: Path) -> None:
+    # 200 s episodes fit the training range (241.3 s), not the evaluation range (103.4 s)
+    cfg = compose_config("config", "market=replay", f"market.params.data_path={sample_file}",
+                         "agent=qlearning", "market.params.episode_seconds=200",
+                         "market.baseline.T=200")
+    with pytest.raises(ConfigError, match=re.escape(
+            "range='eval': the evaluation range [241.4, 344.8] s")):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
