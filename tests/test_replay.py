@@ -492,6 +492,7 @@ def test_training_compares_on_the_eval_range(sample_file: Path, tmp_path: Path,
     ranges = {name: ReplayMarket(1, data_path=str(sample_file), range=name).window_range()
               for name in ("train", "eval")}
     assert f"training data: {ranges['train']}\ncomparison data: {ranges['eval']}\n" in out
+    assert "qlearning vs Avellaneda–Stoikov on 6 common episodes of replay (eval range):" in out
     # the comparison's numbers are those of the eval range's episodes, not the train range's
     policy = baseline("as_symmetric", cfg.market).policy
     kwargs = env_kwargs(cfg)
