@@ -195,12 +195,17 @@ def test_command_writes_a_config_that_trains(tmp_path, capsys):
     r = OmegaConf.to_container(cfg.market)
     assert r["name"] == "replay" and r["params"]["data_path"] == str(data.resolve())
     assert r["params"]["tick"] == 0.1 and r["params"]["episode_seconds"] == 60.0
+    # training sees the first 70% of the recording; evaluate.py the rest
+    assert (r["params"]["range"], r["params"]["split_fraction"],
+            r["params"]["split_seconds"]) == ("train", 0.7, None)
     b, lb = r["baseline"], m["baseline"]
     assert (b["sigma"], b["A"], b["k"], b["T"]) == (lb["sigma"], lb["A"], lb["k"], 60.0)
     # the same inventory skew γσ²T as the lob config's
     assert b["gamma"] * b["T"] == pytest.approx(lb["gamma"] * lb["T"], rel=1e-3)
     env = MarketMakingVectorEnv(2, **env_kwargs(cfg))
     assert env.core.market.name == "replay"
+    assert (env.core.market.window_range().name, env.core.market.window_range().end_s) == (
+        "train", 419.9)  # the last 0.1-s boundary before 0.7 × the events' span, 599.95 s
     run_baselines(env, cfg.market)
 
 

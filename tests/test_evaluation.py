@@ -190,6 +190,7 @@ def _train_config(*overrides: str):
         (["+policy_params.glft.gamma=0.1"], r"policy_params: \['glft'\] not among"),
         (["+policy_params.as_symmetric.gamma=-1"], r"gamma=-1"),
         (["market.risk_aversion=-0.5"], r"market.risk_aversion=-0.5"),
+        (["data_range=holdout"], r"data_range='holdout': expected one of 'all', 'train', 'eval'"),
         (["policies=[as_inventory,obi_skew]"],
          r"policy 'obi_skew' cannot run on market 'as2008': .*'imbalance' reads an order book"),
     ],

@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from mmgym.markets.replay import RANGES
 from mmgym.validation import ConfigError, check_choice, check_number
 
 
@@ -94,6 +95,8 @@ class EvalConfig:
     ``policies``: baseline names; ``checkpoints``: trained agents (``.zip``, ``.npz``, or
     ``ALGO:path``); ``reference``: the policy differences are taken to (evaluated even when
     not listed); ``policy_params``: parameters by policy name over the market's;
+    ``data_range``: on a ``replay`` market, the range of the recording played (``eval``,
+    ``train`` or ``all``; None: the market config's ``range``), ignored on other markets;
     ``markout_steps``: horizon of the fills' markout; ``bootstrap_*``: the confidence
     intervals; ``trace_episodes``: episodes drawn in the inventory plot; ``quote_steps``:
     steps drawn in the quotes plot (0: all)."""
@@ -105,6 +108,7 @@ class EvalConfig:
     checkpoints: list[str] = field(default_factory=list)
     reference: str = "as_inventory"
     policy_params: dict[str, Any] = field(default_factory=dict)
+    data_range: str | None = "eval"
     episodes: int = 1000
     seed: int = 0
     markout_steps: int = 10
@@ -142,6 +146,14 @@ def env_kwargs(cfg: Any) -> dict[str, Any]:
     return kwargs | OmegaConf.to_container(m.params)
 
 
+def with_data_range(kwargs: dict[str, Any], data_range: str | None) -> dict[str, Any]:
+    """The environment's keyword arguments with a ``replay`` market's ``range`` set to
+    ``data_range`` (``all``, ``train`` or ``eval``); unchanged for None or another market."""
+    if data_range is None or kwargs["market"] != "replay":
+        return kwargs
+    return kwargs | {"range": data_range}
+
+
 def register() -> None:
     """Register the schemas with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -169,6 +181,8 @@ def validate_evaluation(cfg: Any) -> None:
     """Check an evaluation's own values."""
     check_number("episodes", cfg.episodes, low=2, integer=True)
     check_number("seed", cfg.seed, low=0, integer=True)
+    if cfg.data_range is not None:
+        check_choice("data_range", cfg.data_range, RANGES)
     check_number("markout_steps", cfg.markout_steps, low=0, integer=True)
     check_number("confidence", cfg.confidence, low=0, high=1, low_open=True, high_open=True)
     check_number("bootstrap_resamples", cfg.bootstrap_resamples, low=100, integer=True)

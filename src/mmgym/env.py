@@ -41,7 +41,10 @@ class MarketMakingEnv(gym.Env):
     ``mmgym-import``) in steps of ``dt`` of recorded time; the agent's orders fill when
     recorded trades reach them, behind the displayed queue, with no market impact; its
     episodes are windows of the recording (``episode_seconds``, default 60 s), starting at
-    random (from the seed) or at a fixed ``start``.
+    random (from the seed) or at a fixed ``start``, inside the part of the recording
+    ``range`` names: ``all`` (the default), ``train`` (before the split, at ``split_fraction``
+    of its time span, 0.7, or ``split_seconds`` after its first event) or ``eval`` (after
+    it), so that an agent can be evaluated on windows it never trained on.
 
     ## Action Space
 
@@ -116,7 +119,7 @@ class MarketMakingEnv(gym.Env):
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
     | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
-    | market parameters | the market's | ``LOBParams``, ``AS2008Params`` (:mod:`mmgym.markets`) |
+    | market parameters | the market's | ``LOBParams``, ``AS2008Params``, ``ReplayParams`` |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
     naming it, its value and the allowed range.

@@ -4,6 +4,10 @@ Builds the environment, trains the agent (tabular Q-learning or any Stable-Basel
 algorithm) with a progress bar and the ``mmgym/*`` TensorBoard scalars, checkpoints it,
 saves the final model, and compares it with Avellaneda–Stoikov on common seeded episodes.
 Ctrl-C saves a checkpoint and stops cleanly.
+
+On a ``replay`` market the agent trains on the market config's ``range`` (``train`` in
+``conf/market/replay.yaml``) and the comparison plays :data:`COMPARE_RANGE`, the recording's
+evaluation range; both ranges are printed, and checked before training.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from tqdm.auto import tqdm
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.config import env_kwargs, validate
-from mmgym.evaluation import run_episodes
+from mmgym.config import env_kwargs, validate, with_data_range
+from mmgym.evaluation import data_window, run_episodes
 from mmgym.evaluation.lineup import baseline
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
@@ -31,6 +35,9 @@ from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
 EVAL_SEED = 1_000_000  # evaluation seeds never overlap training ones
+COMPARE_RANGE = "eval"
+"""The range of a replay recording the closing comparison plays (windows training never
+saw when it trained on ``train``)."""
 
 
 class Progress:
@@ -68,23 +75,31 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     torch.set_num_threads(cfg.torch_threads)
     kwargs = env_kwargs(cfg)
     print(OmegaConf.to_yaml(cfg))
+    window = data_window(kwargs)
+    if window is not None:
+        print(f"training data: {window}")
+        if cfg.eval_episodes:  # its range holds an episode: checked before training
+            print(f"comparison data: {data_window(with_data_range(kwargs, COMPARE_RANGE))}")
     out.mkdir(parents=True, exist_ok=True)
     if cfg.agent.algo == "qlearning":
         policy = _train_qlearning(cfg, kwargs, out)
     else:
         policy = _train_sb3(cfg, kwargs, out)
     table = compare(cfg, kwargs, policy)
+    where = f" ({COMPARE_RANGE} range)" if window is not None else ""
     print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
-          f"of {cfg.market.name}:")
+          f"of {cfg.market.name}{where}:")
     print(table.to_string(float_format="{:.4g}".format))
     table.to_csv(out / "comparison.csv")
     return table
 
 
 def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFrame:
-    """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes."""
+    """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes (on
+    a replay market, of :data:`COMPARE_RANGE`)."""
     if not cfg.eval_episodes:
         return pd.DataFrame()
+    kwargs = with_data_range(kwargs, COMPARE_RANGE)
     reference = baseline("as_inventory", cfg.market)
     rows = {}
     for name, p, observation in ((cfg.agent.name, policy, {}),

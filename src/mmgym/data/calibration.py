@@ -48,7 +48,9 @@ Two configs are written, with conf/market/lob.yaml's structure: ``calibrated_<na
 the simulated ``lob`` market with the calibrated parameters, and ``replay_<name>.yaml``, the
 ``replay`` market on the event file itself (:func:`replay_config`), both with the calibrated
 baseline: ``python train.py market=calibrated_<name>`` trains on the simulation,
-``market=replay_<name>`` on the recording, and ``evaluate.py`` compares on either.
+``market=replay_<name>`` on the recording's training range (its first 70%), and
+``evaluate.py`` compares on either (on the replay, on the remaining 30%, the evaluation
+range, by default).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ KLINE_SECONDS = 60.0
 """The length of the recorder's klines (ccxt timeframe ``1m``), s."""
 REPLAY_EPISODE_SECONDS = 60.0
 """The episode length of the replay config :func:`replay_config` writes, s."""
+REPLAY_SPLIT_FRACTION = 0.7
+"""The training range of that config: the first 70% of the recording's time span."""
 LOB_CONFIG = CONF_DIR / "market" / "lob.yaml"
 """The default market's config: the calibrated one keeps its policies' parameters (ticks and
 BTC), its mean–variance γ, and its baseline's inventory skew γσ²T (risk aversion is a choice,
@@ -427,12 +431,18 @@ def replay_config(cal: Calibration, data_path: str | Path) -> dict[str, Any]:
     """The Hydra config of the ``replay`` market on the calibrated event file itself
     (absolute ``data_path``, its tick and lot, episodes of :data:`REPLAY_EPISODE_SECONDS`),
     with :func:`market_config`'s baseline for that episode length and its policies: training
-    and evaluation on the recording, the analytic policies knowing its calibrated model."""
+    and evaluation on the recording, the analytic policies knowing its calibrated model.
+    Training plays the recording's training range (``range: train``, the first
+    :data:`REPLAY_SPLIT_FRACTION` of its time span; ``split_seconds: null``), so that
+    ``evaluate.py`` (its ``data_range``, by default ``eval``) plays windows it never saw."""
     config = market_config(cal, T=REPLAY_EPISODE_SECONDS)
     config["name"] = "replay"
     config["params"] = {
         "data_path": str(Path(data_path).resolve()),
         "episode_seconds": REPLAY_EPISODE_SECONDS,
+        "range": "train",
+        "split_fraction": REPLAY_SPLIT_FRACTION,
+        "split_seconds": None,
         "tick": cal.tick,
         "lot": cal.lot,
         "quote_size": cal.params["quote_size"],

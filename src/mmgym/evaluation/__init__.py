@@ -2,6 +2,12 @@
 paired differences, tables, plots, TensorBoard runs and sensitivity sweeps
 (``evaluate.py``; see :mod:`mmgym.evaluation.compare`)."""
 
-from mmgym.evaluation.rollout import EPISODE_COLUMNS, Rollout, rollout, run_episodes
+from mmgym.evaluation.rollout import (
+    EPISODE_COLUMNS,
+    Rollout,
+    data_window,
+    rollout,
+    run_episodes,
+)
 
-__all__ = ["EPISODE_COLUMNS", "Rollout", "rollout", "run_episodes"]
+__all__ = ["EPISODE_COLUMNS", "Rollout", "data_window", "rollout", "run_episodes"]

@@ -3,16 +3,21 @@ the same seeded episodes, the metrics with their intervals and paired difference
 outputs.
 
 Everything that can fail on the user's input (configuration values, policy names and
-parameters, checkpoints) is checked before the first episode is played, and nothing is
-written before then.
+parameters, checkpoints, a replay range too short for an episode) is checked before the
+first episode is played, and nothing is written before then.
+
+On a ``replay`` market the episodes are windows of the recording's evaluation range unless
+``data_range`` says otherwise (``train``, ``all``, or None: the market config's ``range``);
+the range and its interval of recorded time (seconds after the first event, UTC) are printed
+before the first episode and head ``summary.md``.
 
 Outputs in the run directory:
 
 | file | content |
 |---|---|
 | ``summary.csv`` | one row per (policy, metric): value, interval, paired difference to the reference and its interval |
-| ``summary.md`` | the tables as Markdown (with Avellaneda–Stoikov's layout on ``as2008``) |
-| ``episodes.parquet`` | the per-episode results of every policy (column ``policy``, index ``seed``) |
+| ``summary.md`` | the tables as Markdown (with Avellaneda–Stoikov's layout on ``as2008``), headed on ``replay`` by the range played |
+| ``episodes.parquet`` | the per-episode results of every policy (column ``policy``, index ``seed``; on ``replay``, ``window_start_s``) |
 | ``*.png`` | ``pnl_distribution``, ``pnl_over_time``, ``inventory_paths``, ``quotes`` |
 | ``tensorboard/`` | one run per policy and ``figures`` (:mod:`mmgym.evaluation.tensorboard`) |
 """  # noqa: E501
@@ -25,11 +30,12 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from mmgym.config import env_kwargs, validate_evaluation
+from mmgym.config import env_kwargs, validate_evaluation, with_data_range
 from mmgym.evaluation import plots, report, tensorboard
 from mmgym.evaluation.lineup import Contender, baseline, checkpoint
 from mmgym.evaluation.metrics import Bootstrap, metrics, summarize
-from mmgym.evaluation.rollout import Rollout, rollout
+from mmgym.evaluation.rollout import Rollout, data_window, rollout
+from mmgym.markets.replay import WindowRange
 from mmgym.policies import POLICIES
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
@@ -78,8 +84,11 @@ def evaluate(cfg: Any, out: Path) -> pd.DataFrame:
     """Run the configured evaluation into ``out``; return the summary (see
     :func:`mmgym.evaluation.metrics.summarize`)."""
     validate_evaluation(cfg)
-    kwargs = env_kwargs(cfg)
+    kwargs = with_data_range(env_kwargs(cfg), cfg.data_range)
+    window = data_window(kwargs)
     contenders = lineup(cfg, kwargs)
+    if window is not None:
+        print(f"data: {window}")
     rollouts: dict[str, Rollout] = {}
     for c in contenders:
         rollouts[c.label] = rollout(
@@ -91,15 +100,17 @@ def evaluate(cfg: Any, out: Path) -> pd.DataFrame:
     boot = Bootstrap(cfg.confidence, cfg.bootstrap_resamples, cfg.bootstrap_method, cfg.seed)
     summary = summarize({k: r.episodes for k, r in rollouts.items()}, cfg.reference,
                         metrics(cfg.market.risk_aversion), boot)
-    _write(cfg, out, contenders, rollouts, summary)
+    _write(cfg, out, contenders, rollouts, summary, window)
     return summary
 
 
 def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str, Rollout],
-           summary: pd.DataFrame) -> None:
+           summary: pd.DataFrame, window: WindowRange | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     title = (f"{cfg.market.name}: {cfg.episodes} common episodes (seeds {cfg.seed}–"
              f"{cfg.seed + cfg.episodes - 1}); mean–variance γ = {cfg.market.risk_aversion:g}")
+    if window is not None:
+        title += f"\n\ndata: {window}"
     printed = report.text(summary, cfg.reference, cfg.confidence)
     markdown = report.text(summary, cfg.reference, cfg.confidence, fmt="github")
     if cfg.market.name == "as2008":

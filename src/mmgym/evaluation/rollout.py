@@ -3,7 +3,8 @@
 Episode ``i`` is the episode of seed ``seed + i`` whatever the policy: the market's random
 streams never depend on the agent's actions (:mod:`mmgym.rng`), so every policy faces the
 same market randomness in episode ``i`` (common random numbers) and differences between
-policies are paired.
+policies are paired. On a ``replay`` market the episodes are windows of a recording, drawn
+from the range its ``range`` parameter names (:func:`data_window` tells which).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mmgym.evaluation.metrics import max_drawdown
+from mmgym.markets.replay import WindowRange
 from mmgym.policies.base import Policy
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -34,6 +36,8 @@ EPISODE_COLUMNS: dict[str, str] = {
     "adverse_selection": "spread_captured − markout: what the mid's moves after the fills "
     "cost, price units (positive: adverse)",
     "fees": "fees paid, price units (negative: rebates)",
+    "window_start_s": "replay markets only: the episode window's first step boundary, s after "
+    "the recording's first event",
 }
 """The per-episode results of :func:`rollout`, with their units."""
 
@@ -87,6 +91,8 @@ def rollout(
     """
     env = MarketMakingVectorEnv(episodes, market=market, **env_kwargs)
     obs, info = env.reset(seed=seed)
+    starts = getattr(env.core.market, "episode_start_s", None)
+    window_start = None if starts is None else starts()
     if hasattr(policy, "reset"):
         policy.reset(np.ones(episodes, dtype=bool))
     steps = env.core.horizon_steps
@@ -140,9 +146,24 @@ def rollout(
         "adverse_selection": info["pnl_spread"] - markout,
         "fees": info["fees"],
     }
+    if window_start is not None:
+        results["window_start_s"] = window_start
     table = pd.DataFrame(results, index=pd.RangeIndex(seed, seed + episodes, name="seed"))
     dt = env.core.market.dt
     return Rollout(table, dt * np.arange(1, steps + 1), pnl, inventory, *first)
+
+
+def data_window(env_kwargs: dict[str, Any]) -> WindowRange | None:
+    """The range of the recording and its interval of recorded time that episodes with these
+    environment arguments (``market`` included) are drawn from; None on a market that is not
+    a replay."""
+    if env_kwargs["market"] != "replay":
+        return None
+    env = MarketMakingVectorEnv(1, **env_kwargs)
+    try:
+        return env.core.market.window_range()
+    finally:
+        env.close()
 
 
 def run_episodes(

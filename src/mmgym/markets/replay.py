@@ -53,6 +53,19 @@ Episodes are windows of the recording: ``start="random"`` draws the first step u
 among those where the whole window has a two-sided book (from the reset's uniform number, so
 the seed fixes it), a number starts at that many seconds after ``t_0``.
 
+**Held-out windows.** The recording's time span ``T`` (first to last event) is split at
+``s = split_fraction·T`` seconds after ``t_0`` (or ``s = split_seconds``): the *training
+range* is ``[0, s]``, the *evaluation range* ``[s, K·dt]`` (``K·dt`` the last boundary), in
+seconds after ``t_0``. With ``range="train"`` (or ``"eval"``) every episode's window, its
+first boundary and its last, lies in that range: a training window ends at the last boundary
+at or before ``s``, an evaluation window starts at the first boundary at or after it, so a
+training and an evaluation episode never share a step of recorded time (at most the
+boundary ``s`` itself, when it is one). ``range="all"`` uses the whole recording.
+:meth:`ReplayMarket.window_range` tells which range and which interval of recorded time
+(seconds after ``t_0`` and UTC) the episodes come from. The training kit trains on
+``train`` (``conf/market/replay.yaml``) and evaluates on ``eval`` (``evaluate.py``'s
+``data_range``, the closing comparison of ``train.py``).
+
 Randomness: one uniform per reset (the start); none during steps (the recording is the
 market), so episodes from the same seed are identical in any batch.
 """
@@ -66,6 +79,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 from numba import njit
 
 from mmgym.data.book import rebuild_book
@@ -75,6 +90,11 @@ from mmgym.markets.lob import LOBStep
 from mmgym.validation import ConfigError, check_choice, check_number
 
 _BID, _ASK = 0, 1
+
+RANGES = ("all", "train", "eval")
+"""The values of :attr:`ReplayParams.range`: the whole recording, or the part before or after
+its split (see the module doc)."""
+_RANGE_NAMES = {"all": "whole recording", "train": "training range", "eval": "evaluation range"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,9 @@ class ReplayParams:
     | ``dt`` | step length, recorded time | s | 0.1 | (0, 60] |
     | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 60 | (dt, recording] |
     | ``start`` | ``"random"``, or the start after the first event | s | random | see below |
+    | ``range`` | where the episodes lie: ``all``, ``train`` or ``eval`` (module doc) | - | all | |
+    | ``split_fraction`` | the split, a fraction of the events' time span T | - | 0.7 | (0, 1) |
+    | ``split_seconds`` | the split after the first event; None: by fraction | s | None | (0, T) |
     | ``levels`` | book levels a side in the step record (ticks from the best) | - | 10 | [1, 100] |
     | ``tick`` | tick size; None: the file's ``mmgym.tick_size`` | price | None | (0, inf) |
     | ``lot`` | lot size; None: the file's ``mmgym.lot_size`` | size | None | (0, inf) |
@@ -94,8 +117,14 @@ class ReplayParams:
     | ``queue_model`` | ``conservative`` or ``probabilistic`` (module doc) | - | probabilistic | |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, 1000] |
 
-    A fixed ``start`` must leave a two-sided book at every step boundary of the episode
-    (the error lists the allowed range); ``data_path`` must be a readable event file
+    The training range is ``[0, split]`` and the evaluation range ``[split, end]``, in
+    seconds after the first event (``split`` = ``split_seconds`` when set, which overrides
+    ``split_fraction``; ``end`` the recording's last step boundary): every window of
+    ``range="train"`` ends at or before the split, every window of ``range="eval"`` starts at
+    or after it. The chosen range must hold an episode (the error says how long it is), a
+    fixed ``start`` must lie in it (the error gives the allowed interval) and leave a
+    two-sided book at every step boundary of the episode (the error lists the allowed
+    starts); ``data_path`` must be a readable event file
     (:class:`~mmgym.data.store.DataError` names it otherwise).
     """
 
@@ -103,6 +132,9 @@ class ReplayParams:
     dt: float = 0.1
     episode_seconds: float = 60.0
     start: str | float = "random"
+    range: Literal["all", "train", "eval"] = "all"
+    split_fraction: float = 0.7
+    split_seconds: float | None = None
     levels: int = 10
     tick: float | None = None
     lot: float | None = None
@@ -127,6 +159,11 @@ class ReplayParams:
                 raise ConfigError(f"start={self.start!r}: expected 'random' or a number of "
                                   "seconds >= 0")
             check_number("start", self.start, low=0)
+        check_choice("range", self.range, RANGES)
+        check_number("split_fraction", self.split_fraction, low=0, high=1, low_open=True,
+                     high_open=True)
+        if self.split_seconds is not None:
+            check_number("split_seconds", self.split_seconds, low=0, low_open=True)
         check_number("levels", self.levels, low=1, high=100, integer=True)
         for name in ("tick", "lot"):
             if getattr(self, name) is not None:
@@ -134,6 +171,51 @@ class ReplayParams:
         check_number("quote_size", self.quote_size, low=0, low_open=True)
         check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
+
+
+@dataclass(frozen=True)
+class WindowRange:
+    """Where a replay market's episodes come from: the range of the recording and its
+    interval of recorded time (see the module doc).
+
+    Attributes:
+        name: the range, ``all``, ``train`` or ``eval`` (:attr:`ReplayParams.range`).
+        source: the event file.
+        start_s, end_s: the range's first and last step boundary, s after the recording's
+            first event: every episode's window lies in ``[start_s, end_s]``.
+        split_s: the split between the training and evaluation ranges, s after the first
+            event.
+        start_utc, end_utc: ``start_s`` and ``end_s`` as ISO 8601 UTC times (the event
+            file's clock, ns since the epoch).
+        windows: the number of possible episode starts in the range (step boundaries).
+    """
+
+    name: str
+    source: str
+    start_s: float
+    end_s: float
+    split_s: float
+    start_utc: str
+    end_utc: str
+    windows: int
+
+    def __str__(self) -> str:
+        return (f"{self.name} range of {self.source}: [{self.start_s:g}, {self.end_s:g}] s "
+                f"after its first event ({self.start_utc} to {self.end_utc} UTC; split at "
+                f"{self.split_s:g} s), {self.windows} window starts")
+
+
+@lru_cache(maxsize=4)
+def _event_span(path: str, mtime_ns: int) -> tuple[int, int]:
+    """The first and last ``ts_ns`` of an event file (ns; cached by file and modification
+    time), as :func:`load_recording` takes them."""
+    ts = pq.read_table(path, columns=["ts_ns"]).column("ts_ns")
+    return int(ts[0].as_py()), int(ts[-1].as_py())
+
+
+def _utc(ts_ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC, without the offset."""
+    return pd.Timestamp(ts_ns, unit="ns").isoformat()
 
 
 # Rows of the step table (column ``k``: boundary ``k``). Prices in ticks are stored *signed*
@@ -310,8 +392,9 @@ class ReplayMarket:
         if not path.is_file():
             raise DataError(f"{path}: no such file (data_path)")
         self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
-        rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
-                                        self.grid, p.levels, p.tick, p.lot)
+        resolved, mtime_ns = str(path.resolve()), path.stat().st_mtime_ns
+        rec = self.rec = load_recording(resolved, mtime_ns, p.dt, self.grid, p.levels, p.tick,
+                                        p.lot)
         self.p = replace(p, tick=rec.tick, lot=rec.lot)
         check_number("quote_size", p.quote_size, low=rec.lot)
         self.n = n
@@ -325,14 +408,34 @@ class ReplayMarket:
         if n_bounds <= H:
             raise ConfigError(f"episode_seconds={p.episode_seconds!r}: the recording {path} "
                               f"holds {(n_bounds - 1) * p.dt:g} s")
-        # an episode may start at k when the book is two-sided at every boundary k..k+H
+        first_ns, last_ns = _event_span(resolved, mtime_ns)
+        dt_ns = round(p.dt * 1e9)
+        lo, hi, split_ns = self._range_bounds(p, path, last_ns - first_ns, n_bounds - 1)
+
+        def seconds(k: int) -> float:
+            return k * dt_ns / 1e9
+
+        # an episode may start at k when the book is two-sided at every boundary k..k+H and
+        # they all lie in the range
         bad = np.concatenate([[0], np.cumsum(~rec.two_sided)])
-        self.starts = np.flatnonzero(bad[H + 1:] - bad[: n_bounds - H] == 0)
+        allowed = bad[H + 1:] - bad[: n_bounds - H] == 0
+        allowed[:lo] = False
+        allowed[hi - H + 1:] = False
+        self.starts = np.flatnonzero(allowed)
+        where = f"{_RANGE_NAMES[p.range]} [{seconds(lo):g}, {seconds(hi):g}] s"
         if len(self.starts) == 0:
             raise DataError(f"{path}: no window of {p.episode_seconds:g} s with a two-sided "
-                            "book")
+                            f"book in the {where}")
+        self._window_range = WindowRange(
+            name=p.range, source=str(path), start_s=seconds(lo), end_s=seconds(hi),
+            split_s=split_ns / 1e9, start_utc=_utc(first_ns + lo * dt_ns),
+            end_utc=_utc(first_ns + hi * dt_ns), windows=len(self.starts))
         if p.start != "random":
             k0 = round(p.start / p.dt)
+            if not lo <= k0 <= hi - H:
+                raise ConfigError(
+                    f"start={p.start!r}: outside the {where} (range={p.range!r}); allowed "
+                    f"starts (s): {seconds(lo):g} to {seconds(hi - H):g}")
             if k0 not in set(self.starts.tolist()):
                 raise ConfigError(
                     f"start={p.start!r}: no two-sided book over [{p.start}, "
@@ -342,7 +445,9 @@ class ReplayMarket:
         else:
             self.fixed_start = None
         self._probabilistic = p.queue_model == "probabilistic"
+        self._dt_ns = dt_ns
         self.pos = np.zeros(n, dtype=np.int64)
+        self.start_pos = np.zeros(n, dtype=np.int64)  # each env's episode's first boundary
         self.now = np.zeros((len(rec.table), n))  # the table's column at each env's boundary
         self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
@@ -359,8 +464,49 @@ class ReplayMarket:
             book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
         )
 
+    @staticmethod
+    def _range_bounds(p: ReplayParams, path: Path, span_ns: int,
+                      last: int) -> tuple[int, int, int]:
+        """The first and last step boundary of ``p.range`` and the split (ns after the first
+        event), for a recording spanning ``span_ns`` cut into boundaries ``0 .. last``.
+
+        Raises:
+            ConfigError: when ``split_seconds`` is not inside the recording's span, or the
+                range is shorter than an episode (saying how long it is).
+        """
+        dt_ns = round(p.dt * 1e9)
+        if p.split_seconds is None:
+            split_ns = round(p.split_fraction * span_ns)
+        else:
+            try:
+                check_number("split_seconds", p.split_seconds, low=0, high=span_ns / 1e9,
+                             low_open=True, high_open=True)
+            except ConfigError as e:
+                raise ConfigError(f"{e} (the recording {path} spans {span_ns / 1e9:g} s)"
+                                  ) from None
+            split_ns = round(p.split_seconds * 1e9)
+        lo, hi = {"all": (0, last), "train": (0, min(split_ns // dt_ns, last)),
+                  "eval": (min(-(-split_ns // dt_ns), last), last)}[p.range]
+        if hi - lo < round(p.episode_seconds / p.dt):
+            raise ConfigError(
+                f"range={p.range!r}: the {_RANGE_NAMES[p.range]} [{lo * dt_ns / 1e9:g}, "
+                f"{hi * dt_ns / 1e9:g}] s of {path} (split at {split_ns / 1e9:g} s) holds "
+                f"{(hi - lo) * dt_ns / 1e9:g} s, less than episode_seconds="
+                f"{p.episode_seconds!r}")
+        return lo, hi, split_ns
+
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
+
+    def window_range(self) -> WindowRange:
+        """The range of the recording the episodes are drawn from, and its interval of
+        recorded time (seconds after the first event and UTC)."""
+        return self._window_range
+
+    def episode_start_s(self) -> np.ndarray:
+        """``(n,)`` the first boundary of each environment's current episode, s after the
+        recording's first event."""
+        return self.start_pos * self._dt_ns / 1e9
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         if self.fixed_start is None:
@@ -369,6 +515,7 @@ class ReplayMarket:
             self.pos[mask] = self.starts[pick]
         else:
             self.pos[mask] = self.fixed_start
+        self.start_pos[mask] = self.pos[mask]
         rows = self.rec.n_rows_reset
         self.now[:rows, mask] = self.rec.table[:rows, self.pos[mask]]
         self.order_y[:, mask] = np.nan
