@@ -3,6 +3,8 @@
     mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import tardis incremental_book_L2.csv.gz [trades.csv.gz] -o events.parquet
+                 [--strict] [--tick T --lot L]
 
 Prints what was imported, the tick and lot sizes (given, recorded by the recorder, or
 inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks every price and
@@ -10,6 +12,9 @@ size against them) and what was skipped or repaired (by reason, with the first f
 file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
 file and line in the message). The output is written atomically: a failed import never
 leaves a partial or damaged file.
+
+``tardis`` reads a Tardis.dev ``incremental_book_L2`` file and, when given, the ``trades``
+file of the same exchange and symbol, merged in time order (:mod:`mmgym.data.tardis`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
+from mmgym.data.tardis import read_tardis
 
 
 def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
@@ -100,6 +106,10 @@ IMPORTERS: dict[str, Importer] = {
     "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
                       "'[<local ns> ]<json>' lines"),
     "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
+    "tardis": Importer(read_tardis, "Tardis.dev CSV files: incremental_book_L2 and optionally "
+                       "trades (.csv or .csv.gz)",
+                       second="the Tardis trades file of the same exchange and symbol "
+                       "(optional)"),
 }
 """Importers by subcommand name."""
 
