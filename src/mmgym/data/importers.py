@@ -6,6 +6,8 @@
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
         [--date YYYY-MM-DD --symbol S --timezone America/New_York] [--strict] [--tick --lot]
+    mmgym-import tardis incremental_book_L2.csv.gz [trades.csv.gz] -o events.parquet
+                 [--strict] [--tick T --lot L]
 
 Prints what was imported, the tick and lot sizes (given, recorded by the recorder, or
 inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks every price and
@@ -18,6 +20,9 @@ leaves a partial or damaged file.
 rules (:mod:`mmgym.data.binance`); ``--venue`` gives the venue, by default it is told from
 the messages (a message of the other venue fails the import, naming its line) and written
 to the metadata (``mmgym.source``: ``binance-spot`` or ``binance-usdm``).
+
+``tardis`` reads a Tardis.dev ``incremental_book_L2`` file and, when given, the ``trades``
+file of the same exchange and symbol, merged in time order (:mod:`mmgym.data.tardis`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
+from mmgym.data.tardis import read_tardis
 
 
 def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
@@ -128,6 +134,10 @@ IMPORTERS: dict[str, Importer] = {
     "lobster": Importer(read_lobster, "LOBSTER message and orderbook files (NASDAQ equities)",
                         second="the orderbook file (default: beside the message file, by "
                                "LOBSTER's naming)", arguments=_lobster_arguments),
+    "tardis": Importer(read_tardis, "Tardis.dev CSV files: incremental_book_L2 and optionally "
+                       "trades (.csv or .csv.gz)",
+                       second="the Tardis trades file of the same exchange and symbol "
+                       "(optional)"),
 }
 """Importers by subcommand name."""
 

@@ -1,6 +1,8 @@
-"""Parts shared by the exchange importers (:mod:`mmgym.data.binance`, :mod:`mmgym.data.bybit`).
+"""Parts shared by the exchange importers (:mod:`mmgym.data.binance`, :mod:`mmgym.data.bybit`,
+:mod:`mmgym.data.tardis`).
 
-* :func:`open_lines`: the raw lines of a recording, gzip or plain text;
+* :func:`read_bytes`, :func:`open_lines`: the content or the raw lines of a recording, gzip
+  or plain text;
 * :func:`read_lines`: the pass over them: corrupt and out-of-order lines counted and skipped;
 * :class:`EventRows`: the output table, built from one block of rows per message, with the
   raw line of each row (for the messages of the bad-data policy);
@@ -31,17 +33,21 @@ from mmgym.data.schema import COLUMNS, DELTA
 from mmgym.data.store import DataError
 
 
-def open_lines(path: Path) -> list[bytes]:
-    """The lines of a text file, gunzipped when it starts with the gzip magic bytes."""
+def read_bytes(path: Path) -> bytes:
+    """The content of a file, gunzipped when it starts with the gzip magic bytes."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
     try:
-        data = gzip.open(path, "rb").read() if gz else path.read_bytes()
+        return gzip.open(path, "rb").read() if gz else path.read_bytes()
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
-    return data.split(b"\n")
+
+
+def open_lines(path: Path) -> list[bytes]:
+    """The lines of a text file, gunzipped when it starts with the gzip magic bytes."""
+    return read_bytes(path).split(b"\n")
 
 
 def read_lines(
