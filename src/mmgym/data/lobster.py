@@ -73,7 +73,6 @@ malformed file is parsed again line by line only to name its bad lines.
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 from pathlib import Path
@@ -81,7 +80,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmgym.data.importing import grid_units
+from mmgym.data.importing import grid_units, read_bytes
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, COLUMNS, DELTA, NO_ID, SNAPSHOT, TRADE
 from mmgym.data.store import DataError
@@ -111,18 +110,6 @@ def orderbook_path(message: Path) -> Path:
     return message.with_name(name.replace("_message_", "_orderbook_"))
 
 
-def _read_bytes(path: Path) -> bytes:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: cannot read ({e})") from None
-    return data
-
-
 def _has_header(data: bytes) -> bool:
     """Whether the first line is a header: its first field is not a number."""
     first = data.split(b"\n", 1)[0].split(b",", 1)[0].strip().lstrip(b"\xef\xbb\xbf")
@@ -141,7 +128,7 @@ def read_numeric(path: Path, columns: int | None) -> tuple[np.ndarray, int]:
     line that is not that many numbers is a row of NaN (the rows stay paired with the other
     file's lines); a trailing empty line is not a row.
     """
-    data = _read_bytes(path)
+    data = read_bytes(path)
     header = int(_has_header(data))
     if columns is None:
         lines = data.split(b"\n", header + 1)
