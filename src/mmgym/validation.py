@@ -24,8 +24,10 @@ def check_number(
     low_open: bool = False,
     high_open: bool = False,
     integer: bool = False,
+    allow_inf: bool = False,
 ) -> float:
-    """Return ``value`` as a float (or int) after checking it is a finite number in range.
+    """Return ``value`` as a float (or int) after checking it is a finite number in range
+    (``+inf`` too with ``allow_inf``, for a threshold that ``inf`` switches off).
 
     Args:
         field: the name shown in the error message.
@@ -33,6 +35,7 @@ def check_number(
         low, high: the bounds of the allowed interval.
         low_open, high_open: whether each bound is excluded.
         integer: require an integral value and return an ``int``.
+        allow_inf: accept ``+inf`` (when ``high`` is ``inf``).
     """
     interval = (
         f"{'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}{')' if high_open else ']'}"
@@ -50,6 +53,8 @@ def check_number(
             raise ConfigError(
                 f"{field}={value!r}: expected {kind} in {interval}"
             ) from None
+    if allow_inf and value == math.inf and high == math.inf:
+        return value
     if not math.isfinite(value):
         raise ConfigError(f"{field}={value!r}: expected a finite number in {interval}")
     if integer and value != int(value):

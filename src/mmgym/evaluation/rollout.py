@@ -80,7 +80,8 @@ def rollout(
 
     Args:
         policy: ``policy(obs, info) -> actions`` for a batch; a stateful one (with
-            ``reset(mask)``) is reset first.
+            ``reset(mask)``) is reset first, one that reads the hidden state (``bind``) is
+            bound to the market.
         episodes: number of episodes, played as one batch.
         seed: the first episode's seed.
         market: the market id.
@@ -90,6 +91,8 @@ def rollout(
             parameters, ...).
     """
     env = MarketMakingVectorEnv(episodes, market=market, **env_kwargs)
+    if hasattr(policy, "bind"):
+        policy.bind(env.core.market)
     obs, info = env.reset(seed=seed)
     starts = getattr(env.core.market, "episode_start_s", None)
     window_start = None if starts is None else starts()

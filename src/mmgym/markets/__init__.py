@@ -8,9 +8,11 @@ from mmgym.markets.as2008 import AS2008Market, AS2008Params
 from mmgym.markets.base import Market, MarketStep
 from mmgym.markets.lob import LOBMarket, LOBParams, LOBStep
 from mmgym.markets.replay import ReplayMarket, ReplayParams
+from mmgym.markets.wide import WideMarket, WideParams
 from mmgym.validation import check_choice
 
-MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket, ReplayMarket)}
+MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket, ReplayMarket,
+                                                 WideMarket)}
 
 
 def make_market(name: str, n: int, **params: Any) -> Market:
@@ -30,5 +32,7 @@ __all__ = [
     "MarketStep",
     "ReplayMarket",
     "ReplayParams",
+    "WideMarket",
+    "WideParams",
     "make_market",
 ]

@@ -355,6 +355,17 @@ class LOBMarket:
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
 
+    def hidden_state(self) -> dict[str, np.ndarray]:
+        """What the market knows and the agents do not, for diagnostics (the ``oracle``
+        policy): the fundamental, the mid and the best quotes in price units, whether an
+        information event is under way and its direction (+1 informed buying, −1 selling, 0
+        none). Never part of the observation."""
+        tick = self.p.tick
+        return {"fundamental": self.fundamental * tick, "event": self.event.copy(),
+                "direction": self.event_dir * self.event,
+                "mid": self.mid.copy(), "best_bid": -self.best[_BID] * tick,
+                "best_ask": self.best[_ASK] * tick}
+
     def mid_ticks(self) -> np.ndarray:
         """Mid price of each book, ticks."""
         return (self.best[_ASK] - self.best[_BID]) * 0.5

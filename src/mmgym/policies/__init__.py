@@ -10,9 +10,11 @@ from typing import Any
 from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
+from mmgym.policies.oracle import Oracle
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
 from mmgym.policies.rule_based import RuleBased
-from mmgym.policies.simple import FixedSpread, RandomQuotes
+from mmgym.policies.signals import SignalAS
+from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes
 from mmgym.validation import make_registered
 
 POLICIES: dict[str, type] = {
@@ -28,6 +30,9 @@ POLICIES: dict[str, type] = {
         RuleBased,
         FixedSpread,
         RandomQuotes,
+        NoQuote,
+        SignalAS,
+        Oracle,
     )
 }
 
@@ -45,11 +50,14 @@ __all__ = [
     "FixedSpread",
     "GLFTApprox",
     "GLFTExact",
+    "NoQuote",
     "OBISkew",
     "OBISkewInventory",
+    "Oracle",
     "Policy",
     "RandomQuotes",
     "RuleBased",
+    "SignalAS",
     "make",
     "market_params",
 ]

@@ -21,7 +21,8 @@ from mmgym.validation import check_number
 class Policy(Protocol):
     """``policy(obs, info) -> actions`` for a batch. A policy that keeps state across steps
     (fill history, say) also defines ``reset(mask)``, called when the masked environments
-    start an episode."""
+    start an episode; a diagnostic policy that reads the market's hidden state (the
+    ``oracle``) defines ``bind(market)``, called with the batched market it plays."""
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray: ...
 

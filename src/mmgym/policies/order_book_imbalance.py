@@ -38,7 +38,8 @@ class OBISkew:
     ) -> None:
         self.half_spread = check_number("half_spread", half_spread)
         self.alpha = check_number("alpha", alpha)
-        self.vol_threshold = float(vol_threshold)
+        self.vol_threshold = check_number("vol_threshold", vol_threshold, low=0,
+                                          allow_inf=True)
         self._imbalance = feature_column(tuple(feature_names), "imbalance", self.name)
         self._volatility = (None if math.isinf(self.vol_threshold)
                             else feature_column(tuple(feature_names), "volatility", self.name))

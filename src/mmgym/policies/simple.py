@@ -1,10 +1,21 @@
-"""Rule-free baselines: a fixed symmetric spread and uniformly random quotes."""
+"""Rule-free baselines: never quoting, a fixed symmetric spread and uniformly random quotes."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from mmgym.policies.base import NO_QUOTE
 from mmgym.validation import check_number
+
+
+class NoQuote:
+    """Withdraw both sides at every step; ``no_quote``. It never trades, so it earns exactly
+    0: the zero of every market's PnL table."""
+
+    name = "no_quote"
+
+    def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
+        return np.full((len(obs), 2), NO_QUOTE)
 
 
 class FixedSpread:
