@@ -4,7 +4,8 @@ Importing the package registers the environment ids:
 
 | id | market |
 |---|---|
-| ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow (the default market) |
+| ``mmgym/WideSpread-v0`` | ``wide``: a small-tick equity's sparse book, wide spread, informed flow |
+| ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow, BTCUSDT's one-tick spread |
 | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), section 3.3 |
 | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded order book (``data_path=...``) |
 
@@ -24,6 +25,7 @@ from mmgym.vector import MarketMakingVectorEnv
 __version__ = "0.1.0"
 
 ENV_IDS: dict[str, str] = {
+    "mmgym/WideSpread-v0": "wide",
     "mmgym/MarketMaking-v0": "lob",
     "mmgym/AvellanedaStoikov-v0": "as2008",
     "mmgym/LOBReplay-v0": "replay",

@@ -155,6 +155,7 @@ class WideParams:
     placement_min_ticks: int = 4
     limit_size_lots: float = 100.0
     limit_sizes: Literal["geometric", "fixed"] = "fixed"
+    two_sided: bool = True
     cancel_rate: float = 0.2
     market_rate: float = 0.06
     informed_rate: float = 1.5
@@ -196,6 +197,8 @@ class WideParams:
                      high=self.placement_ticks, integer=True)
         check_number("limit_size_lots", self.limit_size_lots, low=1)
         check_choice("limit_sizes", self.limit_sizes, ("geometric", "fixed"))
+        if not isinstance(self.two_sided, bool):
+            raise ConfigError(f"two_sided={self.two_sided!r}: expected true or false")
         check_number("cancel_rate", self.cancel_rate, **nonneg)
         check_number("market_rate", self.market_rate, **nonneg)
         check_number("informed_rate", self.informed_rate, **nonneg)
@@ -261,6 +264,8 @@ class _Constants(NamedTuple):
     market_size: float
     event_jump: float
     probabilistic: bool
+    two_sided: bool
+    skew_ticks: float  # lean·lean_scale_ticks: the largest skew of a two-sided quote
 
 
 class _Book(NamedTuple):
@@ -350,6 +355,8 @@ class WideMarket:
             market_size=_geometric_scale(p.market_size_lots),
             event_jump=_geometric_scale(p.event_jump_ticks),
             probabilistic=p.queue_model == "probabilistic",
+            two_sided=p.two_sided,
+            skew_ticks=p.lean * p.lean_scale_ticks,
         )
         K = p.max_orders
         self._count_cdf = np.array([_poisson_cdf(r * p.dt, K) for r in
@@ -517,6 +524,46 @@ def _drop_empty_best(depth, best, s, i):
 
 
 @njit(cache=True)
+def _side_volume(depth, s, i):
+    """The volume of side ``s`` of book ``i``, lots."""
+    total = 0.0
+    for j in range(depth.shape[1]):
+        total += depth[s, j, i]
+    return total
+
+
+@njit(cache=True)
+def _level_at(depth, s, i, target):
+    """The level holding the ``target``-th lot of side ``s`` counted from the best."""
+    j = 0
+    acc = depth[s, 0, i]
+    while acc <= target and j < depth.shape[1] - 1:
+        j += 1
+        acc += depth[s, j, i]
+    return j
+
+
+@njit(cache=True)
+def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
+    """Cancel one order of ``size`` lots at level ``j`` of side ``s`` (at most the level's
+    volume; the side keeps one lot), advancing the agent's place there (``queue_model``)."""
+    queue = depth[s, j, i]
+    gone = min(size, queue, _side_volume(depth, s, i) - 1.0)
+    if gone <= 0.0:
+        return
+    if order_lots[s, i] > 0 and order_y[s, i] - best[s, i] == j:
+        ahead = order_ahead[s, i]
+        if c.probabilistic:
+            advance = gone * ahead / max(queue, 1.0)
+        else:
+            advance = max(ahead - (queue - gone), 0.0)
+        order_ahead[s, i] = max(ahead - advance, 0.0)
+    depth[s, j, i] = queue - gone
+    if j == 0:
+        _drop_empty_best(depth, best, s, i)
+
+
+@njit(cache=True)
 def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book, rec):
     depth, best, fundamental, event, event_dir = (book.depth, book.best, book.fundamental,
                                                   book.event, book.event_dir)
@@ -587,15 +634,26 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
         lean = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale) * c.lean
 
         # 3. limit orders: uniform over the placement ticks from the anchor, post-only; one
-        # that reaches the agent's opposite order trades with it (the agent is the best there)
+        # that reaches the agent's opposite order trades with it (the agent is the best
+        # there). Two-sided quotes: one count, both sides at the same distance from the
+        # anchor skewed toward the fundamental
+        skew = np.round(np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
+                        * c.skew_ticks)
+        pairs = (_poisson(uniforms[r_lcount, i], c.limit_dt, max_limit) if c.two_sided
+                 else 0)
         for s in range(2):
             b = 1.0 + lean if s == 0 else 1.0 - lean
             sign = 2.0 * s - 1.0
-            count = _poisson(uniforms[r_lcount + s, i], c.limit_dt * b, max_limit)
+            if c.two_sided:
+                count = pairs
+                center = anchor[i] + skew
+            else:
+                count = _poisson(uniforms[r_lcount + s, i], c.limit_dt * b, max_limit)
+                center = anchor[i]
             for k in range(count):
-                base = r_limit + 4 * k + 2 * s
+                base = r_limit + 4 * k + (0 if c.two_sided else 2 * s)
                 d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-                y = max(np.ceil(d + sign * anchor[i]), 1.0 - best[1 - s, i])
+                y = max(np.ceil(d + sign * center), 1.0 - best[1 - s, i])
                 size = _geometric(uniforms[base + 1, i], c.limit_size)
                 o = 1 - s
                 if order_lots[o, i] > 0 and order_y[o, i] + y <= 0:
@@ -615,39 +673,39 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                 elif j < L:
                     depth[s, int(j), i] += size
 
-        # 4. cancellations: in proportion to the volume, the agent's queue advancing
-        for s in range(2):
-            b = 1.0 + lean if s == 0 else 1.0 - lean
-            total = 0.0
-            for j in range(L):
-                total += depth[s, j, i]
-            count = _poisson(uniforms[r_ccount + s, i], c.cancel_dt * (2.0 - b) * total,
-                             max_cancel)
+        # 4. cancellations: in proportion to the volume, the agent's queue advancing; a
+        # two-sided quote is cancelled with its other side (the order at the mirror price
+        # about the anchor, when it is still there)
+        if c.two_sided:
+            both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
+            count = _poisson(uniforms[r_ccount, i], c.cancel_dt * both * 0.5, max_cancel)
             for k in range(count):
-                base = r_cancel + 4 * k + 2 * s
-                if total <= 1.0:
-                    break
-                target = uniforms[base, i] * total
-                j = 0
-                acc = depth[s, 0, i]
-                while acc <= target and j < L - 1:
-                    j += 1
-                    acc += depth[s, j, i]
-                queue = depth[s, j, i]
-                gone = min(_geometric(uniforms[base + 1, i], c.limit_size), queue, total - 1.0)
-                if gone <= 0.0:
-                    continue
-                if order_lots[s, i] > 0 and order_y[s, i] - best[s, i] == j:
-                    ahead = order_ahead[s, i]
-                    if c.probabilistic:
-                        advance = gone * ahead / max(queue, 1.0)
-                    else:
-                        advance = max(ahead - (queue - gone), 0.0)
-                    order_ahead[s, i] = max(ahead - advance, 0.0)
-                depth[s, j, i] = queue - gone
-                total -= gone
-                if j == 0:
-                    _drop_empty_best(depth, best, s, i)
+                base = r_cancel + 4 * k
+                bids = _side_volume(depth, 0, i)
+                target = uniforms[base, i] * (bids + _side_volume(depth, 1, i))
+                s = 0 if target < bids else 1
+                target = target if s == 0 else target - bids
+                j = _level_at(depth, s, i, target)
+                size = _geometric(uniforms[base + 1, i], c.limit_size)
+                _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
+                o = 1 - s
+                mirror = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s)
+                jm = mirror - best[o, i]
+                if 0 <= jm < L and depth[o, int(jm), i] > 0:
+                    _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm),
+                            size)
+        else:
+            for s in range(2):
+                b = 1.0 + lean if s == 0 else 1.0 - lean
+                count = _poisson(uniforms[r_ccount + s, i],
+                                 c.cancel_dt * (2.0 - b) * _side_volume(depth, s, i),
+                                 max_cancel)
+                for k in range(count):
+                    base = r_cancel + 4 * k + 2 * s
+                    total = _side_volume(depth, s, i)
+                    j = _level_at(depth, s, i, uniforms[base, i] * total)
+                    size = _geometric(uniforms[base + 1, i], c.limit_size)
+                    _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
 
         # 5. market orders: sells hit the bids (side 0), buys the asks; informed traders on
         # the side of the event's direction
