@@ -1,10 +1,11 @@
-"""Real-data throughput: Binance and Tardis imports (rows/s) and ``replay`` single-env steps/s.
+"""Real-data throughput: Binance, Tardis and LOBSTER imports (rows/s, messages/s) and
+``replay`` single-env steps/s.
 
     python benchmarks/data.py              # 5 repeats
     python benchmarks/data.py --repeats 3
 
-Reads the sample recording from ``../shared/data/binance-usdm/`` (not shipped). Prints the
-median over repeats of:
+Reads the sample recordings from ``../shared/data/binance-usdm/`` and
+``../shared/data/lobster-amzn/`` (not shipped). Prints the median over repeats of:
 
 * import: rows of the event table produced per second by ``read_binance`` (gunzip, parse,
   bad-data checks, crossed-book check), and with the parquet write (``import_binance``);
@@ -12,11 +13,18 @@ median over repeats of:
   files in the documented schema (``--tardis-rows`` rows: 90% ``incremental_book_L2``, two
   1,000-level snapshots and delta messages of about 8.5 rows, 10% ``trades``), plain and
   gzip-compressed (the parse, the checks, the merge, the units and crossed-book check);
+* import lobster: messages per second read by ``read_lobster`` from the AMZN level-1 sample
+  (22,552 messages and their orderbook rows: the parse, the checks, the book diff, the
+  units); each measurement times ``--lobster-reads`` reads in a row (one takes some 20 ms);
 * replay: single-env steps/s through ``gym.make("mmgym/LOBReplay-v0")`` (default wrappers),
   with the default book features and with only ``inventory`` and ``time_remaining`` (the
-  market's own cost), beside ``mmgym/AvellanedaStoikov-v0`` measured in the same run.
+  market's own cost), and on the LOBSTER import (``quote_size=100``, ``max_inventory=1000``
+  shares) with the default features, beside ``mmgym/AvellanedaStoikov-v0`` measured in the
+  same run.
 
-Budgets: import >= 500,000 events/s (Tardis: rows/s); replay single env >= 30,000 steps/s.
+The cases are interleaved within each repeat, so a change in the machine's load touches them
+all alike. Budgets: import >= 500,000 events/s (Tardis: rows/s), LOBSTER import >= 1,000,000
+messages/s; replay single env >= 30,000 steps/s.
 """
 
 from __future__ import annotations
@@ -34,10 +42,20 @@ import pandas as pd
 
 import mmgym  # noqa: F401
 from mmgym.data.binance import import_binance, read_binance
+from mmgym.data.lobster import read_lobster
+from mmgym.data.store import write_events
 from mmgym.data.tardis import read_tardis
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
-BUDGETS = {"import": 500_000, "replay": 30_000}
+LOBSTER = SAMPLE.parents[1] / "lobster-amzn/AMZN_2012-06-21_34200000_43200000_message_1.csv"
+BUDGETS = {"import": 500_000, "import lobster": 1_000_000, "replay": 30_000}
+"""Per second, by case name prefix (the longest matching prefix applies)."""
+
+
+def budget(name: str) -> int | None:
+    """The budget of a case: that of the longest prefix of ``name`` in :data:`BUDGETS`."""
+    prefixes = [p for p in BUDGETS if name.startswith(p)]
+    return BUDGETS[max(prefixes, key=len)] if prefixes else None
 
 
 def steps_per_second(env_id: str, steps: int, **kwargs: object) -> float:
@@ -99,8 +117,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--tardis-rows", type=int, default=1_000_000)
+    parser.add_argument("--lobster-reads", type=int, default=25,
+                        help="reads of the LOBSTER sample per measurement")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp()) / "sample.parquet"
+    amzn = out.with_name("amzn.parquet")
+    lobster_events, lobster_report = read_lobster(LOBSTER)
+    messages = lobster_report.lines
+    write_events(lobster_events, amzn, lobster_report.metadata)
     tardis_dir = tempfile.TemporaryDirectory()
     tardis = {"plain": write_tardis(Path(tardis_dir.name), args.tardis_rows)}
     tardis["gzip"] = tuple(p.with_suffix(".csv.gz") for p in tardis["plain"])
@@ -114,6 +138,11 @@ def main() -> None:
             results.setdefault(f"import tardis {name} (read)", []).append(
                 args.tardis_rows / (time.perf_counter() - t0))
         t0 = time.perf_counter()
+        for _ in range(args.lobster_reads):
+            read_lobster(LOBSTER)
+        results.setdefault("import lobster (read)", []).append(
+            args.lobster_reads * messages / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
         events, _ = read_binance(SAMPLE)
         results.setdefault("import (read)", []).append(len(events) / (time.perf_counter() - t0))
         t0 = time.perf_counter()
@@ -124,19 +153,21 @@ def main() -> None:
             ("replay default features", "mmgym/LOBReplay-v0", {"data_path": str(out)}),
             ("replay inventory+time", "mmgym/LOBReplay-v0",
              {"data_path": str(out), "features": ["inventory", "time_remaining"]}),
+            ("replay lobster default feat.", "mmgym/LOBReplay-v0",
+             {"data_path": str(amzn), "quote_size": 100, "max_inventory": 1000}),
             ("as2008 (reference)", "mmgym/AvellanedaStoikov-v0", {}),
         ):
             results.setdefault(name, []).append(steps_per_second(env_id, args.steps, **kwargs))
     tardis_dir.cleanup()
-    print(f"{report.events:,} events in the sample, {args.tardis_rows:,} rows in the Tardis "
-          f"files; median of {args.repeats} interleaved runs")
-    print(f"{'case':28s}{'per second':>14s}{'budget':>12s}  verdict")
+    print(f"{report.events:,} events in the Binance sample, {args.tardis_rows:,} rows in the "
+          f"Tardis files, {messages:,} messages in the LOBSTER sample ({args.lobster_reads} "
+          f"reads a measurement); median of {args.repeats} interleaved runs")
+    print(f"{'case':30s}{'per second':>14s}{'budget':>12s}  verdict")
     for name, values in results.items():
-        budget = BUDGETS["import"] if name.startswith("import") else (
-            BUDGETS["replay"] if name.startswith("replay") else None)
+        limit = budget(name)
         value = statistics.median(values)
-        verdict = "" if budget is None else ("ok" if value >= budget else "BELOW BUDGET")
-        print(f"{name:28s}{value:>14,.0f}{budget or 0:>12,}  {verdict}")
+        verdict = "" if limit is None else ("ok" if value >= limit else "BELOW BUDGET")
+        print(f"{name:30s}{value:>14,.0f}{limit or 0:>12,}  {verdict}")
 
 
 if __name__ == "__main__":

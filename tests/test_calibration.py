@@ -1,8 +1,11 @@
 """Calibration: the mid rebuilt from book events, σ (realized, Garman–Klass), λ(δ) = A·e^(−kδ)
-recovered from events drawn from the model, the lob parameters, and the config it writes."""
+recovered from events drawn from the model, the lob parameters, the touch, trades and mid
+returns of a hand-made level-1 book, the configs it writes, and the real BTCUSDT and AMZN
+(LOBSTER level 1) samples."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 from pathlib import Path
@@ -12,12 +15,13 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from reference import SAMPLE, needs_sample
+from reference import LOBSTER_MESSAGE, SAMPLE, needs_lobster, needs_sample
 
 from mmgym.cli import CONF_DIR
 from mmgym.config import register, validate
 from mmgym.data import calibration, recorder
 from mmgym.data.binance import read_binance
+from mmgym.data.lobster import read_lobster
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
 from mmgym.evaluation.lineup import baseline
@@ -271,6 +275,249 @@ def test_calibration_of_the_real_binance_sample():
     assert 0.5 < cal.orders_per_side_per_s <= len(trades) / (2 * cal.seconds)
     assert 0 < cal.mean_order_size and cal.mean_order_size * cal.orders_per_side_per_s * 2 \
         * cal.seconds == pytest.approx(trades["size"].sum(), rel=1e-9)
+
+
+S = 1_000_000_000  # ns per second
+
+
+def level1_book() -> pd.DataFrame:
+    """A level-1 book (only the best level a side, as a LOBSTER ``_1`` file shows it: a level
+    that stops being the best is removed) on a 0.01 tick over 10 s, and its trades.
+
+    Sampled every second (the book after every message at or before each time), the spread
+    is 10, 10, 10, 5, 4, 4, 4, 7, 7, 14, 14 ticks at 0, 1, ..., 10 s; the best bid holds
+    100 ×4, 300 ×3, 80 ×3, 90; the best ask 200 ×3, 50 ×6, 10 ×2; the mid's 1-s increments
+    are 0, 0, −2.5, 0.5, 0, 0, −1.5, 0, 3.5, 0 ticks. Trades: one at 0 s (with the first
+    book: not after the first mid), then 30 + 20 (one buy order, 0.3 ms apart), a sell of 40
+    and a sell of 15."""
+    return events([
+        (0, TRADE, SELL, 100.00, 5.0, NO_ID),
+        (0, SNAPSHOT, BID, 100.00, 100.0, 0), (0, SNAPSHOT, ASK, 100.10, 200.0, 0),
+        (int(1.5 * S), TRADE, BUY, 100.10, 30.0, NO_ID),
+        (int(1.5 * S) + 300_000, TRADE, BUY, 100.10, 20.0, NO_ID),
+        (int(2.5 * S), DELTA, ASK, 100.10, 0.0, 1), (int(2.5 * S), DELTA, ASK, 100.05, 50.0, 1),
+        (4 * S, DELTA, BID, 100.00, 0.0, 2), (4 * S, DELTA, BID, 100.01, 300.0, 2),  # at 4 s
+        (5 * S, TRADE, SELL, 100.01, 40.0, NO_ID),
+        (int(6.2 * S), DELTA, BID, 100.01, 0.0, 3), (int(6.2 * S), DELTA, BID, 99.98, 80.0, 3),
+        (int(7.5 * S), TRADE, SELL, 99.98, 15.0, NO_ID),
+        (int(8.7 * S), DELTA, ASK, 100.05, 0.0, 4), (int(8.7 * S), DELTA, ASK, 100.12, 10.0, 4),
+        (10 * S, DELTA, BID, 99.98, 90.0, 5),
+    ])
+
+
+def calibrate_level1() -> calibration.Calibration:
+    return calibration.calibrate(level1_book(), 0.01, 1.0, gk_bar_seconds=5.0,
+                                 max_delta_ticks=3, min_count=1)
+
+
+def test_touch_trades_and_returns_of_a_level1_book_by_hand():
+    cal = calibrate_level1()
+    touch = cal.touch
+    assert touch.samples == 11
+    # sorted spreads 4 4 4 5 7 7 10 10 10 14 14: the q-quantile at position 10q, interpolated
+    assert touch.spread_mean == pytest.approx(89 / 11)
+    assert touch.spread_quantiles == pytest.approx({0.1: 4.0, 0.25: 4.5, 0.5: 7.0, 0.75: 10.0,
+                                                    0.9: 14.0})
+    assert (touch.bid_size_median, touch.ask_size_median) == (100.0, 50.0)
+    assert touch.bid_size_mean == pytest.approx(1630 / 11)
+    assert touch.ask_size_mean == pytest.approx(920 / 11)
+    trades = cal.trades
+    assert (trades.count, trades.mean_size, trades.median_size) == (4, 26.25, 25.0)
+    assert cal.seconds == 10.0 and trades.rate == pytest.approx(0.4)
+    # the market orders beside them: 50, 40 and 15 over 2 sides × 10 s
+    assert cal.orders_per_side_per_s == pytest.approx(0.15)
+    assert cal.mean_order_size == pytest.approx(35.0)
+    # increments: mean 0, Σr² = 21, Σ r_i·r_{i+1} = −2.5 × 0.5
+    ret = cal.returns
+    assert ret.count == 10 and ret.std_ticks == pytest.approx(math.sqrt(2.1))
+    assert ret.autocorr == pytest.approx(-1.25 / 21)
+    assert cal.ticks(cal.sigma_rv) == pytest.approx(ret.std_ticks)  # the mean increment is 0
+    # the only increase of a level while it stays shown: 80 → 90 at 10 s
+    assert cal.mean_limit_increment == pytest.approx(10.0)
+    text = calibration.summary(cal)
+    assert ("spread (sampled every 1 s, n=11): mean 8.091 ticks, 10/25/50/75/90%: "
+            "4/4.5/7/10/14 ticks (median 6.997 bps of the mean mid)") in text
+    assert ("size at the best (sampled every 1 s): bid median 100, mean 148.2; ask median "
+            "50, mean 83.64 (size units)") in text
+    assert "= 1.449 ticks/√s" in text
+    assert "mid returns over 1 s (n=10): std 1.449 ticks, lag-1 autocorrelation -0.060" in text
+    assert "trades (executions, n=4): 0.4 /s (both sides), mean size 26.25, median 25" in text
+
+
+def test_touch_is_sampled_in_time_not_per_message():
+    """49 messages in the first millisecond at a 20-tick spread, then 5 ticks for 4 s: the
+    samples weigh the states by their duration; a one-sided book at a sample time (3 s) is
+    left out."""
+    rows = [(0, SNAPSHOT, BID, 99.0, 1.0, 0), (0, SNAPSHOT, ASK, 101.0, 1.0, 0)]
+    rows += [(i * 1000, DELTA, BID, 99.0, 1.0 + i, i) for i in range(1, 50)]
+    rows += [(S // 2, DELTA, ASK, 101.0, 0.0, 50), (S // 2, DELTA, ASK, 99.5, 3.0, 50),
+             (int(2.5 * S), DELTA, ASK, 99.5, 0.0, 51),
+             (int(3.5 * S), DELTA, ASK, 99.5, 4.0, 52), (4 * S, DELTA, BID, 99.0, 2.0, 53)]
+    history = calibration.rebuild_book(events(rows))
+    touch = calibration.touch_stats(history, np.arange(5) * S, 0.1)
+    # at 0, 1, 2, 4 s: spreads 20, 5, 5, 5 ticks; bids 1, 50, 50, 2; asks 1, 3, 3, 4
+    assert touch.samples == 4 and touch.spread_mean == pytest.approx(35 / 4)
+    assert touch.spread_quantiles[0.5] == pytest.approx(5.0)
+    assert (touch.bid_size_median, touch.bid_size_mean) == (26.0, 25.75)
+    assert (touch.ask_size_median, touch.ask_size_mean) == (3.0, 2.75)
+
+
+def test_market_config_in_the_datas_units():
+    """The policies' parameters of a 0.01-tick book sized in whole shares (median spread 7
+    ticks, quote size 10, position limit 500), each as market_config documents it."""
+    cal = calibrate_level1()
+    config = calibration.market_config(cal)
+    h, limit = 3.5, 500.0
+    assert config["max_inventory"] == limit and config["baseline"]["unit"] == 10.0
+    base_bps = 2 * h * 0.01 / cal.mean_mid * 1e4
+    expected = {
+        "glft_exact": {"max_inventory": 50},
+        "cartea_jaimungal": {"phi": 0.018, "alpha": 0.0, "max_inventory": 50},
+        "obi_skew": {"half_spread": h, "alpha": h / 2},
+        "obi_skew_inventory": {"half_spread": h, "kappa": 0.5, "phi": 0.1 / 8 * h / limit},
+        "rule_based": {"base_spread_bps": base_bps, "skew_bps": base_bps / 3,
+                       "max_position": limit, "shock_bps": 2.0, "offset_unit": 0.01},
+        "fixed_spread": {"half_spread": h},
+        "random": {"low": 0.0, "high": 20.0},
+    }
+    assert config["policies"].keys() == expected.keys()
+    for name, params in expected.items():
+        assert config["policies"][name] == pytest.approx(params, rel=1e-3), name
+    # γ: lob.yaml's 0.1 /USDT for 0.1 USDT × 0.5 BTC, here for 0.01 × 500
+    assert config["risk_aversion"] == pytest.approx(0.1 * 0.05 / 5.0)
+    # the rule-based bot's base half-spread is fixed_spread's h ticks, and the skew at the
+    # position limit two thirds of it, in price units
+    bot = baseline("rule_based", OmegaConf.create(config))
+    info = {"mid": np.full(2, cal.mean_mid), "inventory": np.array([0.0, 250.0]),
+            "bid_fill": np.zeros(2), "ask_fill": np.zeros(2)}
+    offsets = bot.policy(np.zeros((2, len(bot.observation["features"]))), info)  # vol 0
+    assert offsets[0] == pytest.approx([h, h], rel=1e-3)
+    assert offsets[1] == pytest.approx([h + h / 3, h - h / 3], rel=1e-3)
+
+
+@needs_sample
+def test_the_binance_configs_keep_btcusdts_units():
+    """On BTCUSDT (tick 0.1 USDT, lot 0.001 BTC, a one-tick spread at every sample) the
+    estimates are those calibration gave before the touch and trade statistics were added,
+    and the written units are lob.yaml's: offset_unit 0.1, max_position 0.5 BTC, γ 0.1
+    /USDT; the half-spreads are the median touch, half a tick."""
+    events, _ = read_binance(SAMPLE)
+    cal = calibration.calibrate(events, 0.1, 0.001, str(SAMPLE))
+    before = {"sigma_rv": 7.779719834137955, "sigma_gk": 7.011601079252545,
+              "orders_per_side_per_s": 7.528932928294823,
+              "mean_order_size": 0.46790562403697994,
+              "mean_limit_increment": 0.7341986980385484}
+    assert {k: getattr(cal, k) for k in before} == pytest.approx(before, rel=1e-12)
+    assert (cal.intensity.A, cal.intensity.k, cal.intensity.r2) == pytest.approx(
+        (2.029873946035251, 0.5541192015024099, 0.4405850709346346), rel=1e-12)
+    assert cal.touch.spread_quantiles == pytest.approx(dict.fromkeys(
+        calibration.SPREAD_QUANTILES, 1.0))
+    config = calibration.market_config(cal)
+    rule = config["policies"]["rule_based"]
+    assert (rule["offset_unit"], rule["max_position"], config["max_inventory"]) == (
+        0.1, 0.5, 0.5)
+    assert config["risk_aversion"] == 0.1
+    assert config["policies"]["fixed_spread"] == {"half_spread": 0.5}
+    assert config["policies"]["obi_skew_inventory"]["phi"] == pytest.approx(0.0125)
+
+
+@pytest.fixture(scope="module")
+def lobster_sample(tmp_path_factory) -> dict:
+    """The AMZN level-1 sample imported, calibrated, and its configs written by the command."""
+    folder = tmp_path_factory.mktemp("amzn")
+    events, report = read_lobster(LOBSTER_MESSAGE)
+    data = folder / "amzn.parquet"
+    write_events(events, data, report.metadata)
+    conf = folder / "conf"
+    assert calibration.main([str(data), "--name", "amzn", "-o", str(conf / "market")]) == 0
+    return {"data": data, "conf": conf, "events": events,
+            "cal": calibration.calibrate(events, float(report.metadata["mmgym.tick_size"]),
+                                         float(report.metadata["mmgym.lot_size"]), str(data))}
+
+
+def lobster_rows() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sample's message times (ns after midnight), types and sizes, and its orderbook
+    rows (ask price, ask size, bid price, bid size; prices × 10,000), read with the csv
+    module."""
+    with open(LOBSTER_MESSAGE, newline="") as f:
+        messages = np.array([[float(x) for x in row] for row in csv.reader(f)])
+    book = Path(str(LOBSTER_MESSAGE).replace("_message_", "_orderbook_"))
+    with open(book, newline="") as f:
+        rows = np.array([[float(x) for x in row] for row in csv.reader(f)])
+    return np.rint(messages[:, 0] * 1e9).astype(np.int64), messages[:, 1], messages[:, 3], rows
+
+
+@needs_lobster
+def test_calibration_of_the_lobster_sample(lobster_sample):
+    """Finite positive σ, A, k; the spread's median 10-18 ticks; 0.4-0.6 trades a second;
+    and the touch and trades equal those read straight from LOBSTER's files: the orderbook
+    file's level 1 after the last message at or before each second, from the first message
+    to the last one that changed the book, and the executions (types 4, 5) after the first
+    message."""
+    cal = lobster_sample["cal"]
+    fit = cal.intensity
+    assert all(math.isfinite(x) and x > 0 for x in (fit.A, fit.k, cal.sigma_rv, cal.sigma_gk))
+    assert 0 < fit.r2 <= 1 and cal.tick == 0.01 and cal.lot == 1.0
+    assert 10 <= cal.touch.spread_median <= 18
+    assert 0.4 <= cal.trades.rate <= 0.6
+    t, kind, size, book = lobster_rows()
+    assert len(t) == 22_552
+    changed = np.r_[True, (book[1:] != book[:-1]).any(axis=1)]
+    grid = np.arange(t[0], t[changed][-1] + 1, S)
+    row = book[np.searchsorted(t, grid, side="right") - 1]
+    ask_price, ask_size, bid_price, bid_size = row.T
+    assert (np.abs(row[:, [0, 2]]) < 9_999_999_999).all()  # two-sided at every second
+    spread = (ask_price - bid_price) / 100  # ticks of 0.01 USD = 100 × 10⁻⁴
+    touch = cal.touch
+    assert touch.samples == len(grid) == 8999
+    assert touch.spread_mean == pytest.approx(spread.mean(), rel=1e-9)
+    for q in calibration.SPREAD_QUANTILES:
+        assert touch.spread_quantiles[q] == pytest.approx(np.quantile(spread, q), rel=1e-9)
+    assert (touch.bid_size_median, touch.ask_size_median) == (np.median(bid_size),
+                                                              np.median(ask_size))
+    assert touch.bid_size_mean == pytest.approx(bid_size.mean(), rel=1e-12)
+    assert touch.ask_size_mean == pytest.approx(ask_size.mean(), rel=1e-12)
+    executed = np.isin(kind, [4, 5]) & (t > t[0])
+    assert cal.trades.count == executed.sum()
+    assert cal.trades.rate == pytest.approx(executed.sum() / cal.seconds, rel=1e-12)
+    assert cal.trades.mean_size == pytest.approx(size[executed].mean(), rel=1e-12)
+    assert cal.trades.median_size == np.median(size[executed])
+    # the 1-s returns: at 1-s bars their std is the realized σ up to the mean increment
+    assert cal.returns.count == cal.rv_increments == 8998
+    assert cal.returns.std_ticks == pytest.approx(cal.ticks(cal.sigma_rv), rel=1e-3)
+    assert -1 < cal.returns.autocorr < 1
+    # one order is one or more trades
+    assert 2 * cal.orders_per_side_per_s <= cal.trades.rate
+
+
+@needs_lobster
+def test_the_lobster_configs_have_the_equitys_units(lobster_sample):
+    """Both configs load with OmegaConf: tick 0.01 USD, sizes in shares (offset_unit 0.01,
+    max_position = max_inventory), half-spreads the median half-spread in ticks; and every
+    analytic baseline runs on the replay of the sample."""
+    cal, conf = lobster_sample["cal"], lobster_sample["conf"]
+    h = cal.touch.spread_median / 2
+    for stem in ("calibrated_amzn", "replay_amzn"):
+        m = OmegaConf.load(conf / "market" / f"{stem}.yaml")
+        assert m.params.tick == 0.01 and m.params.quote_size == 10.0
+        rule = m.policies.rule_based
+        assert rule.offset_unit == 0.01
+        assert rule.max_position == m.max_inventory == 500.0
+        assert m.policies.fixed_spread.half_spread == pytest.approx(h)
+        assert m.policies.obi_skew.half_spread == pytest.approx(h)
+        assert rule.base_spread_bps == pytest.approx(2 * h * 0.01 / cal.mean_mid * 1e4,
+                                                     rel=1e-3)
+        assert m.risk_aversion == pytest.approx(0.001)
+        assert m.baseline.sigma == pytest.approx(cal.ticks(cal.sigma_rv), rel=1e-4)
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["market=replay_amzn", "experiment=quick",
+                                           f"hydra.searchpath=[file://{conf}]"])
+    validate(cfg)
+    assert cfg.market.params.data_path == str(lobster_sample["data"].resolve())
+    env = MarketMakingVectorEnv(2, **env_kwargs(cfg))
+    assert env.core.market.name == "replay"
+    run_baselines(env, cfg.market)
 
 
 # ----------------------------------------------------------------------------- klines

@@ -41,8 +41,28 @@ reach ≥ δ / (2·T), per side per second, both sides pooled; ``ln λ`` is fitt
 squares over the δ with at least ``min_count`` orders, giving A (1/s), k (1/price) and R² of
 the fit (its quality).
 
+**The book's touch** (:func:`touch_stats`): the rebuilt book sampled every ``bar_seconds``
+(the book after every message at or before each grid time, the grid of the realized
+volatility), times with a one-sided or empty book left out: the spread in ticks (mean and
+the 10/25/50/75/90% quantiles, numpy's default linear interpolation) and the size at the best
+bid and at the best ask (median and mean, size units). Sampling in time weighs each state by
+how long it lasted, not by how many messages it saw. For a source that shows only the best
+``L`` levels (LOBSTER, ``mmgym.levels``) the rebuilt book is those levels, so its best level
+per side is the source's level 1: every estimate here reads the best levels only (the mid,
+the spread, the sizes at the best, the reaches of market orders), and the limit increments
+of :func:`lob_params` count only a level's changes while it stays shown.
+
+**Trades and mid returns** (:func:`trade_stats`, :func:`mid_returns`): the trade
+(execution) rate, both sides, per second, and the mean and median trade size, beside the
+market-order rate (trades of one aggressor within 1 ms taken as one order,
+:func:`market_orders`), both counted after the first mid; the 1-s increments of the sampled
+mid in ticks, their standard deviation (the realized σ at 1-s bars in ticks/√s up to the
+squared mean increment) and their lag-1 autocorrelation (negative when the mid bounces).
+
 **The ``lob`` market's parameters** (:class:`~mmgym.markets.lob.LOBParams`), each estimator
 documented in :func:`lob_params`; what the data cannot give is left at the market's default.
+The policies' parameters are derived from the data's tick, median spread and position limit
+(:func:`policy_params`).
 
 Two configs are written, with conf/market/lob.yaml's structure: ``calibrated_<name>.yaml``,
 the simulated ``lob`` market with the calibrated parameters, and ``replay_<name>.yaml``, the
@@ -68,10 +88,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from mmgym.cli import CONF_DIR
-from mmgym.data.book import rebuild_book
+from mmgym.data.book import BookHistory, rebuild_book
 from mmgym.data.recorder import read_klines
 from mmgym.data.schema import DELTA, TRADE
 from mmgym.data.store import DataError, read_events, replacing
+from mmgym.markets.lob import LOBParams
 
 GK_LOG_COEF = 2.0 * math.log(2.0) - 1.0
 """The coefficient of the close-to-open term of Garman–Klass, 2 ln 2 − 1 ≈ 0.386."""
@@ -85,10 +106,15 @@ REPLAY_EPISODE_SECONDS = 60.0
 """The episode length of the replay config :func:`replay_config` writes, s."""
 REPLAY_SPLIT_FRACTION = 0.7
 """The training range of that config: the first 70% of the recording's time span."""
+SPREAD_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+"""The quantiles of the time-sampled spread that :func:`touch_stats` gives."""
+RETURN_SECONDS = 1.0
+"""The interval of the mid returns of :func:`mid_returns`, s."""
 LOB_CONFIG = CONF_DIR / "market" / "lob.yaml"
-"""The default market's config: the calibrated one keeps its policies' parameters (ticks and
-BTC), its mean–variance γ, and its baseline's inventory skew γσ²T (risk aversion is a choice,
-not in the data)."""
+"""The default market's config, for BTCUSDT-like units (tick 0.1 USDT, sizes in BTC): the
+calibrated one keeps its baseline's inventory skew γσ²T (risk aversion is a choice, not in the
+data) and derives its policies' parameters and mean–variance γ from it
+(:func:`policy_params`)."""
 
 
 def mid_series(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +127,11 @@ def mid_series(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     stale levels of a crossed book are removed by the rebuilder's rule, which the importers
     have already applied to their output).
     """
-    history = rebuild_book(events)
+    return book_mid(rebuild_book(events))
+
+
+def book_mid(history: BookHistory) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mid_series` of a rebuilt book: ``(ts_ns, mid)``, ns and price units."""
     ts = history.ts_ns
     last_of_ts = np.r_[ts[1:] != ts[:-1], True] if len(ts) else np.zeros(0, dtype=bool)
     ok = (last_of_ts & ~history.crossed & np.isfinite(history.bid_price)
@@ -114,12 +144,97 @@ def _sampled(ts: np.ndarray, mid: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return mid[np.searchsorted(ts, grid, side="right") - 1]
 
 
+def sample_grid(ts: np.ndarray, bar_seconds: float) -> np.ndarray:
+    """The times ``ts[0] + i·bar_seconds`` (ns) up to ``ts[-1]``: the sampling grid."""
+    return np.arange(ts[0], ts[-1] + 1, round(bar_seconds * 1e9), dtype=np.int64)
+
+
 def realized_vol(ts: np.ndarray, mid: np.ndarray, bar_seconds: float) -> tuple[float, int]:
     """Realized volatility of the mid (price/√s) from increments over ``bar_seconds``, and
     the number of increments: ``sqrt(Σ r² / (N·Δ))``."""
-    grid = np.arange(ts[0], ts[-1] + 1, round(bar_seconds * 1e9), dtype=np.int64)
-    r = np.diff(_sampled(ts, mid, grid))
+    r = np.diff(_sampled(ts, mid, sample_grid(ts, bar_seconds)))
     return math.sqrt(np.sum(r**2) / (r.size * bar_seconds)), r.size
+
+
+@dataclass
+class MidReturns:
+    """The increments of the mid sampled every :data:`RETURN_SECONDS` (ticks)."""
+
+    count: int
+    std_ticks: float  # ticks per RETURN_SECONDS: the standard deviation (about the mean)
+    autocorr: float  # lag-1 autocorrelation, dimensionless; NaN when the mid never moved
+
+
+def mid_returns(ts: np.ndarray, mid: np.ndarray, tick: float,
+                seconds: float = RETURN_SECONDS) -> MidReturns:
+    """The increments ``r_i`` of the previous-tick mid on :func:`sample_grid` of ``seconds``,
+    in ticks: their standard deviation ``sqrt(mean((r − r̄)²))`` and lag-1 autocorrelation
+    ``Σ (r_i − r̄)(r_{i+1} − r̄) / Σ (r_i − r̄)²`` (the sample autocorrelation of Box &
+    Jenkins)."""
+    r = np.diff(_sampled(ts, mid, sample_grid(ts, seconds))) / tick
+    if r.size < 2:
+        raise DataError(f"mid returns: {r.size} increments of {seconds:g} s; need 2")
+    dev = r - r.mean()
+    total = float(np.sum(dev**2))
+    autocorr = float(np.sum(dev[:-1] * dev[1:]) / total) if total > 0 else math.nan
+    return MidReturns(int(r.size), math.sqrt(total / r.size), autocorr)
+
+
+@dataclass
+class Touch:
+    """The best levels of the rebuilt book sampled in time (:func:`touch_stats`)."""
+
+    samples: int  # grid times with a two-sided book
+    spread_mean: float  # ticks
+    spread_quantiles: dict[float, float]  # quantile (of SPREAD_QUANTILES) → ticks
+    bid_size_median: float  # size units
+    bid_size_mean: float  # size units
+    ask_size_median: float  # size units
+    ask_size_mean: float  # size units
+
+    @property
+    def spread_median(self) -> float:
+        """The median spread, ticks."""
+        return self.spread_quantiles[0.5]
+
+
+def touch_stats(history: BookHistory, grid: np.ndarray, tick: float) -> Touch:
+    """The spread (ticks) and the sizes at the best bid and ask (size units) of the book
+    after every message at or before each time of ``grid`` (ns), over the times at which the
+    book has both sides; see the module doc."""
+    top = history.top_at(grid)
+    two_sided = np.isfinite(top["bid_price"]) & np.isfinite(top["ask_price"])
+    top = top[two_sided.to_numpy()]
+    if len(top) == 0:
+        raise DataError("touch: no sample time with a two-sided book")
+    spread = ((top["ask_price"] - top["bid_price"]) / tick).to_numpy()
+    bid, ask = top["bid_size"].to_numpy(), top["ask_size"].to_numpy()
+    return Touch(len(top), float(spread.mean()),
+                 {q: float(np.quantile(spread, q)) for q in SPREAD_QUANTILES},
+                 float(np.median(bid)), float(bid.mean()), float(np.median(ask)),
+                 float(ask.mean()))
+
+
+@dataclass
+class Trades:
+    """The recorded trades (executions) after the first mid (:func:`trade_stats`)."""
+
+    count: int
+    rate: float  # trades per second, both sides
+    mean_size: float  # size units
+    median_size: float  # size units
+
+
+def trade_stats(events: pd.DataFrame, first_ns: int, seconds: float) -> Trades:
+    """The trades after ``first_ns`` (the first mid, ns; as :func:`market_orders` counts
+    orders): their number, rate over ``seconds`` (1/s, both sides), mean and median size
+    (size units)."""
+    trades = events[(events["kind"] == TRADE) & (events["ts_ns"] > first_ns)]
+    size = trades["size"].to_numpy()
+    if size.size == 0:
+        raise DataError("trades: none after the first mid")
+    return Trades(int(size.size), float(size.size / seconds), float(size.mean()),
+                  float(np.median(size)))
 
 
 def ohlc_bars(ts: np.ndarray, mid: np.ndarray, bar_seconds: float) -> pd.DataFrame:
@@ -269,32 +384,39 @@ def fit_intensity(reach: np.ndarray, seconds: float, deltas: np.ndarray,
 
 @dataclass
 class Calibration:
-    """What :func:`calibrate` estimated (units in the field names or the docs)."""
+    """What :func:`calibrate` estimated (units in the field names or the comments)."""
 
     source: str
-    tick: float
-    lot: float
-    seconds: float
-    mean_mid: float
+    tick: float  # price units
+    lot: float  # size units
+    seconds: float  # s, from the first mid to the last event
+    mean_mid: float  # price units
     mid_updates: int
     sigma_rv: float  # price/√s
-    rv_bar_seconds: float
+    rv_bar_seconds: float  # s
     rv_increments: int
     sigma_gk: float  # price/√s (GK's log volatility × mean mid)
-    gk_bar_seconds: float
+    gk_bar_seconds: float  # s
     gk_bars: int
     intensity: IntensityFit
-    orders_per_side_per_s: float
-    mean_order_size: float  # base units
-    mean_limit_increment: float | None  # base units; None without deltas
+    orders_per_side_per_s: float  # market orders, 1/s per side
+    mean_order_size: float  # size units
+    mean_limit_increment: float | None  # size units; None without deltas
+    touch: Touch  # spread (ticks) and sizes at the best (size units), sampled in time
+    trades: Trades  # executions: rate (1/s, both sides), mean and median size (size units)
+    returns: MidReturns  # 1-s mid increments: std (ticks), lag-1 autocorrelation
     params: dict[str, Any] = field(default_factory=dict)
     sigma_klines: float | None = None  # price/√s (GK of the 1m klines × mean mid); None: none
     kline_bars: int = 0
     klines_source: str | None = None
 
     def bps(self, sigma: float) -> float:
-        """A volatility in price/√s as bps of the mean mid per √s."""
+        """A volatility in price/√s (or a price distance) as bps of the mean mid."""
         return sigma / self.mean_mid * 1e4
+
+    def ticks(self, price: float) -> float:
+        """A volatility in price/√s (or a price distance) in ticks."""
+        return price / self.tick
 
 
 def lob_params(events: pd.DataFrame, orders: pd.DataFrame, seconds: float, tick: float,
@@ -367,7 +489,8 @@ def calibrate(
             for Garman–Klass σ on :func:`complete_klines`; None: no such estimate.
         klines_source: the klines' file, for messages and the report.
     """
-    ts, mid = mid_series(events)
+    history = rebuild_book(events)
+    ts, mid = book_mid(history)
     if ts.size < 2:
         raise DataError(f"{source}: fewer than 2 mid prices (a book with both sides)")
     candles = None if klines is None else complete_klines(
@@ -388,31 +511,98 @@ def calibrate(
                                                      mean_mid)
     sigma_klines = (None if candles is None
                     else garman_klass_vol(candles, KLINE_SECONDS) * mean_mid)
-    return Calibration(source, tick, lot, seconds, mean_mid, ts.size, sigma_rv, bar_seconds,
-                       n_rv, sigma_gk, gk_bar_seconds, len(bars), intensity, rate, mean_size,
-                       increment, params, sigma_klines,
-                       0 if candles is None else len(candles),
-                       None if candles is None else klines_source)
+    return Calibration(
+        source=source, tick=tick, lot=lot, seconds=seconds, mean_mid=mean_mid,
+        mid_updates=ts.size, sigma_rv=sigma_rv, rv_bar_seconds=bar_seconds, rv_increments=n_rv,
+        sigma_gk=sigma_gk, gk_bar_seconds=gk_bar_seconds, gk_bars=len(bars),
+        intensity=intensity, orders_per_side_per_s=rate, mean_order_size=mean_size,
+        mean_limit_increment=increment,
+        touch=touch_stats(history, sample_grid(ts, bar_seconds), tick),
+        trades=trade_stats(events, int(ts[0]), seconds),
+        returns=mid_returns(ts, mid, tick), params=params, sigma_klines=sigma_klines,
+        kline_bars=0 if candles is None else len(candles),
+        klines_source=None if candles is None else klines_source)
+
+
+def policy_params(cal: Calibration, max_inventory: float,
+                  lob: Any = None) -> dict[str, dict[str, Any]]:
+    """The baselines' parameters (``policies:``) for the data of ``cal``, from lob.yaml's.
+
+    lob.yaml's values are for BTCUSDT (tick 0.1 USDT, sizes in BTC, position limit 0.5 BTC)
+    on the ``lob`` market's one-tick book. Written here, with h the data's median half-spread
+    in ticks (:attr:`Touch.spread_median` / 2, time-sampled):
+
+    - derived from the data: ``rule_based.offset_unit`` = the tick (price units per offset
+      unit) and ``rule_based.max_position`` = ``max_inventory`` (size units);
+      ``fixed_spread.half_spread``, ``obi_skew.half_spread`` and
+      ``obi_skew_inventory.half_spread`` = h (ticks: quote at the typical touch, joining the
+      best quotes); ``rule_based.base_spread_bps`` = the median spread in bps of the mean mid
+      (2h ticks: the rule-based bot's base quotes are fixed_spread's);
+    - lob.yaml's proportions, rescaled: ``obi_skew.alpha`` = h/2 (lob.yaml's 4 for a
+      half-spread of 8 ticks), ``obi_skew_inventory.phi`` (ticks per size unit) such that the
+      shift at the position limit, φ·max_inventory, is h/80 ticks (lob.yaml's 0.1 tick for
+      8), ``rule_based.skew_bps`` = ``base_spread_bps``/3 (lob.yaml's 0.1 for 0.3: at the
+      position limit the quotes move by two thirds of the base half-spread);
+    - the position bounds in orders, ``glft_exact.max_inventory`` and
+      ``cartea_jaimungal.max_inventory`` = :data:`INVENTORY_ORDERS` (``max_inventory`` /
+      ``unit``);
+    - chosen, lob.yaml's: ``cartea_jaimungal.phi``/``alpha`` (ticks per order² per s and
+      ticks per order²; lob.yaml's φ = γσ²/2 of its baseline, as is the calibrated lob
+      config's, whose γσ²T and T are lob.yaml's),
+      ``obi_skew_inventory.kappa`` (dimensionless), ``rule_based.shock_bps`` (a relative move
+      of the mid; both real samples move about 1 bps/√s, as lob.yaml's market) and its other
+      parameters, and ``random``'s range [0, 20] ticks (the markets' action bound).
+    """
+    lob = OmegaConf.load(LOB_CONFIG) if lob is None else lob
+    policies = OmegaConf.to_container(lob.policies)
+    h = float(cal.touch.spread_median) / 2
+    base_bps = 2 * h * cal.tick / cal.mean_mid * 1e4
+    inv = policies["obi_skew_inventory"]
+    shift_per_half = inv["phi"] * float(lob.max_inventory) / inv["half_spread"]
+    derived = {
+        "glft_exact": {"max_inventory": INVENTORY_ORDERS},
+        "cartea_jaimungal": {"max_inventory": INVENTORY_ORDERS},
+        "obi_skew": {"half_spread": round(h, 4), "alpha": round(h / 2, 4)},
+        "obi_skew_inventory": {"half_spread": round(h, 4),
+                               "phi": float(f"{shift_per_half * h / max_inventory:.4g}")},
+        "rule_based": {"base_spread_bps": float(f"{base_bps:.4g}"),
+                       "skew_bps": float(f"{base_bps / 3:.4g}"),
+                       "max_position": max_inventory, "offset_unit": float(cal.tick)},
+        "fixed_spread": {"half_spread": round(h, 4)},
+    }
+    for name, values in derived.items():
+        policies[name] = {**policies.get(name, {}), **values}
+    return policies
 
 
 def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
     """The Hydra market config (conf/market/lob.yaml's structure) of a calibration.
 
-    The baseline is the market model in ticks: σ (ticks/√s) the realized volatility, A (1/s)
-    and k (1/tick) the intensity fit's, T the episode length (s; lob.yaml's when None), γ
-    chosen so that γσ²T equals lob.yaml's (the same inventory skew), ``unit`` the agent's
-    order size. The policies' parameters and the mean–variance γ are lob.yaml's."""
+    Calibrated: the ``lob`` parameters (:func:`lob_params`) and the baseline, the market
+    model in ticks: σ (ticks/√s) the realized volatility, A (1/s) and k (1/tick) the
+    intensity fit's, ``unit`` the agent's order size (size units). Derived: the position
+    limit ``max_inventory`` = :data:`INVENTORY_ORDERS` orders (size units), the policies'
+    parameters (:func:`policy_params`), and the evaluation's mean–variance γ
+    (``risk_aversion``, 1/price units), lob.yaml's rescaled by (lob's tick × lob's
+    ``max_inventory``) / (tick × ``max_inventory``): the same penalty for a PnL counted in
+    ticks × position limits (a PnL c times larger needs γ c times smaller for the same
+    ranking). Chosen: T (s; lob.yaml's when None), and γ such that γσ²T equals lob.yaml's
+    (the same inventory skew in ticks per order)."""
     lob = OmegaConf.load(LOB_CONFIG)
     skew_ticks = lob.baseline.gamma * lob.baseline.sigma**2 * lob.baseline.T
     sigma_ticks = cal.sigma_rv / cal.tick
     T = float(lob.baseline.T if T is None else T)
+    max_inventory = round(INVENTORY_ORDERS * cal.params["quote_size"], 12)
+    lob_tick = float(lob.params.get("tick", LOBParams.tick))
+    risk_aversion = (float(lob.risk_aversion) * lob_tick * float(lob.max_inventory)
+                     / (cal.tick * max_inventory))
     return {
         "defaults": ["market_schema"],
         "name": "lob",
         "params": dict(cal.params),
         "features": None,
         "feature_params": {},
-        "max_inventory": round(INVENTORY_ORDERS * cal.params["quote_size"], 12),
+        "max_inventory": max_inventory,
         "maker_fee_bps": 0.0,
         "baseline": {
             "sigma": round(float(sigma_ticks), 4),
@@ -422,8 +612,8 @@ def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
             "T": T,
             "unit": cal.params["quote_size"],
         },
-        "policies": OmegaConf.to_container(lob.policies),
-        "risk_aversion": float(lob.risk_aversion),
+        "policies": policy_params(cal, max_inventory, lob),
+        "risk_aversion": float(f"{risk_aversion:.4g}"),
     }
 
 
@@ -452,12 +642,23 @@ def replay_config(cal: Calibration, data_path: str | Path) -> dict[str, Any]:
 
 def summary(cal: Calibration) -> str:
     """The estimates with their units and quality, one per line."""
-    f = cal.intensity
+    f, touch, trades, ret = cal.intensity, cal.touch, cal.trades, cal.returns
+    quantiles = "/".join(f"{q * 100:g}" for q in SPREAD_QUANTILES)
     lines = [
         f"data: {cal.source}: {cal.seconds:.1f} s, {cal.mid_updates} mid updates, mean mid "
-        f"{cal.mean_mid:.2f}, tick {cal.tick}, lot {cal.lot}",
+        f"{cal.mean_mid:.2f}, tick {cal.tick} (= {cal.bps(cal.tick):.3g} bps), lot {cal.lot}",
+        f"spread (sampled every {cal.rv_bar_seconds:g} s, n={touch.samples}): mean "
+        f"{touch.spread_mean:.4g} ticks, {quantiles}%: "
+        + "/".join(f"{touch.spread_quantiles[q]:.4g}" for q in SPREAD_QUANTILES)
+        + f" ticks (median {cal.bps(touch.spread_median * cal.tick):.4g} bps of the mean mid)",
+        f"size at the best (sampled every {cal.rv_bar_seconds:g} s): bid median "
+        f"{touch.bid_size_median:.4g}, mean {touch.bid_size_mean:.4g}; ask median "
+        f"{touch.ask_size_median:.4g}, mean {touch.ask_size_mean:.4g} (size units)",
         f"sigma realized ({cal.rv_bar_seconds:g}-s increments, n={cal.rv_increments}): "
-        f"{cal.sigma_rv:.4g} price/√s = {cal.bps(cal.sigma_rv):.4g} bps/√s",
+        f"{cal.sigma_rv:.4g} price/√s = {cal.bps(cal.sigma_rv):.4g} bps/√s = "
+        f"{cal.ticks(cal.sigma_rv):.4g} ticks/√s",
+        f"mid returns over {RETURN_SECONDS:g} s (n={ret.count}): std {ret.std_ticks:.4g} "
+        f"ticks, lag-1 autocorrelation {ret.autocorr:.3f}",
         f"sigma Garman-Klass ({cal.gk_bar_seconds:g}-s bars, n={cal.gk_bars}): "
         f"{cal.sigma_gk:.4g} price/√s = {cal.bps(cal.sigma_gk):.4g} bps/√s",
         *([] if cal.sigma_klines is None else [
@@ -469,8 +670,10 @@ def summary(cal: Calibration) -> str:
         f"{f.k * cal.tick:.4g} /tick, R² = {f.r2:.4f}, δ in [{f.deltas[0] / cal.tick:g}, "
         f"{f.deltas[-1] / cal.tick:g}] ticks ({len(f.deltas)} points, ≥ {min(f.counts)} "
         f"orders each)",
+        f"trades (executions, n={trades.count}): {trades.rate:.4g} /s (both sides), mean size "
+        f"{trades.mean_size:.4g}, median {trades.median_size:.4g}",
         f"market orders: {cal.orders_per_side_per_s:.4g} /s per side, mean size "
-        f"{cal.mean_order_size:.4g}",
+        f"{cal.mean_order_size:.4g} (trades of one aggressor within 1 ms are one order)",
         "mean limit increment: " + ("none (no deltas)" if cal.mean_limit_increment is None
                                     else f"{cal.mean_limit_increment:.4g}"),
     ]
@@ -482,6 +685,9 @@ def write_config(cal: Calibration, config: dict[str, Any], path: Path) -> None:
     head = "".join(f"# {line}\n" for line in [
         f"Calibrated by mmgym-calibrate ({__name__}) from {cal.source}; the estimators are",
         "documented in mmgym/data/calibration.py. Parameters not listed are the defaults.",
+        "policies: offsets from the median spread, offset_unit the tick, sizes from",
+        "max_inventory; risk_aversion rescaled to the tick and max_inventory (policy_params,",
+        "market_config).",
         *summary(cal).splitlines()])
     text = head + OmegaConf.to_yaml(OmegaConf.create(config), sort_keys=False)
     with replacing(path) as tmp:
