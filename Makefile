@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make train` (the main job: train PPO on lob, then compare it
+# Two commands on a fresh machine: `make train` (the main job: train PPO on wide, then compare it
 # with the baselines) and `make test`.
 # Both create .venv and install mmgym into it first (once; again when pyproject.toml changes).
 PYTHON ?= python3
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: $(STAMP)
 	$(BIN)/python train.py
-	$(BIN)/python evaluate.py checkpoints='[runs/default/lob/ppo-seed0/model.zip]'
+	$(BIN)/python evaluate.py checkpoints='[runs/default/wide/ppo-seed0/model.zip]'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -23,17 +23,19 @@ What is calibrated, what is chosen (the model is :mod:`mmgym.markets.wide`):
 * calibrated, matched to the sample by the search below: the spread distribution and the
   size at the best (limit order rate, placement band, cancellation rate; round lots of 100
   shares, the sample's median best size), the market-order rate and size (uninformed and
-  informed rates; mean size 134 shares, the sample's mean market order), the mid's
-  volatility over 1–60 s and the markout of fills at 1–60 s (impact per order, information
-  events' rate and size, informed rate);
+  informed rates; mean size 134 shares, the sample's mean market order, from 1-ms runs of
+  trades), the mid's volatility over 1–60 s and the autocorrelation of its 1-s returns, and
+  the markout of fills at 1–60 s (impact per order, information events' rate and size,
+  informed rate);
 * chosen: the lean of the liquidity providers toward the fundamental and its scale (the data
   cannot tell it apart from the other information channels), the informed traders' gap, the
   learning rate of the consensus (0: it learns only from the order flow), the step and
   episode lengths, the agent's 100-share quote.
 
-``--search N`` runs ``N`` Optuna trials (TPE, seeded) of the calibrated parameters, each
-scoring the simulated facts against the sample's by a weighted sum of squared relative
-errors, and prints the best; its result is what ``WideParams`` defaults to. It takes a few
+``--search N`` runs ``N`` Optuna trials (TPE, seeded, the first at the current defaults) of the
+calibrated parameters, each scoring the simulated facts against the sample's by a weighted
+sum of squared relative errors (and the squared error of the autocorrelation), and prints the
+best; its result is what ``WideParams`` defaults to. It takes a few
 seconds a trial.
 """
 
@@ -51,6 +53,7 @@ from tqdm.auto import tqdm
 
 from mmgym.data.lobster import read_lobster
 from mmgym.data.store import write_events
+from mmgym.markets.wide import WideParams
 from mmgym.vector import MarketMakingVectorEnv
 
 SAMPLE = (Path(__file__).resolve().parents[2]
@@ -162,10 +165,6 @@ def facts(episodes: int, offsets: tuple[int, ...], progress: str | None = None,
     return Facts(pnl=pnl, markout=markout, **book)
 
 
-TARGETS = ("spread_ticks", "best_size_median", "orders_per_s", "mean_order_size",
-           "return_std_ticks", "markout")
-
-
 def distance(sim: Facts, data: Facts) -> float:
     """Weighted squared relative errors of the calibrated facts (module doc)."""
     terms = [((sim.spread_ticks - data.spread_ticks) / data.spread_ticks) ** 2,
@@ -175,7 +174,8 @@ def distance(sim: Facts, data: Facts) -> float:
              [2 * ((sim.return_std_ticks[h] - data.return_std_ticks[h])
                    / data.return_std_ticks[h]) ** 2 for h in (1.0, 10.0, 60.0)],
              [2 * ((sim.markout[h] - data.markout[h]) / data.markout[h]) ** 2
-              for h in (1.0, 10.0, 60.0)]]
+              for h in (1.0, 10.0, 60.0)],
+             [50 * (sim.ac1_1s - data.ac1_1s) ** 2]]
     return float(sum(np.sum(t) for t in terms))
 
 
@@ -198,6 +198,8 @@ def search(trials: int, data: Facts, episodes: int) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    defaults = WideParams()
+    study.enqueue_trial({name: getattr(defaults, name) for name in SEARCHED})
     study.optimize(objective, n_trials=trials, show_progress_bar=True)
     print(f"best distance {study.best_value:.4f} after {trials} trials")
     return study.best_params

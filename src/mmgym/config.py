@@ -27,7 +27,10 @@ class MarketConfig:
     Avellaneda–Stoikov strategy of the comparison that ends a training run takes them, and
     every baseline of an evaluation those it accepts. ``policies`` holds further parameters
     by policy name (``obi_skew: {half_spread: 3}``). ``risk_aversion`` is the γ of the
-    evaluation's mean–variance score E[PnL] − (γ/2)·Var[PnL], in 1 / price unit."""
+    evaluation's mean–variance score E[PnL] − (γ/2)·Var[PnL], in 1 / price unit.
+    ``rewards`` holds reward parameters in this market's units by reward name
+    (``pnl_minus_inventory_penalty: {inventory_penalty: 3e-8}``): the defaults of the
+    reward group's ``reward_kwargs``, which override them."""
 
     name: str = MISSING
     params: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +41,7 @@ class MarketConfig:
     baseline: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)
     risk_aversion: float = 0.1
+    rewards: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,7 +145,7 @@ def env_kwargs(cfg: Any) -> dict[str, Any]:
         "maker_fee_bps": m.maker_fee_bps,
         "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
         if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
-        "reward_kwargs": OmegaConf.to_container(cfg.reward.reward_kwargs),
+        "reward_kwargs": _reward_kwargs(cfg),
     }
     return kwargs | OmegaConf.to_container(m.params)
 
@@ -152,6 +156,17 @@ def with_data_range(kwargs: dict[str, Any], data_range: str | None) -> dict[str,
     if data_range is None or kwargs["market"] != "replay":
         return kwargs
     return kwargs | {"range": data_range}
+
+
+def _reward_kwargs(cfg: Any) -> dict[str, Any]:
+    """The reward's parameters: the market's for that reward (its units), then the reward
+    group's ``reward_kwargs`` over them."""
+    given = OmegaConf.to_container(cfg.reward.reward_kwargs)
+    name = cfg.reward.reward_fn
+    if not isinstance(name, str):
+        return given
+    market = OmegaConf.to_container(cfg.market.get("rewards", {})).get(name, {})
+    return dict(market) | given
 
 
 def register() -> None:

@@ -41,17 +41,26 @@ Each step of ``dt`` seconds runs, in order:
    with it). An agent order the moved book crosses is picked off at its price by arbitrageurs
    (Budish, Cramton & Shim 2015); the others stand at the front of their level, the requoted
    volume queued behind them (as in ``lob``).
-3. **Limit orders**: per side, a Poisson number of orders of rate ``limit_rate`` (per side,
-   per s), each ``d`` ticks from the anchor, ``d`` uniform on ``placement_min_ticks ..
-   placement_ticks`` (a bid at ``floor(anchor − d)``, an ask at ``ceil(anchor + d)``,
-   post-only), of ``limit_size_lots`` (``limit_sizes="fixed"``, round lots) or a geometric
-   size of that mean. One inside the spread becomes the new best; one at or through the
-   agent's opposite quote trades with it first; one behind the window is not kept.
-4. **Cancellations**: each resting order is cancelled at rate ``cancel_rate``: per side a
-   Poisson number of cancellations of mean ``cancel_rate·dt·D/limit_size_lots`` (``D`` the
-   side's volume), each at a level drawn in proportion to its volume, of one order's size (at
-   most the level's volume; a side keeps at least one lot). The agent's place in the queue
-   advances with the cancellations at its level (``queue_model`` as in ``lob``).
+3. **Limit orders** arrive at ``limit_rate`` per side per s, each ``d`` ticks from a center,
+   ``d`` uniform on ``placement_min_ticks .. placement_ticks`` (a bid at
+   ``floor(center − d)``, an ask at ``ceil(center + d)``, post-only), of ``limit_size_lots``
+   (``limit_sizes="fixed"``, round lots) or a geometric size of that mean. A share
+   ``two_sided`` of them are **two-sided quotes** (one Poisson count of pairs, a bid and an
+   ask at the same ``d`` around the anchor skewed toward the fundamental by
+   ``round(lean·lean_scale_ticks·tanh((v − c)/lean_scale_ticks))`` ticks: market makers
+   quoting both sides), the rest one-sided orders around the anchor, each side its own
+   Poisson count (rates leaning, below). One inside the spread becomes the new best; one at
+   or through the agent's opposite quote trades with it first; one behind the window is not
+   kept. Two-sided quotes keep the mid still when liquidity comes and goes (the sample's mid
+   returns are not autocorrelated); one-sided orders carry the lean into the book's depth.
+4. **Cancellations**: each resting order is cancelled at rate ``cancel_rate``: a Poisson
+   number of two-sided cancellations of mean ``two_sided·cancel_rate·dt·D/(2·size)``
+   (``D`` both sides' volume, ``size`` = ``limit_size_lots``), each at a level drawn in
+   proportion to the volume with the order at the mirror price about the anchor (when there
+   is one), and per side one-sided ones of mean
+   ``(1 − two_sided)·cancel_rate·dt·D_side/size``, each of one order's size (at most the
+   level's volume; a side keeps at least one lot). The agent's place in the queue advances
+   with the cancellations at its level (``queue_model`` as in ``lob``).
 5. **Market orders**: uninformed buys and sells at rate ``market_rate`` each, informed ones at
    ``informed_rate`` on the side of an event under way, at most ``max_orders`` per side per
    step; sizes geometric with mean ``market_size_lots``. A side's orders walk the book in
@@ -63,13 +72,14 @@ Each step of ``dt`` seconds runs, in order:
 6. **Information events** at rate ``event_rate``: the fundamental jumps up or down with equal
    probability by a geometric number of ticks of mean ``event_jump_ticks``.
 
-**Lean**: with ``ℓ = lean·tanh((v − c)/lean_scale_ticks)``, the bid side's limit-order rate
-is multiplied by ``1 + ℓ`` and its cancellation rate by ``1 − ℓ``, the ask side's the other
-way round: when the fundamental is above the consensus, bids arrive faster and rest longer,
-so the book's imbalance predicts the price.
+**Lean**: with ``ℓ = lean·tanh((v − c)/lean_scale_ticks)``, the bid side's one-sided
+limit-order rate is multiplied by ``1 + ℓ`` and its cancellation rate by ``1 − ℓ``, the ask
+side's the other way round, and two-sided quotes are skewed by ``ℓ·lean_scale_ticks`` ticks
+(rounded): when the fundamental is above the consensus, bids arrive faster, rest longer and
+sit closer, so the book's imbalance predicts the price.
 
 The mid is the book's without the agent's orders. Randomness: ``n_uniforms`` uniforms per
-step (events 2, limit orders 2 + 4·``max_limit_orders``, cancellations 2 + 4·``max_cancels``,
+step (events 2, limit orders 3 + 6·``max_limit_orders``, cancellations 3 + 6·``max_cancels``,
 market orders 2 + 2·``max_orders``; at least ``2·levels`` for the reset), none depending on the
 agent's quotes. At reset the spread is ``initial_spread_ticks`` around ``s0``, the best level
 of each side holds an order and every other tick one with probability
@@ -118,6 +128,7 @@ class WideParams:
     | ``placement_min_ticks`` | and at least this far | ticks | 4 | [1, placement_ticks] |
     | ``limit_size_lots`` | limit order size (its mean if geometric) | lots | 100 | [1, inf) |
     | ``limit_sizes`` | ``fixed`` or ``geometric`` | - | fixed | |
+    | ``two_sided`` | share of the limit orders posted as two-sided quotes | - | 0.8 | [0, 1] |
     | ``cancel_rate`` | cancellation rate per resting order | 1/s | 0.2 | [0, inf) |
     | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 0.06 | [0, inf) |
     | ``informed_rate`` | informed market orders during an event (μ) | 1/s | 1.5 | [0, inf) |
@@ -130,7 +141,7 @@ class WideParams:
     | ``informed_gap_ticks`` | informed trade while ``v`` is this beyond the quotes | ticks | 1 | |
     | ``requote_rate`` | rate at which the consensus learns ``v`` | 1/s | 0 | [0, inf) |
     | ``impact_ticks`` | consensus move per market order of mean size | ticks | 2 | [0, inf) |
-    | ``lean`` | lean of the liquidity providers' flow toward ``v`` | - | 0.6 | [0, 1) |
+    | ``lean`` | lean of the liquidity providers' flow toward ``v`` | - | 0.9 | [0, 1) |
     | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 5 | (0, inf) |
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
@@ -155,7 +166,7 @@ class WideParams:
     placement_min_ticks: int = 4
     limit_size_lots: float = 100.0
     limit_sizes: Literal["geometric", "fixed"] = "fixed"
-    two_sided: bool = True
+    two_sided: float = 0.8
     cancel_rate: float = 0.2
     market_rate: float = 0.06
     informed_rate: float = 1.5
@@ -168,7 +179,7 @@ class WideParams:
     informed_gap_ticks: float = 1.0
     requote_rate: float = 0.0
     impact_ticks: float = 2.0
-    lean: float = 0.6
+    lean: float = 0.9
     lean_scale_ticks: float = 5.0
     initial_spread_ticks: int = 14
     quote_size: float = 100.0
@@ -197,8 +208,7 @@ class WideParams:
                      high=self.placement_ticks, integer=True)
         check_number("limit_size_lots", self.limit_size_lots, low=1)
         check_choice("limit_sizes", self.limit_sizes, ("geometric", "fixed"))
-        if not isinstance(self.two_sided, bool):
-            raise ConfigError(f"two_sided={self.two_sided!r}: expected true or false")
+        check_number("two_sided", self.two_sided, low=0, high=1)
         check_number("cancel_rate", self.cancel_rate, **nonneg)
         check_number("market_rate", self.market_rate, **nonneg)
         check_number("informed_rate", self.informed_rate, **nonneg)
@@ -264,7 +274,7 @@ class _Constants(NamedTuple):
     market_size: float
     event_jump: float
     probabilistic: bool
-    two_sided: bool
+    two_sided: float  # the share of the limit-order flow posted as two-sided quotes
     skew_ticks: float  # lean·lean_scale_ticks: the largest skew of a two-sided quote
 
 
@@ -326,9 +336,9 @@ class WideMarket:
         self.offset_low, self.offset_high = -p.max_offset_ticks, p.max_offset_ticks
         self.uniform_slices: dict[str, slice] = {}
         start = 0
-        for part, size in (("event", 2), ("limit_count", 2),
-                           ("limit", 4 * p.max_limit_orders), ("cancel_count", 2),
-                           ("cancel", 4 * p.max_cancels), ("count", 2),
+        for part, size in (("event", 2), ("limit_count", 3),
+                           ("limit", 6 * p.max_limit_orders), ("cancel_count", 3),
+                           ("cancel", 6 * p.max_cancels), ("count", 2),
                            ("size", 2 * p.max_orders)):
             self.uniform_slices[part] = slice(start, start + size)
             start += size
@@ -355,7 +365,7 @@ class WideMarket:
             market_size=_geometric_scale(p.market_size_lots),
             event_jump=_geometric_scale(p.event_jump_ticks),
             probabilistic=p.queue_model == "probabilistic",
-            two_sided=p.two_sided,
+            two_sided=float(p.two_sided),
             skew_ticks=p.lean * p.lean_scale_ticks,
         )
         K = p.max_orders
@@ -544,6 +554,32 @@ def _level_at(depth, s, i, target):
 
 
 @njit(cache=True)
+def _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i, d, center, size):
+    """A limit order of ``size`` lots on side ``s`` ``d`` ticks from ``center``, post-only:
+    it trades first with the agent's opposite order when it reaches it (the agent is the best
+    there), then rests (a new best inside the spread; not kept behind the window)."""
+    sign = 2.0 * s - 1.0
+    y = max(np.ceil(d + sign * center), 1.0 - best[1 - s, i])
+    o = 1 - s
+    if order_lots[o, i] > 0 and order_y[o, i] + y <= 0:
+        take = min(size, order_lots[o, i])
+        filled[o] += take
+        volume[o] += take
+        rec.trades[i] += 1.0
+        order_lots[o, i] -= take
+        size -= take
+        if size <= 0.0:
+            return
+    j = y - best[s, i]
+    if j < 0:
+        _shift_in(depth, s, i, int(-j))
+        depth[s, 0, i] = size
+        best[s, i] = y
+    elif j < depth.shape[1]:
+        depth[s, int(j), i] += size
+
+
+@njit(cache=True)
 def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
     """Cancel one order of ``size`` lots at level ``j`` of side ``s`` (at most the level's
     volume; the side keeps one lot), advancing the agent's place there (``queue_model``)."""
@@ -633,79 +669,57 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             event[i], event_dir[i] = False, 0.0
         lean = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale) * c.lean
 
-        # 3. limit orders: uniform over the placement ticks from the anchor, post-only; one
-        # that reaches the agent's opposite order trades with it (the agent is the best
-        # there). Two-sided quotes: one count, both sides at the same distance from the
-        # anchor skewed toward the fundamental
+        # 3. limit orders, uniform over the placement ticks from the anchor: two-sided
+        # quotes (both sides at one distance, skewed toward the fundamental) and one-sided
+        # orders (their rates leaning toward it)
         skew = np.round(np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
                         * c.skew_ticks)
-        pairs = (_poisson(uniforms[r_lcount, i], c.limit_dt, max_limit) if c.two_sided
-                 else 0)
+        pairs = _poisson(uniforms[r_lcount, i], c.limit_dt * c.two_sided, max_limit)
+        for k in range(pairs):
+            base = r_limit + 6 * k
+            d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
+            size = _geometric(uniforms[base + 1, i], c.limit_size)
+            for s in range(2):
+                _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i,
+                       d, anchor[i] + skew, size)
         for s in range(2):
             b = 1.0 + lean if s == 0 else 1.0 - lean
-            sign = 2.0 * s - 1.0
-            if c.two_sided:
-                count = pairs
-                center = anchor[i] + skew
-            else:
-                count = _poisson(uniforms[r_lcount + s, i], c.limit_dt * b, max_limit)
-                center = anchor[i]
+            count = _poisson(uniforms[r_lcount + 1 + s, i],
+                             c.limit_dt * (1.0 - c.two_sided) * b, max_limit)
             for k in range(count):
-                base = r_limit + 4 * k + (0 if c.two_sided else 2 * s)
+                base = r_limit + 6 * k + 2 + 2 * s
                 d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-                y = max(np.ceil(d + sign * center), 1.0 - best[1 - s, i])
-                size = _geometric(uniforms[base + 1, i], c.limit_size)
-                o = 1 - s
-                if order_lots[o, i] > 0 and order_y[o, i] + y <= 0:
-                    take = min(size, order_lots[o, i])
-                    filled[o] += take
-                    volume[o] += take
-                    rec.trades[i] += 1.0
-                    order_lots[o, i] -= take
-                    size -= take
-                    if size <= 0.0:
-                        continue
-                j = y - best[s, i]
-                if j < 0:
-                    _shift_in(depth, s, i, int(-j))
-                    depth[s, 0, i] = size
-                    best[s, i] = y
-                elif j < L:
-                    depth[s, int(j), i] += size
+                _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                       anchor[i], _geometric(uniforms[base + 1, i], c.limit_size))
 
-        # 4. cancellations: in proportion to the volume, the agent's queue advancing; a
-        # two-sided quote is cancelled with its other side (the order at the mirror price
-        # about the anchor, when it is still there)
-        if c.two_sided:
-            both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
-            count = _poisson(uniforms[r_ccount, i], c.cancel_dt * both * 0.5, max_cancel)
+        # 4. cancellations in proportion to the volume, the agent's queue advancing: of
+        # two-sided quotes with their other side (the order at the mirror price about the
+        # anchor, when it is still there), and of one-sided orders
+        both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
+        count = _poisson(uniforms[r_ccount, i], c.cancel_dt * c.two_sided * both * 0.5,
+                         max_cancel)
+        for k in range(count):
+            base = r_cancel + 6 * k
+            bids = _side_volume(depth, 0, i)
+            target = uniforms[base, i] * (bids + _side_volume(depth, 1, i))
+            s = 0 if target < bids else 1
+            j = _level_at(depth, s, i, target if s == 0 else target - bids)
+            size = _geometric(uniforms[base + 1, i], c.limit_size)
+            _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
+            o = 1 - s
+            jm = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s) - best[o, i]
+            if 0 <= jm < L and depth[o, int(jm), i] > 0:
+                _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm), size)
+        for s in range(2):
+            b = 1.0 + lean if s == 0 else 1.0 - lean
+            count = _poisson(uniforms[r_ccount + 1 + s, i],
+                             c.cancel_dt * (1.0 - c.two_sided) * (2.0 - b)
+                             * _side_volume(depth, s, i), max_cancel)
             for k in range(count):
-                base = r_cancel + 4 * k
-                bids = _side_volume(depth, 0, i)
-                target = uniforms[base, i] * (bids + _side_volume(depth, 1, i))
-                s = 0 if target < bids else 1
-                target = target if s == 0 else target - bids
-                j = _level_at(depth, s, i, target)
+                base = r_cancel + 6 * k + 2 + 2 * s
+                j = _level_at(depth, s, i, uniforms[base, i] * _side_volume(depth, s, i))
                 size = _geometric(uniforms[base + 1, i], c.limit_size)
                 _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
-                o = 1 - s
-                mirror = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s)
-                jm = mirror - best[o, i]
-                if 0 <= jm < L and depth[o, int(jm), i] > 0:
-                    _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm),
-                            size)
-        else:
-            for s in range(2):
-                b = 1.0 + lean if s == 0 else 1.0 - lean
-                count = _poisson(uniforms[r_ccount + s, i],
-                                 c.cancel_dt * (2.0 - b) * _side_volume(depth, s, i),
-                                 max_cancel)
-                for k in range(count):
-                    base = r_cancel + 4 * k + 2 * s
-                    total = _side_volume(depth, s, i)
-                    j = _level_at(depth, s, i, uniforms[base, i] * total)
-                    size = _geometric(uniforms[base + 1, i], c.limit_size)
-                    _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
 
         # 5. market orders: sells hit the bids (side 0), buys the asks; informed traders on
         # the side of the event's direction

@@ -2,11 +2,11 @@
 the observation.
 
 The quotes are the AS inventory strategy's (:class:`~mmgym.policies.ASInventory`), both moved
-by ``alpha·I`` toward the side the book's imbalance ``I`` (the ``imbalance`` feature, in
-[−1, 1]) points to, ``alpha`` halved while the ``volatility`` feature exceeds
-``vol_threshold`` (the seeds' imbalance skew and its volatility filter,
-:class:`~mmgym.policies.OBISkew`, on AS's reservation price); and a gate withdraws the side
-that the order flow says is being traded against by informed traders.
+by ``alpha·I + beta·OFI`` toward the side the book's imbalance ``I`` (the ``imbalance``
+feature, in [−1, 1]) and the order-flow imbalance (``ofi``) point to, the skew halved while
+the ``volatility`` feature exceeds ``vol_threshold`` (the seeds' imbalance skew and its
+volatility filter, :class:`~mmgym.policies.OBISkew`, on AS's reservation price); and a gate
+withdraws the side that the order flow says is being traded against by informed traders.
 Order-flow imbalance (Cont, Kukanov & Stoikov, "The price impact of order book events", J.
 Financial Econometrics 12(1), 2014) measures the net pressure at the best quotes and predicts
 the next price moves; VPIN (Easley, López de Prado & O'Hara, "Flow toxicity and liquidity in a
@@ -41,7 +41,9 @@ class SignalAS:
     Args:
         sigma, k, gamma, T, horizon, unit: the AS inventory strategy's parameters.
         alpha: the skew per unit of imbalance, offset units (0: none).
-        vol_threshold: the ``volatility`` (bps/√s) above which ``alpha`` is halved (inf: never).
+        beta: the skew per unit of OFI, offset units (0: none).
+        vol_threshold: the ``volatility`` (bps/√s) above which the skew is halved (inf:
+            never).
         ofi_threshold: |OFI| (the feature's unit) at which the side against it is withdrawn
             (inf: never).
         vpin_threshold: VPIN in [0, 1] from which the side against the OFI is withdrawn (inf:
@@ -62,6 +64,7 @@ class SignalAS:
         horizon: float | None = None,
         unit: float = 1.0,
         alpha: float = 0.0,
+        beta: float = 0.0,
         vol_threshold: float = math.inf,
         ofi_threshold: float = math.inf,
         vpin_threshold: float = math.inf,
@@ -71,33 +74,39 @@ class SignalAS:
         self.quotes = ASInventory(sigma=sigma, k=k, gamma=gamma, T=T, horizon=horizon,
                                   unit=unit, feature_names=feature_names)
         self.alpha = check_number("alpha", alpha)
+        self.beta = check_number("beta", beta)
         self.vol_threshold = check_number("vol_threshold", vol_threshold, low=0,
                                           allow_inf=True)
         names = tuple(feature_names)
         self._imbalance = None if self.alpha == 0 else feature_column(names, "imbalance",
                                                                        self.name)
-        self._volatility = (None if self.alpha == 0 or math.isinf(self.vol_threshold)
+        skewed = self.alpha != 0 or self.beta != 0
+        self._volatility = (None if not skewed or math.isinf(self.vol_threshold)
                             else feature_column(names, "volatility", self.name))
         self.ofi_threshold = check_number("ofi_threshold", ofi_threshold, low=0, low_open=True,
                                           allow_inf=True)
         self.vpin_threshold = check_number("vpin_threshold", vpin_threshold, low=0,
                                            allow_inf=True)
-        gated = not (math.isinf(self.ofi_threshold) and math.isinf(self.vpin_threshold))
-        self._ofi = feature_column(names, "ofi", self.name) if gated else None
+        self._gated = not (math.isinf(self.ofi_threshold) and math.isinf(self.vpin_threshold))
+        self._ofi = (feature_column(names, "ofi", self.name) if self._gated or self.beta != 0
+                     else None)
         self._vpin = (None if math.isinf(self.vpin_threshold)
                       else feature_column(names, "vpin", self.name))
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
         quotes = self.quotes(obs, info)
+        ofi = None if self._ofi is None else obs[:, self._ofi].astype(np.float64)
+        skew = np.zeros(len(obs))
         if self._imbalance is not None:
-            skew = self.alpha * obs[:, self._imbalance].astype(np.float64)
-            if self._volatility is not None:
-                skew = np.where(obs[:, self._volatility] > self.vol_threshold, skew / 2, skew)
-            quotes[:, 0] -= skew
-            quotes[:, 1] += skew
-        if self._ofi is None:
+            skew += self.alpha * obs[:, self._imbalance].astype(np.float64)
+        if self.beta != 0:
+            skew += self.beta * ofi
+        if self._volatility is not None:
+            skew = np.where(obs[:, self._volatility] > self.vol_threshold, skew / 2, skew)
+        quotes[:, 0] -= skew
+        quotes[:, 1] += skew
+        if not self._gated:
             return quotes
-        ofi = obs[:, self._ofi].astype(np.float64)
         toxic = (np.zeros(len(obs), dtype=bool) if self._vpin is None
                  else obs[:, self._vpin] >= self.vpin_threshold)
         buying = (ofi >= self.ofi_threshold) | (toxic & (ofi > 0))
