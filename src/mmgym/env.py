@@ -28,11 +28,17 @@ class MarketMakingEnv(gym.Env):
 
     | id | market | default features |
     |---|---|---|
+    | ``mmgym/WideSpread-v0`` | ``wide``: sparse equity book, informed flow | as ``lob`` |
     | ``mmgym/MarketMaking-v0`` | ``lob``: L2 book, informed flow | see Observation Space |
     | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: A–S (2008), §3.3 | inventory, time_remaining |
     | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded book (``data_path``) | as ``lob`` |
 
-    ``lob`` (:mod:`mmgym.markets.lob`) is a 10-level order book on a 0.1 USDT tick with
+    ``wide`` (:mod:`mmgym.markets.wide`, the default of the training kit) is the sparse book
+    of a small-tick equity, calibrated to the LOBSTER AMZN sample (0.01 USD tick, 100-share
+    round lots, a spread of 8–19 ticks): two-sided and one-sided limit orders around a
+    consensus price that moves with the order flow, informed traders trading against stale
+    quotes after information events; market making earns there, and reading the book earns
+    more. ``lob`` (:mod:`mmgym.markets.lob`) is a 10-level order book on a 0.1 USDT tick with
     uninformed and informed (PIN) market orders, limit arrivals and cancellations leaning
     toward a latent fundamental, and the agent's orders in the queues with price-time
     priority; ``as2008`` is the paper's own model (binomial mid, fills with probability
@@ -48,21 +54,26 @@ class MarketMakingEnv(gym.Env):
 
     ## Action Space
 
-    ``Box(low, high, (2,), float32)``: offsets from the mid at which to quote.
+    ``Box(low, high, (2,), float32)``: offsets from the mid at which to quote (with
+    ``normalize_actions=True``, ``Box(-1, 1, (2,), float32)`` mapped linearly onto
+    ``[low, high]``, the form Stable-Baselines3 recommends).
 
     | Num | Action | Min | Max | Unit |
     |-----|--------|-----|-----|------|
     | 0 | bid offset δ_b: the bid is at mid − δ_b | −max_offset | max_offset | see below |
     | 1 | ask offset δ_a: the ask is at mid + δ_a | −max_offset | max_offset | see below |
 
-    Units and bounds: ``lob`` ticks, ±``max_offset_ticks`` (20); the bid is rounded down and
-    the ask up to the tick grid, and quotes are post-only (one that would cross is placed one
-    tick behind the opposite best). ``as2008`` price units, ±``max_offset`` (10); a negative
-    offset (a quote through the mid) is allowed and fills with probability capped at 1.
+    Units and bounds: ``wide`` ticks, ±``max_offset_ticks`` (30); ``lob`` and ``replay``
+    ticks, ±``max_offset_ticks`` (20); the bid is rounded down and the ask up to the tick
+    grid, and quotes are post-only (one that would cross is placed one tick behind the
+    opposite best). ``as2008`` price units, ±``max_offset`` (10); a negative offset (a quote
+    through the mid) is allowed and fills with probability capped at 1.
 
-    A finite action outside the bounds is clipped to them; a NaN or infinite action, or one
-    of the wrong shape, raises ``ValueError``. A side whose fill would take the inventory
-    beyond ``max_inventory`` is not quoted (its ``info`` price is NaN).
+    **Withdrawing a side**: an offset at or above the upper bound (``+inf`` included; 1 with
+    ``normalize_actions``) sends no order on that side. A finite action below the lower
+    bound is clipped to it; a NaN or −inf action, or one of the wrong shape, raises
+    ``ValueError``. A side whose fill would take the inventory beyond ``max_inventory`` is
+    not quoted either. A side without an order has ``info`` price NaN.
 
     ## Observation Space
 
@@ -119,6 +130,7 @@ class MarketMakingEnv(gym.Env):
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
     | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
+    | ``normalize_actions`` | False | actions in [−1, 1] (1 withdraws) instead of offsets |
     | market parameters | the market's | ``LOBParams``, ``AS2008Params``, ``ReplayParams`` |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
