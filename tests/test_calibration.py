@@ -379,6 +379,8 @@ def test_market_config_in_the_datas_units():
                        "max_position": limit, "shock_bps": 2.0, "offset_unit": 0.01},
         "fixed_spread": {"half_spread": h},
         "random": {"low": 0.0, "high": 20.0},
+        "as_signals": {"alpha": 4.0},
+        "oracle": {"tick": 0.01},
     }
     assert config["policies"].keys() == expected.keys()
     for name, params in expected.items():

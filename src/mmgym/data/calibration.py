@@ -532,8 +532,8 @@ def policy_params(cal: Calibration, max_inventory: float,
     on the ``lob`` market's one-tick book. Written here, with h the data's median half-spread
     in ticks (:attr:`Touch.spread_median` / 2, time-sampled):
 
-    - derived from the data: ``rule_based.offset_unit`` = the tick (price units per offset
-      unit) and ``rule_based.max_position`` = ``max_inventory`` (size units);
+    - derived from the data: ``rule_based.offset_unit`` and ``oracle.tick`` = the tick (price
+      units per offset unit) and ``rule_based.max_position`` = ``max_inventory`` (size units);
       ``fixed_spread.half_spread``, ``obi_skew.half_spread`` and
       ``obi_skew_inventory.half_spread`` = h (ticks: quote at the typical touch, joining the
       best quotes); ``rule_based.base_spread_bps`` = the median spread in bps of the mean mid
@@ -551,7 +551,8 @@ def policy_params(cal: Calibration, max_inventory: float,
       config's, whose γσ²T and T are lob.yaml's),
       ``obi_skew_inventory.kappa`` (dimensionless), ``rule_based.shock_bps`` (a relative move
       of the mid; both real samples move about 1 bps/√s, as lob.yaml's market) and its other
-      parameters, and ``random``'s range [0, 20] ticks (the markets' action bound).
+      parameters, ``as_signals.alpha`` (ticks per unit of imbalance), and ``random``'s range
+      [0, 20] ticks (the markets' action bound).
     """
     lob = OmegaConf.load(LOB_CONFIG) if lob is None else lob
     policies = OmegaConf.to_container(lob.policies)
@@ -569,6 +570,7 @@ def policy_params(cal: Calibration, max_inventory: float,
                        "skew_bps": float(f"{base_bps / 3:.4g}"),
                        "max_position": max_inventory, "offset_unit": float(cal.tick)},
         "fixed_spread": {"half_spread": round(h, 4)},
+        "oracle": {"tick": float(cal.tick)},
     }
     for name, values in derived.items():
         policies[name] = {**policies.get(name, {}), **values}
