@@ -260,7 +260,7 @@ class _Constants(NamedTuple):
     placement: float  # placement_width()
     cancel_dt: float  # cancel_rate·dt / limit_size_lots: cancellations per lot per step
     event_start: float  # 1 − exp(−event_rate·dt)
-    limit_size: float  # 1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
+    limit_size: float  # −1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
     market_size: float
     event_jump: float
     probabilistic: bool
@@ -445,17 +445,18 @@ def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
 
 
 def _geometric_scale(mean: float) -> float:
-    """``1 / ln(1 − 1/mean)``, the scale of :func:`_geometric` (0 when ``mean <= 1``)."""
-    return 0.0 if mean <= 1 else 1.0 / math.log1p(-1.0 / mean)
+    """``−1 / ln(1 − 1/mean) > 0``, the scale of :func:`_geometric` (0 when ``mean <= 1``;
+    positive, as a negative scale stands for a fixed size)."""
+    return 0.0 if mean <= 1 else -1.0 / math.log1p(-1.0 / mean)
 
 
 @njit(cache=True)
 def _geometric(u: float, scale: float) -> float:
-    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(ln(1 − u)·scale)`` (size 1
+    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(−ln(1 − u)·scale)`` (size 1
     when ``scale`` is 0); a negative ``scale`` is a fixed size, ``−scale``."""
     if scale <= 0.0:
         return 1.0 if scale == 0.0 else -scale
-    return max(np.ceil(np.log1p(-u) * scale), 1.0)
+    return max(np.ceil(-np.log1p(-u) * scale), 1.0)
 
 
 @njit(cache=True)
