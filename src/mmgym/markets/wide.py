@@ -688,9 +688,11 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                 target = target if s == 0 else target - bids
                 j = _level_at(depth, s, i, target)
                 size = _geometric(uniforms[base + 1, i], c.limit_size)
+                # the mirror of the cancelled order's price, before the cancellation can
+                # move the best
+                mirror = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s)
                 _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
                 o = 1 - s
-                mirror = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s)
                 jm = mirror - best[o, i]
                 if 0 <= jm < L and depth[o, int(jm), i] > 0:
                     _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm),
