@@ -56,10 +56,10 @@ Each step of ``dt`` seconds runs, in order:
    ``informed_rate`` on the side of an event under way, at most ``max_orders`` per side per
    step; sizes geometric with mean ``market_size_lots``. A side's orders walk the book in
    price-time order, the agent's orders included (better than the best first; at its level
-   after the volume ahead of it); an order larger than the window is truncated to leave one
-   lot. An emptied best level leaves: the best moves to the next level holding volume. The
-   consensus then moves by ``impact_ticks / market_size_lots`` per lot bought, down per lot
-   sold.
+   after the volume ahead of it); an order larger than the window is truncated to leave the
+   book one lot. An emptied best level leaves: the best moves to the next level holding
+   volume. The consensus then moves by ``impact_ticks / market_size_lots`` per lot bought,
+   down per lot sold.
 6. **Information events** at rate ``event_rate``: the fundamental jumps up or down with equal
    probability by a geometric number of ticks of mean ``event_jump_ticks``.
 
@@ -729,7 +729,14 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                 resting += depth[s, j, i]
             level = order_y[s, i] - best[s, i]
             lots = order_lots[s, i] if level < L else 0.0  # behind the window: not reached
-            want = min(want, max(resting + lots - 1.0, 0.0))
+            # the book keeps its last lot: the agent's order counts only with a lot of the
+            # book behind it (else the walk stops in the volume ahead of it)
+            behind = resting
+            if lots > 0 and level >= 0:
+                behind = max(depth[s, int(level), i] - order_ahead[s, i], 0.0)
+                for j in range(int(level) + 1, L):
+                    behind += depth[s, j, i]
+            want = min(want, max(resting + (lots if behind >= 1.0 else 0.0) - 1.0, 0.0))
             left = want
             if lots > 0 and level < 0:  # in front of the best
                 take = min(left, lots)
