@@ -4,7 +4,7 @@ Importing the package registers the environment ids:
 
 | id | market |
 |---|---|
-| ``mmgym/WideSpread-v0`` | ``wide``: a small-tick equity's sparse book, wide spread, informed flow |
+| ``mmgym/WideSpread-v0`` | ``wide``: a small-tick equity's sparse book, informed flow |
 | ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow, BTCUSDT's one-tick spread |
 | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), section 3.3 |
 | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded order book (``data_path=...``) |
