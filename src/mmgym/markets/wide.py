@@ -788,8 +788,11 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             rec.fills[s, i] = filled[s] * c.lot
             rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
             rec.best[s, i] = sign * best[s, i] * c.tick
-            for j in range(L):
-                rec.depth[s, j, i] = depth[s, j, i] * c.lot
         rec.sell_volume[i] = volume[0] * c.lot
         rec.buy_volume[i] = volume[1] * c.lot
         mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+    # the record's depth, in memory order (book by book it is a strided copy)
+    for s in range(2):
+        for j in range(L):
+            for i in range(n):
+                rec.depth[s, j, i] = depth[s, j, i] * c.lot
