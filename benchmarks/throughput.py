@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py            # all markets, 7 repeats
     python benchmarks/throughput.py --market as2008 --repeats 5
+    python benchmarks/throughput.py --market wide --market lob --repeats 5
 
 Prints, for each market, the median over repeats (runs interleaved, so the figures are
 measured side by side on a noisy machine) of:
@@ -15,8 +16,9 @@ measured side by side on a noisy machine) of:
 
 Budgets on this 2-core machine: ``as2008`` single env >= 25,000 steps/s, n = 1,000 >= 12
 million agent-steps/s, n = 10,000 >= 15 million; ``lob`` (default features) single env >=
-10,000 steps/s, n = 1,000 >= 1 million. The ``replay`` market needs a recording and is
-measured by ``benchmarks/data.py``.
+10,000 steps/s, n = 1,000 >= 1 million; ``wide`` (default features) single env >= 30,000
+steps/s, n = 1,000 >= 1.5 million. The ``replay`` market needs a recording and is measured by
+``benchmarks/data.py``.
 
 The step/draw ratio is printed for reference only: the foundation issue aimed at a step <= 5x
 the draw at n = 10,000 when the draw was numpy code (84 µs); the compiled generator of the
@@ -39,8 +41,9 @@ from mmgym.rng import RandomStreams
 BUDGETS: dict[str, dict[str, float]] = {
     "as2008": {"single": 25_000, "n=1000": 12e6, "n=10000": 15e6},
     "lob": {"single": 10_000, "n=1000": 1e6},
+    "wide": {"single": 30_000, "n=1000": 1.5e6},
 }
-SIZES: dict[str, list[int]] = {"as2008": [1_000, 10_000], "lob": [1_000]}
+SIZES: dict[str, list[int]] = {"as2008": [1_000, 10_000], "lob": [1_000], "wide": [1_000]}
 
 
 def _time(fn: Callable[[], int]) -> float:

@@ -91,6 +91,12 @@ def sb3_adapter(market: str, acts: np.ndarray, **kwargs) -> list[dict]:
         ("mmgym/MarketMaking-v0", {"episode_seconds": 20.0, "quote_levels": 2,
                                    "latency_steps": 1, "queue_model": "conservative",
                                    "event_rate": 0.2}),
+        ("mmgym/WideSpread-v0", {"episode_seconds": 20.0,
+                                 "feature_params": {"vpin": {"bucket_volume": 200.0}}}),
+        ("mmgym/WideSpread-v0", {"episode_seconds": 20.0, "two_sided": 0.0,
+                                 "limit_sizes": "geometric", "latency_steps": 1,
+                                 "queue_model": "conservative", "requote_rate": 0.5,
+                                 "event_rate": 0.5}),
     ],
 )
 def test_single_vector_and_sb3_agree_bit_for_bit(env_id: str, kwargs: dict) -> None:
@@ -133,24 +139,26 @@ def test_different_seeds_differ_and_episodes_differ() -> None:
 
 def test_market_draws_do_not_depend_on_actions() -> None:
     """Common random numbers: two policies on the same seed see the same market randomness:
-    the ``as2008`` mid path, the ``lob`` fundamental (in ``lob`` the agent's fills change the
-    book, but not the draws)."""
+    the ``as2008`` mid path, the ``lob`` and ``wide`` fundamentals (there the agent's fills
+    change the book, but not the draws)."""
     paths = []
     for offset in (0.2, 3.0):
         env = gym.make("mmgym/AvellanedaStoikov-v0")
         env.reset(seed=3)
         paths.append([env.step(np.array([offset, offset]))[4]["mid"] for _ in range(200)])
     assert paths[0] == paths[1]
-    paths = []
-    for offset in (0.0, 5.0):
-        env = gym.make("mmgym/MarketMaking-v0")
-        env.reset(seed=3)
-        market = env.unwrapped.core.market
-        paths.append([(env.step(np.array([offset, offset])), market.fundamental[0])[1]
-                      for _ in range(600)])
-    # the same information events, whatever the agent quotes
-    assert paths[0] == paths[1]
-    assert len(set(paths[0])) > 10  # about 30 events in 60 s
+    for env_id, offsets in (("mmgym/MarketMaking-v0", (0.0, 5.0)),
+                            ("mmgym/WideSpread-v0", (0.0, 8.0))):
+        paths = []
+        for offset in offsets:
+            env = gym.make(env_id)
+            env.reset(seed=3)
+            market = env.unwrapped.core.market
+            paths.append([(env.step(np.array([offset, offset])), market.fundamental[0])[1]
+                          for _ in range(600)])
+        # the same information events, whatever the agent quotes
+        assert paths[0] == paths[1], env_id
+        assert len(set(paths[0])) > 3, env_id  # lob: ~30 events in 60 s; wide: ~5
 
 
 def test_unseeded_resets_differ() -> None:

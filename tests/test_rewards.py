@@ -90,8 +90,9 @@ def test_differential_sharpe_moody_saffell() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REWARDS))
-def test_every_reward_runs_in_both_markets(name: str) -> None:
-    for env_id in ("mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0"):
+def test_every_reward_runs_in_every_simulated_market(name: str) -> None:
+    for env_id in ("mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0",
+                   "mmgym/WideSpread-v0"):
         env = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point",
                            reward_fn=name)
         env.reset(seed=0)

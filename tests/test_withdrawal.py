@@ -38,11 +38,12 @@ def replay_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def markets(replay_file: Path) -> list[tuple[str, dict]]:
     return [("as2008", {"max_inventory": 1e6}), ("lob", {"max_inventory": 1e6}),
+            ("wide", {"max_inventory": 1e6}),
             ("replay", {"data_path": str(replay_file), "dt": 1.0, "episode_seconds": 100.0,
                         "quote_size": 1.0, "max_inventory": 1000.0})]
 
 
-@pytest.mark.parametrize("market", ["as2008", "lob", "replay"])
+@pytest.mark.parametrize("market", ["as2008", "lob", "wide", "replay"])
 def test_a_withdrawn_side_never_fills_and_never_quoting_earns_exactly_zero(
         market: str, replay_file: Path) -> None:
     kwargs = dict(markets(replay_file))[market]
@@ -67,7 +68,7 @@ def test_a_withdrawn_side_never_fills_and_never_quoting_earns_exactly_zero(
     assert info["cash"][0] == 0.0 and info["inventory"][0] == 0.0
 
 
-@pytest.mark.parametrize("market", ["as2008", "lob", "replay"])
+@pytest.mark.parametrize("market", ["as2008", "lob", "wide", "replay"])
 def test_normalized_actions_quote_what_their_offsets_quote(market: str,
                                                            replay_file: Path) -> None:
     kwargs = dict(markets(replay_file))[market]
@@ -98,7 +99,8 @@ def test_offsets_of_maps_the_interval_onto_the_bounds() -> None:
     assert np.isinf(got[5:]).all()
 
 
-@pytest.mark.parametrize("env_id", ["mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0"])
+@pytest.mark.parametrize("env_id", ["mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0",
+                                    "mmgym/WideSpread-v0"])
 def test_a_newcomer_withdraws_through_the_checkers(env_id: str) -> None:
     env = gym.make(env_id, normalize_actions=True)
     check_env(env.unwrapped, skip_render_check=True)

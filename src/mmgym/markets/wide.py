@@ -56,8 +56,8 @@ Each step of ``dt`` seconds runs, in order:
 4. **Cancellations**: each resting order is cancelled at rate ``cancel_rate``: a Poisson
    number of two-sided cancellations of mean ``two_sided·cancel_rate·dt·D/(2·size)``
    (``D`` both sides' volume, ``size`` = ``limit_size_lots``), each at a level drawn in
-   proportion to the volume with the order at the mirror price about the anchor (when there
-   is one), and per side one-sided ones of mean
+   proportion to the volume with the order at the mirror price about the pairs' current
+   center, the anchor skewed as in 3 (when there is one), and per side one-sided ones of mean
    ``(1 − two_sided)·cancel_rate·dt·D_side/size``, each of one order's size (at most the
    level's volume; a side keeps at least one lot). The agent's place in the queue advances
    with the cancellations at its level (``queue_model`` as in ``lob``).
@@ -65,10 +65,10 @@ Each step of ``dt`` seconds runs, in order:
    ``informed_rate`` on the side of an event under way, at most ``max_orders`` per side per
    step; sizes geometric with mean ``market_size_lots``. A side's orders walk the book in
    price-time order, the agent's orders included (better than the best first; at its level
-   after the volume ahead of it); an order larger than the window is truncated to leave one
-   lot. An emptied best level leaves: the best moves to the next level holding volume. The
-   consensus then moves by ``impact_ticks / market_size_lots`` per lot bought, down per lot
-   sold.
+   after the volume ahead of it); an order larger than the window is truncated to leave the
+   book one lot. An emptied best level leaves: the best moves to the next level holding
+   volume. The consensus then moves by ``impact_ticks / market_size_lots`` per lot bought,
+   down per lot sold.
 6. **Information events** at rate ``event_rate``: the fundamental jumps up or down with equal
    probability by a geometric number of ticks of mean ``event_jump_ticks``.
 
@@ -270,7 +270,7 @@ class _Constants(NamedTuple):
     placement: float  # placement_width()
     cancel_dt: float  # cancel_rate·dt / limit_size_lots: cancellations per lot per step
     event_start: float  # 1 − exp(−event_rate·dt)
-    limit_size: float  # 1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
+    limit_size: float  # −1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
     market_size: float
     event_jump: float
     probabilistic: bool
@@ -455,17 +455,18 @@ def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
 
 
 def _geometric_scale(mean: float) -> float:
-    """``1 / ln(1 − 1/mean)``, the scale of :func:`_geometric` (0 when ``mean <= 1``)."""
-    return 0.0 if mean <= 1 else 1.0 / math.log1p(-1.0 / mean)
+    """``−1 / ln(1 − 1/mean) > 0``, the scale of :func:`_geometric` (0 when ``mean <= 1``;
+    positive, as a negative scale stands for a fixed size)."""
+    return 0.0 if mean <= 1 else -1.0 / math.log1p(-1.0 / mean)
 
 
 @njit(cache=True)
 def _geometric(u: float, scale: float) -> float:
-    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(ln(1 − u)·scale)`` (size 1
+    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(−ln(1 − u)·scale)`` (size 1
     when ``scale`` is 0); a negative ``scale`` is a fixed size, ``−scale``."""
     if scale <= 0.0:
         return 1.0 if scale == 0.0 else -scale
-    return max(np.ceil(np.log1p(-u) * scale), 1.0)
+    return max(np.ceil(-np.log1p(-u) * scale), 1.0)
 
 
 @njit(cache=True)
@@ -705,9 +706,12 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             s = 0 if target < bids else 1
             j = _level_at(depth, s, i, target if s == 0 else target - bids)
             size = _geometric(uniforms[base + 1, i], c.limit_size)
+            # the mirror price about the pairs' center, before the cancellation can move the
+            # best
+            mirror = best[s, i] + j + 2.0 * (anchor[i] + skew) * (1.0 - 2.0 * s)
             _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
             o = 1 - s
-            jm = best[s, i] + j + 2.0 * anchor[i] * (1.0 - 2.0 * s) - best[o, i]
+            jm = mirror - best[o, i]
             if 0 <= jm < L and depth[o, int(jm), i] > 0:
                 _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm), size)
         for s in range(2):
@@ -740,7 +744,14 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                 resting += depth[s, j, i]
             level = order_y[s, i] - best[s, i]
             lots = order_lots[s, i] if level < L else 0.0  # behind the window: not reached
-            want = min(want, max(resting + lots - 1.0, 0.0))
+            # the book keeps its last lot: the agent's order counts only with a lot of the
+            # book behind it (else the walk stops in the volume ahead of it)
+            behind = resting
+            if lots > 0 and level >= 0:
+                behind = max(depth[s, int(level), i] - order_ahead[s, i], 0.0)
+                for j in range(int(level) + 1, L):
+                    behind += depth[s, j, i]
+            want = min(want, max(resting + (lots if behind >= 1.0 else 0.0) - 1.0, 0.0))
             left = want
             if lots > 0 and level < 0:  # in front of the best
                 take = min(left, lots)
@@ -792,8 +803,11 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             rec.fills[s, i] = filled[s] * c.lot
             rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
             rec.best[s, i] = sign * best[s, i] * c.tick
-            for j in range(L):
-                rec.depth[s, j, i] = depth[s, j, i] * c.lot
         rec.sell_volume[i] = volume[0] * c.lot
         rec.buy_volume[i] = volume[1] * c.lot
         mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+    # the record's depth, in memory order (book by book it is a strided copy)
+    for s in range(2):
+        for j in range(L):
+            for i in range(n):
+                rec.depth[s, j, i] = depth[s, j, i] * c.lot

@@ -1,0 +1,134 @@
+"""Stylized facts of the ``wide`` market over long runs, with its default parameters (as
+``test_lob_facts`` for ``lob``): imbalance predicts the mid, fills during information events
+are adversely selected, VPIN and information events, and a long run stays sane and
+stationary and conserves volume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mmgym.vector import MarketMakingVectorEnv
+
+N_ENVS, STEPS = 64, 3000  # one 300-second episode per env
+FEATURE_PARAMS = {"vpin": {"bucket_volume": 200.0}}  # shares, as conf/market/wide.yaml
+
+
+def at_the_touch(env: MarketMakingVectorEnv) -> np.ndarray:
+    """Offsets (ticks from the mid) that quote at the best bid and the best ask: half the
+    spread of the book the step starts from (exact, as the spread is whole ticks)."""
+    rec, tick = env.core.market.step_record, env.core.market.p.tick
+    half = np.round((rec.best[1] - rec.best[0]) / tick) / 2
+    return np.stack([half, half], axis=1)
+
+
+def simulate(n: int, steps: int, seed: int, **kwargs) -> dict[str, np.ndarray]:
+    """The default market with an agent quoting at the touch; arrays of shape (steps, n)."""
+    env = MarketMakingVectorEnv(n, market="wide", feature_params=FEATURE_PARAMS, **kwargs)
+    obs, _ = env.reset(seed=seed)
+    names = env.feature_names
+    market = env.core.market
+    out: dict[str, list] = {k: [] for k in ("imbalance", "vpin", "mid", "event", "bid_fill",
+                                            "ask_fill", "bid_price", "ask_price")}
+    for _ in range(steps):
+        out["imbalance"].append(obs[:, names.index("imbalance")].copy())
+        obs, _, term, _, info = env.step(at_the_touch(env))
+        out["vpin"].append(obs[:, names.index("vpin")].copy())
+        out["event"].append(market.hidden_state()["event"])
+        for k in ("mid", "bid_fill", "ask_fill", "bid_price", "ask_price"):
+            out[k].append(info[k])
+    assert term.all()
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def run() -> dict[str, np.ndarray]:
+    return simulate(N_ENVS, STEPS, seed=2024)
+
+
+def _t_stat(r: float, n: int) -> float:
+    return r * math.sqrt(n - 2) / math.sqrt(1 - r * r)
+
+
+def test_the_agent_quotes_at_the_touch(run: dict) -> None:
+    quoted = ~np.isnan(run["bid_price"])
+    assert quoted.mean() > 0.75  # withdrawn only at the position limit
+    assert (run["bid_fill"] > 0).sum() > 1000 and (run["ask_fill"] > 0).sum() > 1000
+
+
+@pytest.mark.parametrize("h", [1, 10])
+def test_imbalance_predicts_the_mid(run: dict, h: int) -> None:
+    # imbalance before step t against the mid change over steps t..t+h−1, sampled every h
+    # steps so that the samples do not overlap
+    mid = np.vstack([run["mid"][:1], run["mid"]])
+    start = np.arange(0, STEPS - h, h)
+    imb = run["imbalance"][start].ravel()
+    move = (mid[start + h] - mid[start]).ravel()
+    r = np.corrcoef(imb, move)[0, 1]
+    assert r > 0
+    assert _t_stat(r, imb.size) > 5
+
+
+def test_fills_during_information_events_are_adversely_selected(run: dict) -> None:
+    h = 50  # markout horizon: 5 seconds
+    mid_later = run["mid"][h:]
+    markouts = {True: [], False: []}
+    for side, sign in (("bid", 1.0), ("ask", -1.0)):
+        filled = run[f"{side}_fill"][:-h] > 0
+        per_unit = sign * (mid_later - run[f"{side}_price"][:-h])  # USD per share
+        for during in (True, False):
+            sel = filled & (run["event"][:-h] == during)
+            markouts[during].append(per_unit[sel])
+    event, calm = (np.concatenate(markouts[k]) for k in (True, False))
+    assert event.size > 500 and calm.size > 500
+    se = math.hypot(event.std() / math.sqrt(event.size), calm.std() / math.sqrt(calm.size))
+    assert event.mean() < 0
+    assert event.mean() < calm.mean() - 4 * se
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not a fact of the default calibration: 72% of the market-order volume is informed and "
+    "falls inside events of ~1 s (median), and a 200-share bucket is ~1.5 orders, so the "
+    "buckets are one-sided in and out of events (VPIN ~0.66 in both; with the true trade "
+    "signs ~0.83 in both)"))
+def test_vpin_is_higher_during_information_events(run: dict) -> None:
+    warm, event = run["vpin"][300:], run["event"][300:]  # after the first buckets fill
+    # per episode: mean VPIN during events minus outside them, then a t-test across episodes
+    diff = np.array([warm[event[:, i], i].mean() - warm[~event[:, i], i].mean()
+                     for i in range(N_ENVS)])
+    assert diff.mean() > 0
+    assert diff.mean() / (diff.std(ddof=1) / math.sqrt(N_ENVS)) > 5
+
+
+def test_a_million_steps_stay_sane_stationary_and_conserve_volume() -> None:
+    n, steps = 100, 10_000  # one 1,000-second episode per env: 10⁶ env-steps
+    env = MarketMakingVectorEnv(n, market="wide", episode_seconds=1000.0,
+                                feature_params=FEATURE_PARAMS)
+    obs, _ = env.reset(seed=7)
+    market = env.core.market
+    rec = market.step_record
+    lot = market.p.lot
+    spread = np.empty((steps, n))
+    depth = np.empty((steps, n))
+    agent = np.random.default_rng(0)
+    for t in range(steps):
+        offsets = agent.uniform(-3.0, 12.0, (n, 2))  # some through the mid: post-only
+        obs, _, _, _, info = env.step(offsets)
+        assert np.isfinite(obs).all()
+        assert (rec.best[1] > rec.best[0]).all()  # never crossed
+        assert (market.depth >= 0).all() and (market.order_lots >= 0).all()
+        assert (market.depth.sum(axis=1) >= 1.0).all()  # a side keeps its last lot
+        # what market orders took equals what left the queues, the agent's fills included
+        np.testing.assert_allclose(rec.sell_volume, rec.book_traded[0] + info["bid_fill"],
+                                   atol=lot * 1e-9)
+        np.testing.assert_allclose(rec.buy_volume, rec.book_traded[1] + info["ask_fill"],
+                                   atol=lot * 1e-9)
+        spread[t] = rec.best[1] - rec.best[0]
+        depth[t] = rec.depth.sum(axis=(0, 1))
+    assert np.isfinite(info["pnl"]).all()
+    # stationary: the second half looks like the first (after a warm-up)
+    for x in (spread, depth):
+        first, second = x[1000:5500].mean(), x[5500:].mean()
+        assert abs(second - first) < 0.05 * first
