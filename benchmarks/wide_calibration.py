@@ -21,7 +21,8 @@ the replayed recording (``replay``, 0.1-s steps, 300-s windows) and on the simul
 What is calibrated, what is chosen (the model is :mod:`mmgym.markets.wide`):
 
 * calibrated, matched to the sample by the search below: the spread distribution and the
-  size at the best (limit order rate, placement band, cancellation rate; round lots of 100
+  size at the best (limit order rate, placement band, cancellation rate, the share of
+  two-sided quotes, which also sets the autocorrelation of the mid's returns; round lots of 100
   shares, the sample's median best size), the market-order rate and size (uninformed and
   informed rates; mean size 134 shares, the sample's mean market order, from 1-ms runs of
   trades), the mid's volatility over 1–60 s and the autocorrelation of its 1-s returns, and
@@ -73,6 +74,7 @@ SEARCHED = {  # parameter: (low, high, log scale)
     "event_rate": (0.02, 0.2, True),
     "event_jump_ticks": (4.0, 20.0, True),
     "impact_ticks": (0.5, 5.0, True),
+    "two_sided": (0.5, 1.0, False),
 }
 
 

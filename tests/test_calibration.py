@@ -385,6 +385,9 @@ def test_market_config_in_the_datas_units():
     assert config["policies"].keys() == expected.keys()
     for name, params in expected.items():
         assert config["policies"][name] == pytest.approx(params, rel=1e-3), name
+    # the default reward's penalty in the data's units: γσ²dt/2 with the config's γ
+    assert config["rewards"]["pnl_minus_inventory_penalty"]["inventory_penalty"] == (
+        pytest.approx(config["risk_aversion"] * cal.sigma_rv**2 * 0.1 / 2, rel=1e-3))
     # γ: lob.yaml's 0.1 /USDT for 0.1 USDT × 0.5 BTC, here for 0.01 × 500
     assert config["risk_aversion"] == pytest.approx(0.1 * 0.05 / 5.0)
     # the rule-based bot's base half-spread is fixed_spread's h ticks, and the skew at the

@@ -103,6 +103,8 @@ INVENTORY_ORDERS = 50
 KLINE_SECONDS = 60.0
 """The length of the recorder's klines (ccxt timeframe ``1m``), s."""
 REPLAY_EPISODE_SECONDS = 60.0
+STEP_SECONDS = 0.1
+"""The step of the configs written (the ``lob`` and ``replay`` defaults), s."""
 """The episode length of the replay config :func:`replay_config` writes, s."""
 REPLAY_SPLIT_FRACTION = 0.7
 """The training range of that config: the first 70% of the recording's time span."""
@@ -588,8 +590,12 @@ def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
     (``risk_aversion``, 1/price units), lob.yaml's rescaled by (lob's tick × lob's
     ``max_inventory``) / (tick × ``max_inventory``): the same penalty for a PnL counted in
     ticks × position limits (a PnL c times larger needs γ c times smaller for the same
-    ranking). Chosen: T (s; lob.yaml's when None), and γ such that γσ²T equals lob.yaml's
-    (the same inventory skew in ticks per order)."""
+    ranking), and the default reward's inventory penalty in the data's units
+    (``rewards.pnl_minus_inventory_penalty.inventory_penalty`` = γσ²·dt/2 with that γ, σ the
+    realized volatility in price/√s and dt the 0.1-s step: the per-step variance cost of
+    :class:`~mmgym.rewards.builtin.PnLMinusInventoryPenalty`). Chosen: T (s; lob.yaml's when
+    None), and γ such that γσ²T equals lob.yaml's (the same inventory skew in ticks per
+    order)."""
     lob = OmegaConf.load(LOB_CONFIG)
     skew_ticks = lob.baseline.gamma * lob.baseline.sigma**2 * lob.baseline.T
     sigma_ticks = cal.sigma_rv / cal.tick
@@ -616,6 +622,8 @@ def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
         },
         "policies": policy_params(cal, max_inventory, lob),
         "risk_aversion": float(f"{risk_aversion:.4g}"),
+        "rewards": {"pnl_minus_inventory_penalty": {"inventory_penalty": float(
+            f"{risk_aversion * cal.sigma_rv**2 * STEP_SECONDS / 2:.4g}")}},
     }
 
 
