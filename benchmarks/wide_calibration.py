@@ -33,11 +33,11 @@ What is calibrated, what is chosen (the model is :mod:`mmgym.markets.wide`):
   learning rate of the consensus (0: it learns only from the order flow), the step and
   episode lengths, the agent's 100-share quote.
 
-``--search N`` runs ``N`` Optuna trials (TPE, seeded, the first at the current defaults) of the
-calibrated parameters, each scoring the simulated facts against the sample's by a weighted
-sum of squared relative errors (and the squared error of the autocorrelation), and prints the
-best; its result is what ``WideParams`` defaults to. It takes a few
-seconds a trial.
+``--search N`` runs ``N`` Optuna trials (TPE, seeded, the first at the current defaults) of
+the calibrated parameters, each scoring the simulated facts against the sample's by a
+weighted sum of squared relative errors (and the squared errors of the autocorrelation and
+of the PnL curve at 3 to 12 ticks, in units of 100 USD), and prints the best; its result is
+what ``WideParams`` defaults to. It takes a few seconds a trial.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ QUOTE = 100.0
 EPISODE_SECONDS = 300.0
 OFFSETS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20)
 MARKOUT_OFFSET = 5.0
+SEARCH_OFFSETS = (3, 5, 8, 10, 12)
+PNL_SCALE = 100.0  # USD per episode: the PnL curve's errors in the search's score
 SEARCHED = {  # parameter: (low, high, log scale)
     "limit_rate": (0.5, 4.0, True),
     "cancel_rate": (0.05, 0.6, True),
@@ -73,7 +75,7 @@ SEARCHED = {  # parameter: (low, high, log scale)
     "informed_rate": (0.3, 3.0, True),
     "event_rate": (0.02, 0.2, True),
     "event_jump_ticks": (4.0, 20.0, True),
-    "impact_ticks": (0.5, 5.0, True),
+    "impact_ticks": (0.5, 8.0, True),
     "two_sided": (0.5, 1.0, False),
 }
 
@@ -177,7 +179,9 @@ def distance(sim: Facts, data: Facts) -> float:
                    / data.return_std_ticks[h]) ** 2 for h in (1.0, 10.0, 60.0)],
              [2 * ((sim.markout[h] - data.markout[h]) / data.markout[h]) ** 2
               for h in (1.0, 10.0, 60.0)],
-             [50 * (sim.ac1_1s - data.ac1_1s) ** 2]]
+             [50 * (sim.ac1_1s - data.ac1_1s) ** 2],
+             [((sim.pnl[o][0] - data.pnl[o][0]) / PNL_SCALE) ** 2 for o in SEARCH_OFFSETS
+              if o in sim.pnl]]
     return float(sum(np.sum(t) for t in terms))
 
 
@@ -193,10 +197,8 @@ def search(trials: int, data: Facts, episodes: int) -> dict[str, Any]:
                 params[name] = trial.suggest_float(name, low, high, log=log)
         if params["placement_min_ticks"] >= params["placement_ticks"]:
             raise optuna.TrialPruned
-        sim = facts(episodes, (), **market_kwargs("wide", None, **params))
-        sim.markout = quoting_facts(episodes, MARKOUT_OFFSET, True,
-                                    **market_kwargs("wide", None, **params))[2]
-        return distance(sim, data)
+        return distance(facts(episodes, SEARCH_OFFSETS, **market_kwargs("wide", None, **params)),
+                        data)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))

@@ -462,32 +462,37 @@ def test_the_last_lot_stays_when_the_agents_order_stands_in_front() -> None:
 @both_kinds
 def test_the_consensus_moves_with_the_order_flow_and_the_book_follows_in_whole_ticks(
         two_sided: bool) -> None:
-    # impact_ticks / market_size_lots = 2/4 = 0.5 tick per lot, geometric sizes of mean 4
+    # impact_ticks·√(size/4) per order of the geometric sizes of mean 4: 2·(√(2/4) + 1) up
+    # for the buys, 2·√(1/4) down for the sell
     m = quiet_market(two_sided, impact_ticks=2.0, market_size_lots=4.0)
     quotes = offsets(bid=1.0, ask=0.5)  # bid at 99 (level 0), ask at 101 (level 0)
     rec = m.step(quotes, uniforms(m, sells=[1], buys=[2, 4]))
     assert rec.buy_volume[0] == 6.0 and rec.sell_volume[0] == 1.0
-    assert m.consensus[0] == 100.0 + 0.5 * (6 - 1)  # 102.5
+    up = 2.0 * (math.sqrt(0.5) + 1.0) - 2.0 * 0.5
+    assert m.consensus[0] == pytest.approx(100.0 + up, abs=1e-12)  # 102.41
     assert m.anchor[0] == 100.0 and best(m) == (99.0, 101.0)  # the book follows next step
     assert m.order_ahead[:, 0].tolist() == [9.0, 4.0]
     rec = m.step(quotes, uniforms(m))
-    # the book moves up trunc(2.5) = 2 ticks: the bid at 101 crosses our ask at 101, picked
+    # the book moves up trunc(2.41) = 2 ticks: the bid at 101 crosses our ask at 101, picked
     # off at its price; our bid at 99 stands at the front of its level, now level 2
     assert m.anchor[0] == 102.0 and best(m) == (101.0, 103.0)
     assert rec.fills[:, 0].tolist() == [0.0, 5.0] and rec.notional[ASK, 0] == 5.0 * 101.0
     assert m.order_lots[:, 0].tolist() == [5.0, 0.0]
     assert m.order_ahead[BID, 0] == 0.0 and m.order_y[BID, 0] - m.best[BID, 0] == 2.0
     assert depth(m, BID) == [9.0] + [10.0] * 7 and depth(m, ASK) == [4.0] + [10.0] * 7
-    # the arbitrageur's purchase is order flow too: 5 more lots bought
-    assert rec.buy_volume[0] == 5.0 and m.consensus[0] == 102.5 + 0.5 * 5
+    # the arbitrageur's purchase is volume, not a market order: the consensus stays
+    assert rec.buy_volume[0] == 5.0
+    assert m.consensus[0] == pytest.approx(100.0 + up, abs=1e-12)
 
 
 def test_sells_move_the_consensus_down_and_the_book_with_it() -> None:
     m = quiet_market(impact_ticks=2.0, market_size_lots=4.0)
     m.step(offsets(), uniforms(m, sells=[3]))
-    assert m.consensus[0] == 98.5
+    down = 100.0 - 2.0 * math.sqrt(3 / 4)
+    assert m.consensus[0] == pytest.approx(down, abs=1e-12)  # 98.27
     m.step(offsets(), uniforms(m))
-    assert m.anchor[0] == 99.0 and best(m) == (98.0, 100.0) and m.consensus[0] == 98.5
+    assert m.anchor[0] == 99.0 and best(m) == (98.0, 100.0)
+    assert m.consensus[0] == pytest.approx(down, abs=1e-12)
 
 
 def test_the_consensus_learns_the_fundamental_at_the_requote_rate() -> None:

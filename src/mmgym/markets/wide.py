@@ -12,10 +12,13 @@ Three layers, each from the literature:
   the tick is small against the price most ticks near the touch are empty, and the spread is
   several ticks wide and changes all the time.
 * **The consensus** ``c``, the price around which liquidity providers place their orders,
-  moves with the signed market-order flow, ``impact_ticks`` per market order of mean size
-  (Kyle, "Continuous auctions and insider trading", Econometrica 53(6), 1985: the linear
-  impact of a dealer who cannot tell informed from uninformed orders), and learns the
-  fundamental at ``requote_rate``; the whole book is requoted to follow it in whole ticks.
+  moves with each market order in its direction, by ``impact_ticks·√(size/mean size)``: the
+  impact of dealers who cannot tell informed from uninformed orders (Kyle, "Continuous
+  auctions and insider trading", Econometrica 53(6), 1985), concave in the order's size as
+  measured across markets (the square-root law: Tóth, Lempérière, Deremble, de Lataillade,
+  Kockelkoren & Bouchaud, "Anomalous price impact and the critical nature of liquidity in
+  financial markets", Physical Review X 1, 2011); it also learns the fundamental at
+  ``requote_rate``; the whole book is requoted to follow it in whole ticks.
 * **Information** (Easley & O'Hara's PIN model, as in the ``lob`` market): a latent
   fundamental ``v`` jumps at information events; informed traders buy with market orders
   while ``v`` is at least ``informed_gap_ticks`` above the best ask and sell while it is that
@@ -67,8 +70,8 @@ Each step of ``dt`` seconds runs, in order:
    price-time order, the agent's orders included (better than the best first; at its level
    after the volume ahead of it); an order larger than the window is truncated to leave the
    book one lot. An emptied best level leaves: the best moves to the next level holding
-   volume. The consensus then moves by ``impact_ticks / market_size_lots`` per lot bought,
-   down per lot sold.
+   volume. The consensus then moves by ``impact_ticks·√(size/market_size_lots)`` per buy
+   order of ``size`` lots, down as much per sell.
 6. **Information events** at rate ``event_rate``: the fundamental jumps up or down with equal
    probability by a geometric number of ticks of mean ``event_jump_ticks``.
 
@@ -140,7 +143,7 @@ class WideParams:
     | ``event_jump_ticks`` | mean move of the fundamental at an event | ticks | 10 | [1, inf) |
     | ``informed_gap_ticks`` | informed trade while ``v`` is this beyond the quotes | ticks | 1 | |
     | ``requote_rate`` | rate at which the consensus learns ``v`` | 1/s | 0 | [0, inf) |
-    | ``impact_ticks`` | consensus move per market order of mean size | ticks | 2 | [0, inf) |
+    | ``impact_ticks`` | consensus move of a market order of mean size | ticks | 2 | [0, inf) |
     | ``lean`` | lean of the liquidity providers' flow toward ``v`` | - | 0.9 | [0, 1) |
     | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 5 | (0, inf) |
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
@@ -261,7 +264,8 @@ class _Constants(NamedTuple):
     quote_lots: float
     far_depth: float  # the queue ahead of an order behind the window, lots
     requote_frac: float  # 1 − exp(−requote_rate·dt)
-    impact: float  # consensus move per lot of market orders, ticks
+    impact: float  # consensus move of a market order of mean size, ticks
+    inv_market_size: float  # 1 / market_size_lots
     informed_gap: float
     inv_lean_scale: float
     lean: float
@@ -351,7 +355,8 @@ class WideMarket:
             quote_lots=float(round(p.quote_size / p.lot)),
             far_depth=p.mean_tick_depth_lots(),
             requote_frac=-math.expm1(-p.requote_rate * p.dt),
-            impact=p.impact_ticks / p.market_size_lots,
+            impact=p.impact_ticks,
+            inv_market_size=1.0 / p.market_size_lots,
             informed_gap=p.informed_gap_ticks,
             inv_lean_scale=1.0 / p.lean_scale_ticks,
             lean=p.lean,
@@ -613,12 +618,14 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
     max_orders = count_cdf.shape[1]
     filled = np.zeros(2)  # the agent's fills of the step, lots
     volume = np.zeros(2)  # aggressor volume of the step per side hit, lots
+    push = np.zeros(2)  # the market orders' impact units, Σ √(size/mean), per side hit
     for i in range(n):
         rec.mid_before[i] = mid[i]
         rec.trades[i] = 0.0
         for s in range(2):
             filled[s] = 0.0
             volume[s] = 0.0
+            push[s] = 0.0
             rec.book_traded[s, i] = 0.0
         m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
 
@@ -738,7 +745,9 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             rec.trades[i] += count
             want = 0.0
             for k in range(count):
-                want += _geometric(uniforms[r_size + s * max_orders + k, i], c.market_size)
+                size = _geometric(uniforms[r_size + s * max_orders + k, i], c.market_size)
+                want += size
+                push[s] += np.sqrt(size * c.inv_market_size)
             resting = 0.0
             for j in range(L):
                 resting += depth[s, j, i]
@@ -786,8 +795,8 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             rec.book_traded[s, i] = (resting - after_book) * c.lot
             _drop_empty_best(depth, best, s, i)
 
-        # the consensus moves with the order flow (Kyle's linear impact)
-        consensus[i] += (volume[1] - volume[0]) * c.impact
+        # the consensus moves with the market orders (square-root impact)
+        consensus[i] += (push[1] - push[0]) * c.impact
 
         # 6. information events
         if uniforms[r_event, i] < c.event_start:
