@@ -126,26 +126,26 @@ class WideParams:
     | ``levels`` | ticks per side in the book's window | - | 40 | [4, 200] |
     | ``dt`` | step length | s | 0.1 | (0, 60] |
     | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, inf) |
-    | ``limit_rate`` | limit orders per side | 1/s | 1.5 | [0, inf) |
-    | ``placement_ticks`` | limit orders land at most this far from the anchor | ticks | 20 | |
-    | ``placement_min_ticks`` | and at least this far | ticks | 4 | [1, placement_ticks] |
+    | ``limit_rate`` | limit orders per side | 1/s | 1.05 | [0, inf) |
+    | ``placement_ticks`` | limit orders land at most this far from the center | ticks | 12 | |
+    | ``placement_min_ticks`` | and at least this far | ticks | 6 | [1, placement_ticks] |
     | ``limit_size_lots`` | limit order size (its mean if geometric) | lots | 100 | [1, inf) |
     | ``limit_sizes`` | ``fixed`` or ``geometric`` | - | fixed | |
-    | ``two_sided`` | share of the limit orders posted as two-sided quotes | - | 0.8 | [0, 1] |
-    | ``cancel_rate`` | cancellation rate per resting order | 1/s | 0.2 | [0, inf) |
-    | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 0.06 | [0, inf) |
-    | ``informed_rate`` | informed market orders during an event (μ) | 1/s | 1.5 | [0, inf) |
+    | ``two_sided`` | share of the limit orders posted as two-sided quotes | - | 0.6 | [0, 1] |
+    | ``cancel_rate`` | cancellation rate per resting order | 1/s | 0.16 | [0, inf) |
+    | ``market_rate`` | uninformed market orders per side (ε) | 1/s | 0.046 | [0, inf) |
+    | ``informed_rate`` | informed market orders during an event (μ) | 1/s | 0.77 | [0, inf) |
     | ``market_size_lots`` | mean market order size | lots | 134 | [1, inf) |
     | ``max_orders`` | market orders per side per step, at most | - | 6 | [1, 20] |
     | ``max_limit_orders`` | limit orders per side per step, at most | - | 6 | [1, 20] |
     | ``max_cancels`` | cancellations per side per step, at most | - | 6 | [1, 20] |
-    | ``event_rate`` | information events per second (α) | 1/s | 0.08 | [0, inf) |
-    | ``event_jump_ticks`` | mean move of the fundamental at an event | ticks | 10 | [1, inf) |
+    | ``event_rate`` | information events per second (α) | 1/s | 0.16 | [0, inf) |
+    | ``event_jump_ticks`` | mean move of the fundamental at an event | ticks | 4.8 | [1, inf) |
     | ``informed_gap_ticks`` | informed trade while ``v`` is this beyond the quotes | ticks | 1 | |
     | ``requote_rate`` | rate at which the consensus learns ``v`` | 1/s | 0 | [0, inf) |
-    | ``impact_ticks`` | consensus move of a market order of mean size | ticks | 2 | [0, inf) |
-    | ``lean`` | lean of the liquidity providers' flow toward ``v`` | - | 0.9 | [0, 1) |
-    | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 5 | (0, inf) |
+    | ``impact_ticks`` | consensus move of a market order of mean size | ticks | 1.8 | [0, inf) |
+    | ``lean`` | lean of the liquidity providers' flow toward ``v`` | - | 0.95 | [0, 1) |
+    | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 3 | (0, inf) |
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
     | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
@@ -154,8 +154,8 @@ class WideParams:
 
     ``placement_ticks`` is in [1, 1000]; ``informed_gap_ticks`` in (0, inf). The Poisson counts
     are truncated at their ``max_*``: with the defaults the largest mean per step is
-    (0.06 + 1.5)·0.1 = 0.16 market orders, or 1.6·1.5·0.1 = 0.24 limit orders, whose
-    probability of more than 6 is below 10⁻⁸.
+    (0.046 + 0.77)·0.1 = 0.08 market orders, or 1.95·1.05·0.1 = 0.2 limit orders (the
+    lean's largest factor 1 + 0.95), whose probability of more than 6 is below 10⁻⁸.
     """
 
     s0: float = 224.0
@@ -164,26 +164,26 @@ class WideParams:
     levels: int = 40
     dt: float = 0.1
     episode_seconds: float = 300.0
-    limit_rate: float = 1.5
-    placement_ticks: int = 20
-    placement_min_ticks: int = 4
+    limit_rate: float = 1.05
+    placement_ticks: int = 12
+    placement_min_ticks: int = 6
     limit_size_lots: float = 100.0
     limit_sizes: Literal["geometric", "fixed"] = "fixed"
-    two_sided: float = 0.8
-    cancel_rate: float = 0.2
-    market_rate: float = 0.06
-    informed_rate: float = 1.5
+    two_sided: float = 0.6
+    cancel_rate: float = 0.16
+    market_rate: float = 0.046
+    informed_rate: float = 0.77
     market_size_lots: float = 134.0
     max_orders: int = 6
     max_limit_orders: int = 6
     max_cancels: int = 6
-    event_rate: float = 0.08
-    event_jump_ticks: float = 10.0
+    event_rate: float = 0.16
+    event_jump_ticks: float = 4.8
     informed_gap_ticks: float = 1.0
     requote_rate: float = 0.0
-    impact_ticks: float = 2.0
-    lean: float = 0.9
-    lean_scale_ticks: float = 5.0
+    impact_ticks: float = 1.8
+    lean: float = 0.95
+    lean_scale_ticks: float = 3.0
     initial_spread_ticks: int = 14
     quote_size: float = 100.0
     latency_steps: int = 0
