@@ -542,7 +542,7 @@ def test_an_information_event_moves_the_fundamental_by_a_geometric_jump() -> Non
     [
         ({"lean": 1.0}, r"lean=1.0: out of range, allowed \[0, 1\)"),
         ({"levels": 3}, r"levels=3: out of range, allowed \[4, 200\]"),
-        ({"placement_min_ticks": 25}, r"placement_min_ticks=25: out of range, allowed \[1, 20\]"),
+        ({"placement_min_ticks": 25}, r"placement_min_ticks=25: out of range, allowed \[1, 12\]"),
         ({"initial_spread_ticks": 41},
          r"initial_spread_ticks=41: out of range, allowed \[1, 40\]"),
         ({"max_offset_ticks": 41.0}, r"max_offset_ticks=41.0: out of range, allowed \(0, 40\]"),
