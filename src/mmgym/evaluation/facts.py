@@ -7,8 +7,9 @@ paired differences resample the episodes jointly, :class:`~mmgym.evaluation.metr
 
 * ``no_quote`` earns exactly 0 (a policy that never trades);
 * the best analytic baseline (``as_inventory``, ``as_symmetric``, ``glft``, ``glft_exact``,
-  ``cartea_jaimungal``, with the market config's σ, A, k and γ) earns more than 0 where
-  market making is a business (``wide``), and on ``lob`` no baseline beats never quoting;
+  ``cartea_jaimungal``, with the market config's σ, A, k and γ; the best being the one whose
+  interval's lower end is highest: the surest earner) earns more than 0 where market making
+  is a business (``wide``), and on ``lob`` no baseline beats never quoting;
 * the oracle (:class:`~mmgym.policies.Oracle`, the AS strategy around the hidden
   fundamental) earns more than the best signal-blind baseline (the analytic ones and
   ``fixed_spread``, which read only inventory and time): what perfect information is worth;
@@ -85,7 +86,7 @@ def market_facts(pnl: dict[str, np.ndarray], market: str,
     never = pnl["no_quote"]
     out = [Fact("no_quote: largest |PnL| of an episode (exactly 0)",
                 float(np.abs(never).max()), 0.0, 0.0, bool(np.all(never == 0.0)))]
-    best = max((n for n in ANALYTIC if n in pnl), key=lambda n: pnl[n].mean())
+    best = max((n for n in ANALYTIC if n in pnl), key=lambda n: level(n)[1])
     blind = max((n for n in SIGNAL_BLIND if n in pnl), key=lambda n: pnl[n].mean())
     if market == "lob":
         for name in (n for n in LINEUP if n in pnl and n not in ("no_quote", "oracle")):
