@@ -41,6 +41,7 @@ from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
 UNITS: dict[str, tuple[str, str, str]] = {
+    "wide": ("USD", "shares", "s"),
     "lob": ("USDT", "BTC", "s"),
     "as2008": ("price units", "shares", "model time"),
     "replay": ("quote currency", "base currency", "s"),
