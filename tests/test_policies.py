@@ -148,21 +148,25 @@ def test_rule_based_spread_skew_and_position_limit() -> None:
     assert bot(obs, rule_info(q=-4.0))[0, 1] == NO_QUOTE
 
 
-def test_rule_based_guards() -> None:
+@pytest.mark.parametrize("widen", [2.0, np.inf])
+def test_rule_based_guards(widen: float) -> None:
+    """The guards widen the hit side by ``guard_widen``, or withdraw it (inf, the default:
+    "cancel all orders")."""
     obs = np.zeros((1, 2), dtype=np.float32)
-    bot = rule_bot()
+    bot = rule_bot(guard_widen=widen)
     calm = bot(obs, rule_info())[0]
     for _ in range(3):  # three bid fills in a row: the bid side is being picked off
         a = bot(obs, rule_info(bid=1.0))[0]
-    assert a[0] == pytest.approx(2 * calm[0]) and a[1] == pytest.approx(calm[1])
+    assert a[0] == (NO_QUOTE if np.isinf(widen) else pytest.approx(2 * calm[0]))
+    assert a[1] == pytest.approx(calm[1])
     bot(obs, rule_info())
     assert bot(obs, rule_info())[0] == pytest.approx(calm)  # the guard lasts guard_steps
     # a spike of filled size over its average widens both sides
-    bot = rule_bot(spike_window=10)
+    bot = rule_bot(spike_window=10, guard_widen=widen)
     for _ in range(20):
         bot(obs, rule_info(bid=1.0, ask=1.0))
     a = bot(obs, rule_info(bid=10.0))[0]
-    np.testing.assert_allclose(a, 2 * calm)
+    np.testing.assert_allclose(a, NO_QUOTE if np.isinf(widen) else 2 * calm)
     # a price shock stops quoting until the window holds no such move
     bot = rule_bot()
     bot(obs, rule_info(mid=100.0))

@@ -3,6 +3,8 @@ skew, guards against adverse selection and price shocks, and a hard position lim
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mmgym.policies.base import NO_QUOTE, feature_column
@@ -20,7 +22,8 @@ class RuleBased:
        this step's filled size exceeds ``spike_ratio`` × its running average (an exponential
        average over ``spike_window`` steps, watched once that many steps have passed), the
        side that was hit (both for a spike) is widened by ``guard_widen`` for
-       ``guard_steps`` steps;
+       ``guard_steps`` steps; with ``guard_widen = inf`` (the default) it is withdrawn, the
+       seeds' "cancel all orders" and "stop and reassess";
     4. price-shock pause: when the mid's range over the last ``shock_window`` steps exceeds
        ``shock_bps`` of m, neither side is quoted until the window holds no such move;
     5. hard position limit: no bid at q ≥ ``max_position``, no ask at q ≤ −``max_position``.
@@ -44,7 +47,7 @@ class RuleBased:
         guard_fills: int = 5,
         spike_ratio: float = 3.0,
         spike_window: int = 100,
-        guard_widen: float = 2.0,
+        guard_widen: float = math.inf,
         guard_steps: int = 20,
         shock_bps: float = 20.0,
         shock_window: int = 50,
@@ -58,7 +61,7 @@ class RuleBased:
         self.guard_fills = check_number("guard_fills", guard_fills, low=1, integer=True)
         self.spike_ratio = check_number("spike_ratio", spike_ratio, low=1)
         self.spike_rate = 1.0 / check_number("spike_window", spike_window, low=1, integer=True)
-        self.guard_widen = check_number("guard_widen", guard_widen, low=1)
+        self.guard_widen = check_number("guard_widen", guard_widen, low=1, allow_inf=True)
         self.guard_steps = check_number("guard_steps", guard_steps, low=1, integer=True)
         self.shock = check_number("shock_bps", shock_bps, low=0, low_open=True) * 1e-4
         self.shock_window = check_number("shock_window", shock_window, low=2, integer=True)
@@ -94,8 +97,9 @@ class RuleBased:
         half = self.base * (1 + self.vol_weight * vol) * 1e-4 * mid
         shift = self.skew * (q / self.max_position) * 1e-4 * mid
         offsets = np.stack([half + shift, half - shift])
-        # 3: widen the guarded sides
-        offsets = np.where(self._guard > 0, offsets * self.guard_widen, offsets)
+        # 3: widen (or withdraw) the guarded sides
+        widened = NO_QUOTE if math.isinf(self.guard_widen) else offsets * self.guard_widen
+        offsets = np.where(self._guard > 0, widened, offsets)
         offsets /= self.offset_unit
         # 4: price shock: no quotes while the window holds a move beyond the threshold
         self._mids = np.roll(self._mids, -1, axis=1)
