@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/binance-usdm/btcusdt_20240808.gz"
@@ -41,3 +42,11 @@ class PlainBook:
         bb = max(self.bids) if self.bids else np.nan
         ba = min(self.asks) if self.asks else np.nan
         return bb, self.bids.get(bb, 0.0), ba, self.asks.get(ba, 0.0)
+
+
+def table(rows: list[tuple]) -> pd.DataFrame:
+    """An event table (:mod:`mmgym.data.schema`) of ``(ts_ns, kind, side, price, size,
+    update_id)`` rows, with the format's dtypes."""
+    frame = pd.DataFrame(rows, columns=["ts_ns", "kind", "side", "price", "size", "update_id"])
+    return frame.astype({"ts_ns": np.int64, "kind": np.int8, "side": np.int8,
+                         "price": np.float64, "size": np.float64, "update_id": np.int64})

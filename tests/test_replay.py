@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
-from reference import SAMPLE, needs_sample
+from reference import SAMPLE, needs_sample, table
 
 import mmgym  # noqa: F401  (registers the ids)
 from mmgym.cli import CONF_DIR
@@ -28,12 +28,6 @@ from mmgym.training import EVAL_SEED, compare, train
 from mmgym.validation import ConfigError
 
 S = 10**9  # ns per second
-
-
-def table(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["ts_ns", "kind", "side", "price", "size", "update_id"])
-    return frame.astype({"ts_ns": np.int64, "kind": np.int8, "side": np.int8,
-                         "price": np.float64, "size": np.float64, "update_id": np.int64})
 
 
 # tick 1, a book 99 / 101 (mid 100); the agent quotes bid 99 and ask 101 of size 1

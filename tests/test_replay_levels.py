@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
-from reference import LOBSTER_MESSAGE, needs_lobster
+from reference import LOBSTER_MESSAGE, needs_lobster, table
 
 import mmgym  # noqa: F401  (registers the ids)
 from mmgym.data.lobster import read_lobster
@@ -19,12 +19,6 @@ from mmgym.data.store import write_events
 from mmgym.markets.replay import ReplayMarket
 
 S = 10**9
-
-
-def table(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["ts_ns", "kind", "side", "price", "size", "update_id"])
-    return frame.astype({"ts_ns": np.int64, "kind": np.int8, "side": np.int8,
-                         "price": np.float64, "size": np.float64, "update_id": np.int64})
 
 
 # a level-1 book 100 / 110 (tick 1, mid 105); step 0 empties the bid at 100, which shows the

@@ -102,3 +102,14 @@ def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
+
+
+def check_episode(dt: float, episode_seconds: float) -> None:
+    """Check a market's step length ``dt`` (s, in (0, 60]) and episode length
+    ``episode_seconds`` (s, above ``dt`` and a whole number of steps of it)."""
+    check_number("dt", dt, low=0, high=60, low_open=True)
+    check_number("episode_seconds", episode_seconds, low=dt, low_open=True)
+    steps = episode_seconds / dt
+    if abs(steps - round(steps)) > 1e-9 * steps:
+        raise ConfigError(f"episode_seconds={episode_seconds!r}: must be a whole number of "
+                          f"steps of dt={dt!r}")

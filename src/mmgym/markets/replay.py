@@ -87,7 +87,7 @@ from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
 from mmgym.data.store import DataError, read_events
 from mmgym.markets.lob import LOBStep
-from mmgym.validation import ConfigError, check_choice, check_number
+from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
 
@@ -148,12 +148,7 @@ class ReplayParams:
                               "(parquet written by mmgym-import)")
         if not isinstance(self.data_path, str | Path):
             raise ConfigError(f"data_path={self.data_path!r}: expected a file path")
-        check_number("dt", self.dt, low=0, high=60, low_open=True)
-        check_number("episode_seconds", self.episode_seconds, low=self.dt, low_open=True)
-        steps = self.episode_seconds / self.dt
-        if abs(steps - round(steps)) > 1e-9 * steps:
-            raise ConfigError(f"episode_seconds={self.episode_seconds!r}: must be a whole "
-                              f"number of steps of dt={self.dt!r}")
+        check_episode(self.dt, self.episode_seconds)
         if self.start != "random":
             if isinstance(self.start, str):
                 raise ConfigError(f"start={self.start!r}: expected 'random' or a number of "

@@ -105,7 +105,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets.lob import LOBStep
-from mmgym.validation import ConfigError, check_choice, check_number
+from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
@@ -197,14 +197,7 @@ class WideParams:
         check_number("tick", self.tick, **pos)
         check_number("lot", self.lot, **pos)
         check_number("levels", self.levels, low=4, high=200, integer=True)
-        check_number("dt", self.dt, low=0, high=60, low_open=True)
-        check_number("episode_seconds", self.episode_seconds, low=self.dt, low_open=True)
-        steps = self.episode_seconds / self.dt
-        if abs(steps - round(steps)) > 1e-9 * steps:
-            raise ConfigError(
-                f"episode_seconds={self.episode_seconds!r}: must be a whole number of steps "
-                f"of dt={self.dt!r}"
-            )
+        check_episode(self.dt, self.episode_seconds)
         check_number("limit_rate", self.limit_rate, **nonneg)
         check_number("placement_ticks", self.placement_ticks, low=1, high=1000, integer=True)
         check_number("placement_min_ticks", self.placement_min_ticks, low=1,
