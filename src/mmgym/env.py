@@ -35,7 +35,7 @@ class MarketMakingEnv(gym.Env):
 
     ``wide`` (:mod:`mmgym.markets.wide`, the default of the training kit) is the sparse book
     of a small-tick equity, calibrated to the LOBSTER AMZN sample (0.01 USD tick, 100-share
-    round lots, a spread of 8–19 ticks): two-sided and one-sided limit orders around a
+    round lots, a spread of 10–18 ticks, 10–90%): two-sided and one-sided limit orders around a
     consensus price that moves with the order flow, informed traders trading against stale
     quotes after information events; market making earns there, and reading the book earns
     more. ``lob`` (:mod:`mmgym.markets.lob`) is a 10-level order book on a 0.1 USDT tick with
