@@ -13,7 +13,11 @@ evaluation range; both ranges are printed, and checked before training.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +85,11 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
         if cfg.eval_episodes:  # its range holds an episode: checked before training
             print(f"comparison data: {data_window(with_data_range(kwargs, COMPARE_RANGE))}")
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.agent.algo == "qlearning":
-        policy = _train_qlearning(cfg, kwargs, out)
-    else:
-        policy = _train_sb3(cfg, kwargs, out)
+    with _interruptible():
+        if cfg.agent.algo == "qlearning":
+            policy = _train_qlearning(cfg, kwargs, out)
+        else:
+            policy = _train_sb3(cfg, kwargs, out)
     table = compare(cfg, kwargs, policy)
     where = f" ({COMPARE_RANGE} range)" if window is not None else ""
     print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
@@ -92,6 +97,21 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     print(table.to_string(float_format="{:.4g}".format))
     table.to_csv(out / "comparison.csv")
     return table
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT (Ctrl-C, ``kill -INT``) interrupts the training however the run was started: a
+    process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt. Only the main thread can set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFrame:
