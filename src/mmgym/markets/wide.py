@@ -553,7 +553,7 @@ def _level_at(depth, s, i, target):
 
 
 @njit(cache=True)
-def _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i, d, center, size):
+def _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d, center, size):
     """A limit order of ``size`` lots on side ``s`` ``d`` ticks from ``center``, post-only:
     it trades first with the agent's opposite order when it reaches it (the agent is the best
     there), then rests (a new best inside the spread; not kept behind the window)."""
@@ -661,28 +661,27 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                     rec.trades[i] += 1.0
                     order_lots[s, i] = 0.0
                 order_ahead[s, i] = 0.0
-            m = (best[1, i] - best[0, i]) * 0.5
         if fundamental[i] - best[1, i] >= c.informed_gap:
             event[i], event_dir[i] = True, 1.0
         elif -best[0, i] - fundamental[i] >= c.informed_gap:
             event[i], event_dir[i] = True, -1.0
         else:
             event[i], event_dir[i] = False, 0.0
-        lean = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale) * c.lean
+        tilt = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
+        lean = tilt * c.lean
 
         # 3. limit orders, uniform over the placement ticks from the anchor: two-sided
         # quotes (both sides at one distance, skewed toward the fundamental) and one-sided
         # orders (their rates leaning toward it)
-        skew = np.round(np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
-                        * c.skew_ticks)
+        skew = np.round(tilt * c.skew_ticks)
         pairs = _poisson(uniforms[r_lcount, i], c.limit_dt * c.two_sided, max_limit)
         for k in range(pairs):
             base = r_limit + 6 * k
             d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
             size = _geometric(uniforms[base + 1, i], c.limit_size)
             for s in range(2):
-                _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i,
-                       d, anchor[i] + skew, size)
+                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                       anchor[i] + skew, size)
         for s in range(2):
             b = 1.0 + lean if s == 0 else 1.0 - lean
             count = _poisson(uniforms[r_lcount + 1 + s, i],
@@ -690,12 +689,12 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             for k in range(count):
                 base = r_limit + 6 * k + 2 + 2 * s
                 d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-                _place(c, depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
                        anchor[i], _geometric(uniforms[base + 1, i], c.limit_size))
 
         # 4. cancellations in proportion to the volume, the agent's queue advancing: of
         # two-sided quotes with their other side (the order at the mirror price about the
-        # anchor, when it is still there), and of one-sided orders
+        # pairs' current center, when it is still there), and of one-sided orders
         both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
         count = _poisson(uniforms[r_ccount, i], c.cancel_dt * c.two_sided * both * 0.5,
                          max_cancel)
