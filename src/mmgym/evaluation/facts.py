@@ -76,9 +76,10 @@ def market_facts(pnl: dict[str, np.ndarray], market: str,
                  boot: Bootstrap | None = None) -> list[Fact]:
     """The facts (module doc) of ``market`` from the PnL of :func:`play`."""
     boot = boot or Bootstrap()
+    levels = {name: boot.estimate(mean, x) for name, x in pnl.items()}  # each bootstrapped once
 
     def level(name: str) -> tuple[float, float, float]:
-        return boot.estimate(mean, pnl[name])
+        return levels[name]
 
     def paired(a: str, b: str) -> tuple[float, float, float]:
         return boot.estimate(mean, pnl[a], pnl[b])

@@ -80,7 +80,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from numba import njit
 
 from mmgym.data.book import rebuild_book
@@ -200,14 +199,6 @@ class WindowRange:
                 f"{self.split_s:g} s), {self.windows} window starts")
 
 
-@lru_cache(maxsize=4)
-def _event_span(path: str, mtime_ns: int) -> tuple[int, int]:
-    """The first and last ``ts_ns`` of an event file (ns; cached by file and modification
-    time), as :func:`load_recording` takes them."""
-    ts = pq.read_table(path, columns=["ts_ns"]).column("ts_ns")
-    return int(ts[0].as_py()), int(ts[-1].as_py())
-
-
 def _utc(ts_ns: int) -> str:
     """A time in ns since the epoch as ISO 8601 UTC, without the offset."""
     return pd.Timestamp(ts_ns, unit="ns").isoformat()
@@ -243,6 +234,7 @@ class Recording:
             extreme trades, each segment between two 0s.
         two_sided: ``(K + 1,)`` both sides non-empty at the boundary.
         tick, lot: price and size units.
+        first_ns, last_ns: the first and last event's ``ts_ns`` (ns since the epoch).
     """
 
     table: np.ndarray
@@ -250,6 +242,8 @@ class Recording:
     two_sided: np.ndarray
     tick: float
     lot: float
+    first_ns: int
+    last_ns: int
 
     @property
     def n_rows_reset(self) -> int:
@@ -358,7 +352,8 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     recorded = table[_SHOWN + 3 + 2 * levels:]
     recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
     return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
-                     two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot)
+                     two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot,
+                     first_ns=int(ts[0]), last_ns=int(ts[-1]))
 
 
 class ReplayMarket:
@@ -387,9 +382,8 @@ class ReplayMarket:
         if not path.is_file():
             raise DataError(f"{path}: no such file (data_path)")
         self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
-        resolved, mtime_ns = str(path.resolve()), path.stat().st_mtime_ns
-        rec = self.rec = load_recording(resolved, mtime_ns, p.dt, self.grid, p.levels, p.tick,
-                                        p.lot)
+        rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
+                                        self.grid, p.levels, p.tick, p.lot)
         self.p = replace(p, tick=rec.tick, lot=rec.lot)
         check_number("quote_size", p.quote_size, low=rec.lot)
         self.n = n
@@ -403,7 +397,7 @@ class ReplayMarket:
         if n_bounds <= H:
             raise ConfigError(f"episode_seconds={p.episode_seconds!r}: the recording {path} "
                               f"holds {(n_bounds - 1) * p.dt:g} s")
-        first_ns, last_ns = _event_span(resolved, mtime_ns)
+        first_ns, last_ns = rec.first_ns, rec.last_ns
         dt_ns = round(p.dt * 1e9)
         lo, hi, split_ns = self._range_bounds(p, path, last_ns - first_ns, n_bounds - 1)
 
