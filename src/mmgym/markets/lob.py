@@ -76,6 +76,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets.base import MarketStep
+from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
@@ -302,9 +303,9 @@ class LOBMarket:
             neg_cancel_dt=-p.cancel_rate * p.dt,
             neg_refill_dt=-p.refill_rate * p.dt,
             event_start=-math.expm1(-p.event_rate * p.dt),
-            limit_size=_geometric_scale(p.limit_size_lots),
-            market_size=_geometric_scale(p.market_size_lots),
-            event_jump=_geometric_scale(p.event_jump_ticks),
+            limit_size=geometric_scale(p.limit_size_lots),
+            market_size=geometric_scale(p.market_size_lots),
+            event_jump=geometric_scale(p.event_jump_ticks),
             probabilistic=p.queue_model == "probabilistic",
         )
         self._neg_arrival_dt = -p.limit_rate * np.exp(-p.limit_decay * np.arange(L)) * p.dt
@@ -312,7 +313,7 @@ class LOBMarket:
         self._quote_lots = self.quote_lots[0, :, 0].copy()
         self._ladder = np.arange(Q) * float(p.quote_spacing_ticks)
         # CDF of the number of market orders per side per step, without and with informed flow
-        self._count_cdf = np.array([_poisson_cdf(r * p.dt, K) for r in
+        self._count_cdf = np.array([poisson_cdf(r * p.dt, K) for r in
                                     (p.market_rate, p.market_rate + p.informed_rate)])
         self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
         # state
@@ -410,24 +411,10 @@ class _Constants(NamedTuple):
     neg_cancel_dt: float  # −cancel_rate·dt
     neg_refill_dt: float  # −refill_rate·dt
     event_start: float  # 1 − exp(−event_rate·dt)
-    limit_size: float  # 1 / ln(1 − 1/mean) of the geometric sizes (0: all sizes 1)
+    limit_size: float  # −1 / ln(1 − 1/mean) of the geometric sizes (0: all sizes 1)
     market_size: float
     event_jump: float
     probabilistic: bool
-
-
-def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
-    """``P(N <= k)`` for ``k < k_max`` of a Poisson variable of the given mean; a uniform
-    ``u`` inverts to ``N = #{k : cdf[k] <= u}``, truncated at ``k_max``."""
-    terms = [math.exp(-mean)]
-    for k in range(1, k_max):
-        terms.append(terms[-1] * mean / k)
-    return np.cumsum(terms)
-
-
-def _geometric_scale(mean: float) -> float:
-    """``1 / ln(1 − 1/mean)``, the scale of :func:`_geometric` (0 when ``mean <= 1``)."""
-    return 0.0 if mean <= 1 else 1.0 / math.log1p(-1.0 / mean)
 
 
 # The step, compiled: one loop over the books, each book stepped through phases 1–6 of the
@@ -437,11 +424,11 @@ def _geometric_scale(mean: float) -> float:
 
 @njit(cache=True)
 def _geometric(u: float, scale: float) -> float:
-    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(ln(1 − u)·scale)`` with
-    ``scale = 1/ln(1 − 1/mean)`` from :func:`_geometric_scale` (size 1 when it is 0)."""
+    """A geometric size ≥ 1 from a uniform by inversion, ``ceil(−ln(1 − u)·scale)`` with
+    the scale from :func:`mmgym.markets.draws.geometric_scale` (size 1 when it is 0)."""
     if scale == 0.0:
         return 1.0
-    return max(np.ceil(np.log1p(-u) * scale), 1.0)
+    return max(np.ceil(-np.log1p(-u) * scale), 1.0)
 
 
 _TABLE_GAP_TICKS = 100  # the rate table covers gaps of up to this many ticks

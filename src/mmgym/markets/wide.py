@@ -104,6 +104,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 from numba import njit
 
+from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.lob import LOBStep
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
@@ -358,16 +359,16 @@ class WideMarket:
             placement=float(p.placement_width()),
             cancel_dt=p.cancel_rate * p.dt / p.limit_size_lots,
             event_start=-math.expm1(-p.event_rate * p.dt),
-            limit_size=(_geometric_scale(p.limit_size_lots) if p.limit_sizes == "geometric"
+            limit_size=(geometric_scale(p.limit_size_lots) if p.limit_sizes == "geometric"
                         else -p.limit_size_lots),
-            market_size=_geometric_scale(p.market_size_lots),
-            event_jump=_geometric_scale(p.event_jump_ticks),
+            market_size=geometric_scale(p.market_size_lots),
+            event_jump=geometric_scale(p.event_jump_ticks),
             probabilistic=p.queue_model == "probabilistic",
             two_sided=float(p.two_sided),
             skew_ticks=p.lean * p.lean_scale_ticks,
         )
         K = p.max_orders
-        self._count_cdf = np.array([_poisson_cdf(r * p.dt, K) for r in
+        self._count_cdf = np.array([poisson_cdf(r * p.dt, K) for r in
                                     (p.market_rate, p.market_rate + p.informed_rate)])
         # state
         self.depth = np.zeros((2, L, n))  # lots
@@ -441,21 +442,6 @@ class WideMarket:
         _step_books(self._consts, offsets, uniforms, write, self._slot, self._rows,
                     self._limits, self._count_cdf, self._book, self._record)
         return rec
-
-
-def _poisson_cdf(mean: float, k_max: int) -> np.ndarray:
-    """``P(N <= k)`` for ``k < k_max`` of a Poisson variable of the given mean; a uniform
-    ``u`` inverts to ``N = #{k : cdf[k] <= u}``, truncated at ``k_max``."""
-    terms = [math.exp(-mean)]
-    for k in range(1, k_max):
-        terms.append(terms[-1] * mean / k)
-    return np.cumsum(terms)
-
-
-def _geometric_scale(mean: float) -> float:
-    """``−1 / ln(1 − 1/mean) > 0``, the scale of :func:`_geometric` (0 when ``mean <= 1``;
-    positive, as a negative scale stands for a fixed size)."""
-    return 0.0 if mean <= 1 else -1.0 / math.log1p(-1.0 / mean)
 
 
 @njit(cache=True)
