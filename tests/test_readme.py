@@ -6,14 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from reference import SAMPLE
 
 from mmgym.data.binance import import_binance
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-
-
-SAMPLE = README.parents[1] / "shared/data/binance-usdm/btcusdt_20240808.gz"
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
