@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mmgym.cli import CONF_DIR
-from mmgym.config import register
+from mmgym.config import env_kwargs, register
 from mmgym.evaluation.compare import evaluate
+from mmgym.evaluation.lineup import checkpoint
 from mmgym.evaluation.metrics import (
     Bootstrap,
     max_drawdown,
@@ -28,6 +30,7 @@ from mmgym.evaluation.metrics import (
 )
 from mmgym.evaluation.rollout import rollout
 from mmgym.policies import make
+from mmgym.spaces import offsets_of
 from mmgym.tracking import SCALARS
 from mmgym.training import train
 from mmgym.validation import ConfigError
@@ -170,6 +173,28 @@ def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) 
     values = summary["value"].unstack("metric")
     trained = values.loc[["qtable", "model"], ["mean_pnl", "sharpe", "fills"]]
     assert np.isfinite(trained.to_numpy()).all()
+
+
+def test_a_checkpoint_acts_in_the_action_form_it_was_trained_on(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = _train_config("agent=ppo", "market=wide", "total_timesteps=512", "num_envs=2",
+                        "agent.kwargs.n_steps=256", "eval_episodes=0",
+                        "agent.action_bounds=[0,30]")
+    train(cfg, run)
+    (run / ".hydra").mkdir()
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    contender = checkpoint(str(run / "model.zip"), 0, cfg.market, env_kwargs(cfg))
+    policy = contender.policy
+    assert (policy.bounds, policy.model.get_env().unwrapped.core.action_high) == ((0.0, 30.0),
+                                                                                 30.0)
+    env = MarketMakingVectorEnv(6, **(env_kwargs(cfg) | contender.observation))
+    obs, info = env.reset(seed=3)
+    for _ in range(50):
+        obs, *_, info = env.step(policy(obs, info))
+    actions = policy.model.predict(policy.normalize.normalize_obs(obs), deterministic=True)[0]
+    expected = offsets_of(actions, 0.0, 30.0)
+    np.testing.assert_array_equal(policy(obs, info), expected)
+    assert np.isfinite(expected).any() and (expected[np.isfinite(expected)] >= 0).all()
 
 
 def _train_config(*overrides: str):

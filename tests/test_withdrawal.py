@@ -143,3 +143,28 @@ def test_the_tabular_grid_withdraws_with_inf() -> None:
         (False, False), (False, True), (True, False), (True, True)]
     with pytest.raises(mmgym.ConfigError, match="pairs of numbers"):
         QuoteGrid([np.nan], [1.0])
+
+
+def test_action_bounds_narrow_the_offsets_and_what_the_normalized_form_covers() -> None:
+    bounded = MarketMakingVectorEnv(3, market="wide", action_bounds=(0.0, 30.0))
+    norm = MarketMakingVectorEnv(3, market="wide", action_bounds=(0.0, 30.0),
+                                 normalize_actions=True)
+    assert bounded.single_action_space == gym.spaces.Box(0.0, 30.0, (2,), np.float32)
+    # [-1, 1] onto [0, 30]: the centre quotes 15 ticks out; -1 at the mid, 1 withdraws
+    np.testing.assert_array_equal(
+        norm.core.offsets(np.array([[0.0, -1.0], [1.0, 0.5], [-3.0, 0.0]])),
+        [[15.0, np.nan, 0.0], [0.0, 22.5, 15.0]])
+    # offsets below the new lower bound are clipped to it, the new upper bound withdraws
+    np.testing.assert_array_equal(
+        bounded.core.offsets(np.array([[-5.0, 30.0], [7.0, 29.0], [0.0, np.inf]])),
+        [[0.0, 7.0, 0.0], [np.nan, 29.0, np.nan]])
+    bounded.reset(seed=2)
+    norm.reset(seed=2)
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        a = rng.uniform(-1.0, 1.0, (3, 2)).astype(np.float32)
+        o1, r1, _, _, i1 = bounded.step(offsets_of(a, 0.0, 30.0))
+        o2, r2, _, _, i2 = norm.step(a)
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(i1["bid_price"], i2["bid_price"])

@@ -58,7 +58,8 @@ class AgentConfig:
     A2C, TD3, DDPG, ...). SB3 agents take ``policy``, ``kwargs`` (the algorithm's arguments)
     and ``policy_kwargs``; ``normalize`` wraps the environment in VecNormalize;
     ``normalize_actions`` trains on actions in [−1, 1] (the environment's form SB3
-    recommends; the upper end withdraws a side). Q-learning
+    recommends; the upper end withdraws a side); ``action_bounds`` (``[low, high]`` in the
+    market's offset unit, null: the market's) is the range they cover. Q-learning
     takes ``bins`` (inner bin edges by feature), ``grid`` (``bid``/``ask`` offset lists) and
     ``kwargs`` (its hyperparameters)."""
 
@@ -69,6 +70,7 @@ class AgentConfig:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
     normalize_actions: bool = False
+    action_bounds: list[float] | None = None
     bins: dict[str, list[float]] = field(default_factory=dict)
     grid: dict[str, list[float]] = field(default_factory=dict)
 
@@ -148,6 +150,14 @@ def env_kwargs(cfg: Any) -> dict[str, Any]:
         "reward_kwargs": _reward_kwargs(cfg),
     }
     return kwargs | OmegaConf.to_container(m.params)
+
+
+def action_form(agent: Any) -> dict[str, Any]:
+    """The environment arguments of an SB3 agent's action form: ``normalize_actions`` and
+    ``action_bounds``."""
+    bounds = agent.get("action_bounds")
+    return {"normalize_actions": bool(agent.get("normalize_actions", False)),
+            "action_bounds": None if bounds is None else list(bounds)}
 
 
 def with_data_range(kwargs: dict[str, Any], data_range: str | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ COMMON_PARAMS = (
     "max_inventory",
     "maker_fee_bps",
     "normalize_actions",
+    "action_bounds",
 )
 """Keyword arguments every mmgym environment takes besides its market's own parameters."""
 
@@ -49,9 +50,15 @@ class MarketMakingCore:
         max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
             is not quoted; the market's default if None.
         maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
-        normalize_actions: actions in [−1, 1], mapped linearly onto the market's offset bounds
-            (the form Stable-Baselines3 recommends for continuous actions), instead of
-            offsets in the market's unit.
+        normalize_actions: actions in [−1, 1], mapped linearly onto the offset bounds (the
+            form Stable-Baselines3 recommends for continuous actions), instead of offsets in
+            the market's unit.
+        action_bounds: ``(low, high)``, the offsets' bounds in the market's unit, inside the
+            market's own ``[offset_low, offset_high]`` (its default): lower offsets are
+            clipped to ``low``, ``high`` withdraws a side, and ``normalize_actions`` maps
+            [−1, 1] onto them. A narrower range puts the centre of the normalized action,
+            where a new Gaussian policy starts, on sensible quotes (``wide``: ``(0, 30)``
+            ticks starts at 15, behind the touch, instead of at the mid).
         market_params: the market's own parameters by name.
 
     Withdrawing a side: an offset at or above the upper bound ``action_high`` (``+inf``
@@ -71,6 +78,7 @@ class MarketMakingCore:
         max_inventory: float | None = None,
         maker_fee_bps: float = 0.0,
         normalize_actions: bool = False,
+        action_bounds: Sequence[float] | None = None,
         **market_params: Any,
     ) -> None:
         self.n = check_number("num_envs", n, low=1, integer=True)
@@ -99,8 +107,7 @@ class MarketMakingCore:
         self.obs = np.zeros((self.n, len(self.feature_names)), dtype=np.float32)
         self.time_remaining = np.ones(self.n)
         self.terminated = np.zeros(self.n, dtype=bool)
-        self.action_low = float(self.market.offset_low)
-        self.action_high = float(self.market.offset_high)
+        self.action_low, self.action_high = check_action_bounds(action_bounds, self.market)
         self._inputs = FeatureInputs(
             self.market, self.accounts, self.time_remaining, self.max_inventory
         )
@@ -335,6 +342,22 @@ def make_features(
         except TypeError as e:
             raise ConfigError(f"feature_params[{name!r}]: {e}") from None
     return features
+
+
+def check_action_bounds(bounds: Sequence[float] | None, market: Market) -> tuple[float, float]:
+    """``(low, high)`` of the actions' offsets: ``bounds`` checked to lie inside the market's
+    ``[offset_low, offset_high]`` with ``low < high``, or the market's own when None."""
+    low, high = float(market.offset_low), float(market.offset_high)
+    if bounds is None:
+        return low, high
+    allowed = f"two numbers low < high within the market's offset bounds [{low:g}, {high:g}]"
+    try:
+        given = [float(b) for b in bounds]
+    except (TypeError, ValueError):
+        raise ConfigError(f"action_bounds={bounds!r}: expected {allowed}") from None
+    if len(given) != 2 or not (low <= given[0] < given[1] <= high):
+        raise ConfigError(f"action_bounds={list(bounds)!r}: expected {allowed}")
+    return given[0], given[1]
 
 
 def check_features(names: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:

@@ -63,11 +63,13 @@ class MarketMakingEnv(gym.Env):
     | 0 | bid offset δ_b: the bid is at mid − δ_b | −max_offset | max_offset | see below |
     | 1 | ask offset δ_a: the ask is at mid + δ_a | −max_offset | max_offset | see below |
 
-    Units and bounds: ``wide`` ticks, ±``max_offset_ticks`` (30); ``lob`` and ``replay``
-    ticks, ±``max_offset_ticks`` (20); the bid is rounded down and the ask up to the tick
-    grid, and quotes are post-only (one that would cross is placed one tick behind the
-    opposite best). ``as2008`` price units, ±``max_offset`` (10); a negative offset (a quote
-    through the mid) is allowed and fills with probability capped at 1.
+    ``action_bounds=(low, high)`` narrows the bounds to a range inside the market's (the
+    normalized form then maps [−1, 1] onto it). Units and bounds: ``wide`` ticks,
+    ±``max_offset_ticks`` (30); ``lob`` and ``replay`` ticks, ±``max_offset_ticks`` (20); the
+    bid is rounded down and the ask up to the tick grid, and quotes are post-only (one that
+    would cross is placed one tick behind the opposite best). ``as2008`` price units,
+    ±``max_offset`` (10); a negative offset (a quote through the mid) is allowed and fills
+    with probability capped at 1.
 
     **Withdrawing a side**: an offset at or above the upper bound (``+inf`` included; 1 with
     ``normalize_actions``) sends no order on that side. A finite action below the lower
@@ -131,6 +133,7 @@ class MarketMakingEnv(gym.Env):
     | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
     | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
     | ``normalize_actions`` | False | actions in [−1, 1] (1 withdraws) instead of offsets |
+    | ``action_bounds`` | market's | ``(low, high)`` offsets inside the market's bounds |
     | market parameters | the market's | ``LOBParams``, ``AS2008Params``, ``ReplayParams`` |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`

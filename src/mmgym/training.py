@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.config import env_kwargs, validate, with_data_range
+from mmgym.config import action_form, env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
 from mmgym.evaluation.lineup import baseline
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
@@ -176,8 +176,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     a = cfg.agent
-    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs,
-                                            normalize_actions=a.normalize_actions))
+    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a)))
     venv.seed(cfg.seed)
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)

@@ -13,10 +13,11 @@ per-policy parameters (``market.policies.<name>``), and the evaluation's
 
 A checkpoint is a Stable-Baselines3 model (``.zip``) or a Q-table (``.npz``) written by a
 training run. An SB3 model's algorithm, observation and action form (offsets, or normalized
-with ``agent.normalize_actions``) come from the run's configuration (``.hydra/config.yaml``
-in its run directory); ``ALGO:path`` names the algorithm of a model saved elsewhere (its
-observation is then the market's default, its action form read from the model's action
-space). Every policy acts in offsets: a model of normalized actions has them mapped back.
+with ``agent.normalize_actions`` onto ``agent.action_bounds``) come from the run's
+configuration (``.hydra/config.yaml`` in its run directory); ``ALGO:path`` names the algorithm
+of a model saved elsewhere (its observation is then the market's default, its action form
+read from the model's action space: normalized ones onto the market's own bounds). Every
+policy acts in offsets: a model of normalized actions has them mapped back.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from omegaconf import OmegaConf
 from mmgym import policies
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
+from mmgym.config import action_form
 from mmgym.markets import MARKETS
 from mmgym.policies.base import Policy
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
@@ -105,9 +107,9 @@ def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -
             )
         algo = run.agent.algo
     observation = _observation(_features(trained_on), trained_on.feature_params)
-    normalized = bool(run.agent.get("normalize_actions", False)) if run is not None else (
-        sb3_agents.normalized_actions(path))
-    venv = MarketMakingSB3VecEnv(1, **(env_kwargs | observation), normalize_actions=normalized)
+    form = action_form(run.agent) if run is not None else {
+        "normalize_actions": sb3_agents.normalized_actions(path)}
+    venv = MarketMakingSB3VecEnv(1, **(env_kwargs | observation | form))
     model = sb3_agents.load(algo, path, venv, field=field_name)
     return Contender(label, sb3_agents.SB3Policy(model), observation,
                      {"checkpoint": str(path), "algo": algo})
