@@ -91,11 +91,12 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
         else:
             policy = _train_sb3(cfg, kwargs, out)
     table = compare(cfg, kwargs, policy)
-    where = f" ({COMPARE_RANGE} range)" if window is not None else ""
-    print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
-          f"of {cfg.market.name}{where}:")
-    print(table.to_string(float_format="{:.4g}".format))
-    table.to_csv(out / "comparison.csv")
+    if not table.empty:
+        where = f" ({COMPARE_RANGE} range)" if window is not None else ""
+        print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
+              f"of {cfg.market.name}{where}:")
+        print(table.to_string(float_format="{:.4g}".format))
+        table.to_csv(out / "comparison.csv")
     return table
 
 
