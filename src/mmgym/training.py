@@ -32,6 +32,7 @@ from mmgym.agents import sb3 as sb3_agents
 from mmgym.config import env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
 from mmgym.evaluation.lineup import baseline
+from mmgym.evaluation.metrics import Bootstrap, mean
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
 from mmgym.validation import ConfigError
@@ -226,12 +227,17 @@ def _next(steps: int, every: int) -> int:
 
 def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
             steps: int, seconds: float) -> None:
-    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``."""
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``.
+    The Sharpe ratio of the last episodes enters HParams, a table to rank runs by, only where
+    they earn (their mean PnL interval above 0, as in the evaluation's verdicts,
+    :func:`mmgym.evaluation.metrics.verdict`)."""
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
     rate = steps / max(seconds, 1e-9)
-    log.hparams(flat.to_dict(), {"episode_pnl": recent, "sharpe": stats.sharpe(),
-                                 "steps_per_second": rate})
+    final = {"episode_pnl": recent, "steps_per_second": rate}
+    if Bootstrap().estimate(mean, np.array(stats.recent))[1] > 0:
+        final["sharpe"] = stats.sharpe()
+    log.hparams(flat.to_dict(), final)
     log.close()
     summary = {"env_steps": steps, "seconds": seconds, "env_steps_per_second": rate}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
