@@ -93,8 +93,8 @@ def text(summary: pd.DataFrame, metric_list: tuple[Metric, ...], reference: str,
     ]
     if summary.index.unique("policy").size > 1:
         parts += [
-            f"Paired difference to {reference} on the same episodes [{pct} interval]\n"
-            f"{LEGEND}",
+            f"Paired difference to {reference} on the same episodes [{pct} interval]",
+            LEGEND,
             tabulate(wide(summary, metric_list, True, reference), headers="keys",
                      tablefmt=fmt, disable_numparse=True),
         ]
