@@ -17,9 +17,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mmgym.cli import CONF_DIR
 from mmgym.config import env_kwargs, register
+from mmgym.evaluation import report
 from mmgym.evaluation.compare import evaluate
 from mmgym.evaluation.lineup import checkpoint
 from mmgym.evaluation.metrics import (
+    VERDICTS,
     Bootstrap,
     max_drawdown,
     mean_variance,
@@ -99,6 +101,98 @@ def test_metrics_on_hand_made_paths() -> None:
     assert sortino(np.array([1.0, 2.0])) == np.inf  # no downside at all
 
 
+def _episodes(rng: np.random.Generator, n: int, **columns: tuple[float, float]
+              ) -> pd.DataFrame:
+    """``n`` hand-made episodes: each column normal with the (mean, std) given."""
+    return pd.DataFrame({c: rng.normal(m, s, n) for c, (m, s) in columns.items()},
+                        index=pd.RangeIndex(n, name="seed"))
+
+
+def _compare(reference: pd.DataFrame, **policies: pd.DataFrame) -> pd.DataFrame:
+    chosen = tuple(m for m in metrics(0.01) if m.column in reference.columns)
+    return summarize({"ref": reference, **policies}, "ref", chosen, Bootstrap(resamples=500))
+
+
+def _diff_table(summary: pd.DataFrame) -> pd.DataFrame:
+    chosen = tuple(m for m in metrics(0.01) if m.name in summary.index.unique("metric"))
+    return report.wide(summary, chosen, True, "ref")
+
+
+def test_a_bigger_loser_with_a_larger_sharpe_is_not_marked_better() -> None:
+    rng = np.random.default_rng(5)
+    small_loser = _episodes(rng, 2000, pnl=(-1.0, 1.0))     # Sharpe −1
+    big_loser = _episodes(rng, 2000, pnl=(-3.0, 10.0))      # Sharpe −0.3: larger, loses 3×
+    summary = _compare(small_loser, big=big_loser)
+    sharpe_diff = summary.loc[("big", "sharpe")]
+    assert sharpe_diff["diff_low"] > 0  # the raw difference would read "significantly better"
+    for name in ("sharpe", "sortino"):
+        assert summary.loc[("big", name), "verdict"] == "unranked"
+    assert summary.loc[("big", "mean_pnl"), "verdict"] == "worse"
+    assert summary.loc[("big", "std_pnl"), "verdict"] == "worse"
+    assert summary.loc[("big", "mean_variance"), "verdict"] == "worse"
+    cells = _diff_table(summary)["big"]
+    assert cells["sharpe"].endswith(" n/a") and "better" not in cells["sharpe"]
+    assert cells["mean_pnl"].startswith("-") and cells["mean_pnl"].endswith(" worse")
+    text = report.text(summary, metrics(0.01), "ref", 0.95)
+    assert "higher is better if both earn†" in text
+    assert "The reference ref does not earn: no verdict (n/a) for any policy." in text
+
+
+def test_a_sharpe_difference_is_marked_only_where_both_surely_earn() -> None:
+    rng = np.random.default_rng(6)
+    reference = _episodes(rng, 2000, pnl=(1.0, 1.0))             # Sharpe 1
+    unsure = _episodes(rng, 2000, pnl=(0.0, 1.0))
+    unsure["pnl"] += 0.01 - unsure["pnl"].mean()                  # mean 0.01 ± 0.022 (se)
+    summary = _compare(
+        reference,
+        steadier=_episodes(rng, 2000, pnl=(2.0, 1.0)),           # Sharpe 2
+        noisier=_episodes(rng, 2000, pnl=(1.0, 4.0)),            # Sharpe 0.25, mean > 0
+        unsure=unsure,                                           # mean > 0, interval holds 0
+    )
+    assert summary.loc[("noisier", "mean_pnl"), "low"] > 0
+    mean_pnl = summary.loc[("unsure", "mean_pnl")]
+    assert mean_pnl["value"] > 0 > mean_pnl["low"]
+    for name in ("sharpe", "sortino"):
+        assert summary.loc[("steadier", name), "verdict"] == "better"
+        assert summary.loc[("noisier", name), "verdict"] == "worse"
+        # a positive point estimate is not enough: the mean's sign must be sure
+        assert summary.loc[("unsure", name), "diff_high"] < 0
+        assert summary.loc[("unsure", name), "verdict"] == "unranked"
+    cells = _diff_table(summary).loc["sharpe"]
+    assert cells["steadier"].startswith("+") and cells["steadier"].endswith(" better")
+    assert cells["noisier"].endswith(" worse")
+    assert cells["unsure"].endswith(" n/a")
+    assert cells["reading"] == "higher is better if both earn†"
+    assert "No verdict (n/a) for: unsure." in report.text(summary, metrics(0.01), "ref", 0.95)
+
+
+def test_lower_is_better_and_descriptive_metrics_are_marked_their_way() -> None:
+    rng = np.random.default_rng(7)
+    columns = {"pnl": (1.0, 1.0), "max_drawdown": (5.0, 1.0), "mean_abs_inventory": (3.0, 1.0),
+               "adverse_selection": (2.0, 1.0), "fills": (20.0, 2.0)}
+    reference = _episodes(rng, 500, **columns)
+    lower = _episodes(rng, 500, **{c: (m - 1.0, s) for c, (m, s) in columns.items()})
+    higher = _episodes(rng, 500, **{c: (m + 1.0, s) for c, (m, s) in columns.items()})
+    same = reference.copy()
+    summary = _compare(reference, lower=lower, higher=higher, same=same)
+    assert set(summary["verdict"]) <= set(VERDICTS)
+    for name in ("max_drawdown", "mean_abs_inventory", "adverse_selection"):
+        assert summary.loc[("lower", name), "verdict"] == "better"
+        assert summary.loc[("higher", name), "verdict"] == "worse"
+        assert summary.loc[("same", name), "verdict"] == "inconclusive"
+    assert summary.loc[("lower", "mean_pnl"), "verdict"] == "worse"
+    assert summary.loc[("higher", "mean_pnl"), "verdict"] == "better"
+    assert summary.loc[("lower", "fills"), "verdict"] == "differs"  # no better side
+    cells = _diff_table(summary)
+    assert cells.loc["max_drawdown", "reading"] == "lower is better"
+    assert cells.loc["max_drawdown", "lower"].startswith("-")
+    assert cells.loc["max_drawdown", "lower"].endswith(" better")
+    assert cells.loc["max_drawdown", "higher"].endswith(" worse")
+    assert cells.loc["fills", "reading"] == "descriptive"
+    assert cells.loc["fills", "lower"].endswith("] *")
+    assert cells.loc["max_drawdown", "same"] == "0 [0, 0]"
+
+
 def test_bootstrap_interval_of_a_mean_matches_the_normal_approximation() -> None:
     x = np.random.default_rng(1).normal(3.0, 2.0, 2000)
     point, low, high = Bootstrap(resamples=2000).estimate(lambda a, axis: a.mean(axis), x)
@@ -143,8 +237,10 @@ def test_evaluation_writes_readable_outputs(tmp_path: Path) -> None:
     assert set(table.index.unique("policy")) == {"as_inventory", "as_symmetric", "glft"}
     episodes = pd.read_parquet(tmp_path / "episodes.parquet")
     assert len(episodes) == 3 * 40 and episodes["policy"].nunique() == 3
+    assert set(table["verdict"]) <= set(VERDICTS)
     markdown = (tmp_path / "summary.md").read_text()
     assert "Paired difference to as_inventory" in markdown and "Std(Final q)" in markdown
+    assert report.LEGEND in markdown and "| reading " in markdown
     for name in ("pnl_distribution", "pnl_over_time", "inventory_paths", "quotes"):
         image = matplotlib.image.imread(tmp_path / f"{name}.png")
         assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05

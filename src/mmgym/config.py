@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from mmgym.markets.replay import RANGES
+from mmgym.rng import TRAINING_SEED_START
 from mmgym.validation import ConfigError, check_choice, check_number
 
 
@@ -197,7 +198,9 @@ def validate(cfg: Any) -> None:
     check_number("eval_episodes", cfg.eval_episodes, low=0, integer=True)
     check_number("torch_threads", cfg.torch_threads, low=1, integer=True)
     check_number("time_limit_s", cfg.time_limit_s, low=0)
-    check_number("seed", cfg.seed, low=0, integer=True)
+    # the run's market seeds are training_seed(seed, j) (mmgym.rng); the agents' own
+    # generators (numpy's and torch's, through SB3) take 32-bit seeds
+    check_number("seed", cfg.seed, low=0, high=2**32 - 1, integer=True)
     if cfg.agent.algo == "qlearning" and not (cfg.agent.bins and cfg.agent.grid):
         raise ConfigError("agent.bins and agent.grid: Q-learning needs both")
 
@@ -206,6 +209,14 @@ def validate_evaluation(cfg: Any) -> None:
     """Check an evaluation's own values."""
     check_number("episodes", cfg.episodes, low=2, integer=True)
     check_number("seed", cfg.seed, low=0, integer=True)
+    last = cfg.seed + cfg.episodes - 1
+    if last >= TRAINING_SEED_START:
+        raise ConfigError(
+            f"seed={cfg.seed}, episodes={cfg.episodes}: the evaluation's seeds {cfg.seed}–{last} "
+            f"enter the seeds reserved for training, from 2**63 = {TRAINING_SEED_START} on "
+            "(mmgym.rng.training_seed), and would replay training episodes; keep seed + "
+            f"episodes ≤ 2**63"
+        )
     if cfg.data_range is not None:
         check_choice("data_range", cfg.data_range, RANGES)
     check_number("markout_steps", cfg.markout_steps, low=0, integer=True)

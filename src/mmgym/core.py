@@ -147,26 +147,30 @@ class MarketMakingCore:
         )
 
     def reset(
-        self, seeds: Sequence[int | None] | None = None, mask: np.ndarray | None = None
+        self, seeds: Sequence[int | None] | None = None, mask: np.ndarray | None = None,
+        episodes: Sequence[int | None] | None = None,
     ) -> None:
         """Start new episodes for the masked environments (all if ``mask`` is None).
 
         ``seeds`` holds one entry per environment (those of unmasked environments are
         ignored): an integer reseeds the environment; None, like no ``seeds`` at all, lets it
         continue its seeded sequence of episodes (or seeds it from OS entropy the first time).
+        ``episodes``, likewise one entry per environment, makes the episode started episode
+        ``e`` of the (new or continued) seed's stream instead of the next one (0 after a
+        seed); None keeps the next one.
         """
         mask = np.ones(self.n, dtype=bool) if mask is None else mask
         if seeds is not None:
-            if len(seeds) != self.n:
-                raise ValueError(f"seed: {len(seeds)} seeds given for {self.n} envs")
-            given = mask & np.array([s is not None for s in seeds])
-            chosen = [check_seed(s) for s, g in zip(seeds, given, strict=True) if g]
-            self.streams.seed(np.array(chosen, dtype=np.uint64), given)
+            given, chosen = self._entries("seed", seeds, mask)
+            self.streams.seed(chosen, given)
             self._seeded[given] = True
         fresh = mask & ~self._seeded
         if fresh.any():
             self.streams.seed(fresh_seeds(int(fresh.sum())), fresh)
             self._seeded[fresh] = True
+        if episodes is not None:
+            given, chosen = self._entries("episode", episodes, mask)
+            self.streams.set_episodes(chosen, given)
         uniforms = self.streams.start_episodes(mask)
         self.market.reset(mask, uniforms)
         self.accounts.reset(mask, self.market.mid)
@@ -176,6 +180,16 @@ class MarketMakingCore:
             f.reset(mask, self._inputs)
         if hasattr(self.reward_fn, "reset"):
             self.reward_fn.reset(mask)
+
+    def _entries(self, field: str, values: Sequence[int | None],
+                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The masked environments with an integer entry in ``values`` (one per
+        environment) and those entries, checked to be in [0, 2**64 − 1], as uint64."""
+        if len(values) != self.n:
+            raise ValueError(f"{field}: {len(values)} {field}s given for {self.n} envs")
+        given = mask & np.array([v is not None for v in values])
+        chosen = [check_seed(v, field) for v, g in zip(values, given, strict=True) if g]
+        return given, np.array(chosen, dtype=np.uint64)
 
     def offsets(self, actions: Any) -> np.ndarray:
         """The offsets to quote for ``actions`` (shape ``(n, 2)``) as a ``(2, n)`` float array

@@ -115,6 +115,14 @@ class MarketMakingEnv(gym.Env):
     steps (200), ``lob`` after ``episode_seconds/dt`` (3,000 steps of 0.1 s). It is never
     truncated by the environment itself.
 
+    ## Seeding
+
+    ``reset(seed=s)`` starts episode 0 of seed ``s``'s stream, each ``reset()`` without a seed
+    the next one; ``reset(options={"episode": e})`` (with or without a seed) starts episode
+    ``e`` instead, e.g. to continue a stream past the episodes already played (a resumed
+    training run does). Seeds from 2^63 on are the training kit's
+    (:func:`mmgym.rng.training_seed`); evaluation seeds stay below.
+
     ## Info
 
     Python floats: ``inventory``, ``cash``, ``mid``, ``pnl`` (cash + q·mid since the episode
@@ -169,7 +177,8 @@ class MarketMakingEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, float]]:
         seeds = None if seed is None else [check_seed(seed)]
         super().reset(seed=seed)
-        self.core.reset(seeds)
+        episode = (options or {}).get("episode")
+        self.core.reset(seeds, episodes=None if episode is None else [episode])
         self._needs_reset = False
         return self.core.obs[0].copy(), self.core.info_row(0)
 

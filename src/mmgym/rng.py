@@ -23,6 +23,22 @@ Three properties follow, and the environments rely on them:
   per-step cost at a single environment low.
 
 A resolution of 2^-32 is far finer than any probability the simulators compare against.
+
+Episodes: a seed's base key is ``seed_keys(seed)``; episode ``e`` of that seed (``e = 0`` at
+the reset with the seed, then one more per reset without one) has the key
+``mix64(base ^ mix64(e·0xD1B54A32D192ED03 + γ))``, from which all its numbers are drawn
+(:attr:`RandomStreams.episode_keys`). A reset can also start episode ``e`` directly
+(:meth:`RandomStreams.set_episodes`; the views' ``options={"episode": e}``).
+
+Seed spaces. Evaluation plays one episode (episode 0) of each seed of a range starting low
+(``evaluate.py``: seeds 0–999 by default; the training kit's closing comparison:
+``mmgym.training.EVAL_SEED`` = 1,000,000 on). Training draws from a space of its own, the
+seeds from :data:`TRAINING_SEED_START` = 2^63 on: environment ``j`` of the run with seed
+``k`` plays the seed :func:`training_seed` ``(k, j)`` = 2^63 + k·2^16 + j, so runs with
+different seeds, and the environments of a run, never share a stream (up to 2^16
+environments a run), and no training episode is an evaluation one; an evaluation whose
+seeds would enter the training space is refused where its config is checked
+(:func:`mmgym.config.validate_evaluation`).
 """
 
 from __future__ import annotations
@@ -39,6 +55,10 @@ _ONE = np.uint64(1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _TO_UNIT = 1.0 / 2.0**32
 _MAX_SEED = 2**64 - 1
+TRAINING_SEED_START = 2**63
+"""The first seed of the space reserved for training runs, [2^63, 2^64)."""
+SEEDS_PER_RUN = 2**16
+"""Seeds of one training run in :func:`training_seed`'s layout: one per environment."""
 
 
 @njit(cache=True)
@@ -102,13 +122,26 @@ def fresh_seeds(n: int) -> np.ndarray:
     return np.random.SeedSequence().generate_state(n, dtype=np.uint64)
 
 
-def check_seed(seed: object) -> int:
-    """Return ``seed`` as an int after checking ``0 <= seed < 2**64``."""
+def check_seed(seed: object, field: str = "seed") -> int:
+    """Return ``seed`` as an int after checking ``0 <= seed < 2**64`` (``field`` names it in
+    the error)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not (
         0 <= int(seed) <= _MAX_SEED
     ):
-        raise ValueError(f"seed={seed!r}: expected an integer in [0, 2**64 - 1]")
+        raise ValueError(f"{field}={seed!r}: expected an integer in [0, 2**64 - 1]")
     return int(seed)
+
+
+def training_seed(run: int, env: int = 0) -> int:
+    """The seed of environment ``env`` of the training run with seed ``run``:
+    ``2**63 + run·2**16 + env`` (module doc, "Seed spaces"), for ``0 <= run < 2**47`` and
+    ``0 <= env < 2**16``. Environment ``j`` of a vector env reset with ``training_seed(run)``
+    plays ``training_seed(run, j)`` (Gymnasium's ``s + j``)."""
+    if not (0 <= run < (2**64 - TRAINING_SEED_START) // SEEDS_PER_RUN and
+            0 <= env < SEEDS_PER_RUN):
+        raise ValueError(f"training_seed(run={run}, env={env}): expected 0 <= run < 2**47 "
+                         "and 0 <= env < 2**16")
+    return TRAINING_SEED_START + run * SEEDS_PER_RUN + env
 
 
 class RandomStreams:
@@ -145,6 +178,12 @@ class RandomStreams:
         sel = slice(None) if mask is None else mask
         self.base_keys[sel] = seed_keys(seeds)
         self.episode_index[sel] = 0
+
+    def set_episodes(self, episodes: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Make the next episode of the masked environments episode ``episodes`` (indices
+        from 0) of their seeds' streams."""
+        sel = slice(None) if mask is None else mask
+        self.episode_index[sel] = episodes
 
     def start_episodes(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Begin the next episode of the masked environments and return their reset

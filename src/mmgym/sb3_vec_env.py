@@ -4,7 +4,8 @@ SB3 resets an environment in the step that ends its episode and returns the last
 observation in ``infos[i]["terminal_observation"]``; this adapter does the same on the core,
 without Python-level sub-environments. Seeding follows SB3: ``venv.seed(s)`` makes the next
 ``reset()`` seed env ``i`` with ``s + i``, which gives env ``i`` the episodes of
-``gym.make(id).reset(seed=s + i)``.
+``gym.make(id).reset(seed=s + i)``; ``venv.set_options({"episode": e})`` makes it start
+episode ``e`` of that stream (the single env's ``options``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class MarketMakingSB3VecEnv(VecEnv):
         return self.core.feature_names
 
     def reset(self) -> np.ndarray:
-        self.core.reset(seeds=self._seeds)
+        self.core.reset(seeds=self._seeds,
+                        episodes=[options.get("episode") for options in self._options])
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [self.core.info_row(i) for i in range(self.num_envs)]

@@ -8,6 +8,17 @@ Ctrl-C saves a checkpoint and stops cleanly.
 On a ``replay`` market the agent trains on the market config's ``range`` (``train`` in
 ``conf/market/replay.yaml``) and the comparison plays :data:`COMPARE_RANGE`, the recording's
 evaluation range; both ranges are printed, and checked before training.
+
+Seeds (:mod:`mmgym.rng`, "Seed spaces"): the run with ``seed=k`` trains environment ``j`` on
+the market streams of seed ``training_seed(k, j)`` = 2^63 + k·2^16 + j, in the space reserved
+for training, so runs with different seeds share no stream (they are independent
+replicates) and evaluations, whose seeds lie below 2^63, never replay a training episode.
+``k`` also seeds the agent's own generators (exploration, network initialisation). A run
+resumed from a checkpoint of ``S`` steps (summed over the environments) seeds every
+environment at episode ``S`` of its stream (``options={"episode": S}``; a new run at 0): an
+environment plays at most one episode per step of its own, so every episode the run played
+before the checkpoint has an index below ``S``, and each resumed segment starts past the
+previous ones.
 """
 
 from __future__ import annotations
@@ -32,13 +43,17 @@ from mmgym.agents import sb3 as sb3_agents
 from mmgym.config import action_form, env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
 from mmgym.evaluation.lineup import baseline
+from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
-EVAL_SEED = 1_000_000  # evaluation seeds never overlap training ones
+EVAL_SEED = 1_000_000
+"""The closing comparison's first seed: its episodes are those of seeds ``EVAL_SEED`` on, apart
+from ``evaluate.py``'s default (0–999) and below the training seeds (:func:`training_seed`)."""
 COMPARE_RANGE = "eval"
 """The range of a replay recording the closing comparison plays (windows training never
 saw when it trained on ``train``)."""
@@ -159,9 +174,12 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         return progress.in_time()
 
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    # seeds the streams (env j: training_seed(k, j), at episode S on resume: module doc);
+    # learn's reset, without a seed, starts the next episode of each
+    env.reset(seed=training_seed(cfg.seed), options={"episode": agent.steps})
     started = time.perf_counter()
     try:
-        agent.learn(env, cfg.total_timesteps, seed=cfg.seed, callback=callback)
+        agent.learn(env, cfg.total_timesteps, callback=callback)
     except KeyboardInterrupt:
         path = agent.save(out / "checkpoints" / f"qtable_{agent.steps}_interrupted.npz")
         print(f"\ninterrupted: checkpoint saved to {path}")
@@ -178,7 +196,6 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
 
     a = cfg.agent
     venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a)))
-    venv.seed(cfg.seed)
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)
     else:
@@ -188,6 +205,10 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
         model = cls(a.policy, venv, seed=cfg.seed, device="cpu", verbose=0,
                     policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
                     **OmegaConf.to_container(a.kwargs))
+    # after SB3 seeded the env with the model's seed (building or loading it): env j plays
+    # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
+    model.get_env().seed(training_seed(cfg.seed))
+    model.get_env().set_options({"episode": model.num_timesteps})
     progress = Progress(cfg, out, model.num_timesteps)
     keys = ("inventory", "pnl", "pnl_spread", "bid_fill", "ask_fill")
 
@@ -226,12 +247,17 @@ def _next(steps: int, every: int) -> int:
 
 def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
             steps: int, seconds: float) -> None:
-    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``."""
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``.
+    The Sharpe ratio of the last episodes enters HParams, a table to rank runs by, only where
+    they earn (their mean PnL interval above 0, as in the evaluation's verdicts,
+    :func:`mmgym.evaluation.metrics.verdict`)."""
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
     rate = steps / max(seconds, 1e-9)
-    log.hparams(flat.to_dict(), {"episode_pnl": recent, "sharpe": stats.sharpe(),
-                                 "steps_per_second": rate})
+    final = {"episode_pnl": recent, "steps_per_second": rate}
+    if Bootstrap().estimate(mean, np.array(stats.recent))[1] > 0:
+        final["sharpe"] = stats.sharpe()
+    log.hparams(flat.to_dict(), final)
     log.close()
     summary = {"env_steps": steps, "seconds": seconds, "env_steps_per_second": rate}
     (out / "training.json").write_text(json.dumps(summary, indent=2))

@@ -22,7 +22,9 @@ class MarketMakingVectorEnv(VectorEnv):
     ``_key`` masks).
 
     Seeding follows Gymnasium: ``reset(seed=s)`` seeds env ``i`` with ``s + i``; a list seeds
-    each env. ``options={"reset_mask": mask}`` resets only the masked envs.
+    each env. ``options={"reset_mask": mask}`` resets only the masked envs;
+    ``options={"episode": e}`` starts episode ``e`` of each reset env's stream instead of the
+    next one (the single env's option, see its "Seeding").
 
     Autoreset (``autoreset_mode``):
 
@@ -79,7 +81,9 @@ class MarketMakingVectorEnv(VectorEnv):
         super().reset(seed=int(seed) if single else None)
         mask = self._reset_mask(options)
         seeds = [int(seed) + i for i in range(self.num_envs)] if single else seed
-        self.core.reset(seeds=None if seeds is None else list(seeds), mask=mask)
+        episode = (options or {}).get("episode")
+        self.core.reset(seeds=None if seeds is None else list(seeds), mask=mask,
+                        episodes=None if episode is None else [episode] * self.num_envs)
         self._autoreset[mask] = False
         return self.core.obs.copy(), self._infos()
 

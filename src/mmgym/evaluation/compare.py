@@ -15,7 +15,7 @@ Outputs in the run directory:
 
 | file | content |
 |---|---|
-| ``summary.csv`` | one row per (policy, metric): value, interval, paired difference to the reference and its interval |
+| ``summary.csv`` | one row per (policy, metric): value, interval, paired difference to the reference, its interval and its verdict (better, worse, differs, inconclusive, unranked: :func:`~mmgym.evaluation.metrics.verdict`) |
 | ``summary.md`` | the tables as Markdown (with Avellaneda–Stoikov's layout on ``as2008``), headed on ``replay`` by the range played |
 | ``episodes.parquet`` | the per-episode results of every policy (column ``policy``, index ``seed``; on ``replay``, ``window_start_s``) |
 | ``*.png`` | ``pnl_distribution``, ``pnl_over_time``, ``inventory_paths``, ``quotes`` |
@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 from mmgym.config import env_kwargs, validate_evaluation, with_data_range
 from mmgym.evaluation import plots, report, tensorboard
 from mmgym.evaluation.lineup import Contender, baseline, checkpoint
-from mmgym.evaluation.metrics import Bootstrap, metrics, summarize
+from mmgym.evaluation.metrics import Bootstrap, Metric, metrics, summarize
 from mmgym.evaluation.rollout import Rollout, data_window, rollout
 from mmgym.markets.replay import WindowRange
 from mmgym.policies import POLICIES
@@ -99,21 +99,23 @@ def evaluate(cfg: Any, out: Path) -> pd.DataFrame:
         pnl = rollouts[c.label].episodes["pnl"]
         print(f"{c.label:>24}: mean PnL {pnl.mean():.4g} over {cfg.episodes} episodes")
     boot = Bootstrap(cfg.confidence, cfg.bootstrap_resamples, cfg.bootstrap_method, cfg.seed)
+    metric_list = metrics(cfg.market.risk_aversion)
     summary = summarize({k: r.episodes for k, r in rollouts.items()}, cfg.reference,
-                        metrics(cfg.market.risk_aversion), boot)
-    _write(cfg, out, contenders, rollouts, summary, window)
+                        metric_list, boot)
+    _write(cfg, out, contenders, rollouts, summary, metric_list, window)
     return summary
 
 
 def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str, Rollout],
-           summary: pd.DataFrame, window: WindowRange | None) -> None:
+           summary: pd.DataFrame, metric_list: tuple[Metric, ...],
+           window: WindowRange | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     title = (f"{cfg.market.name}: {cfg.episodes} common episodes (seeds {cfg.seed}–"
              f"{cfg.seed + cfg.episodes - 1}); mean–variance γ = {cfg.market.risk_aversion:g}")
     if window is not None:
         title += f"\n\ndata: {window}"
-    printed = report.text(summary, cfg.reference, cfg.confidence)
-    markdown = report.text(summary, cfg.reference, cfg.confidence, fmt="github")
+    printed = report.text(summary, metric_list, cfg.reference, cfg.confidence)
+    markdown = report.text(summary, metric_list, cfg.reference, cfg.confidence, fmt="github")
     if cfg.market.name == "as2008":
         layout = report.paper_layout(summary)
         printed += "\n\nAs in Avellaneda & Stoikov (2008), Tables 1–3\n" + layout.to_string(
@@ -136,6 +138,6 @@ def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str,
         }
         plots.save(figures, out)
     if cfg.tensorboard:
-        tensorboard.write(out / "tensorboard", rollouts, summary,
+        tensorboard.write(out / "tensorboard", rollouts, summary, metric_list,
                           {c.label: c.params for c in contenders}, figures)
     print(f"results in {out}")

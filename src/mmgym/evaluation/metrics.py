@@ -7,13 +7,34 @@ default: Efron & Tibshirani 1993, ch. 14) resampling episodes. The paired differ
 reference is the metric of the policy minus the metric of the reference on the same episodes
 (common random numbers); its interval resamples the episodes jointly (``paired=True``), which
 is what makes small differences between policies visible through the common market noise.
-"""
+
+Every metric says how it is read (:class:`Metric`: ``better``), and a paired difference gets
+a verdict only where a side is better (:func:`verdict`):
+
+| metric | better | why |
+|---|---|---|
+| ``mean_pnl``, ``median_pnl`` | higher | profit, the business's purpose (the median: the typical episode) |
+| ``mean_variance`` | higher | a utility, E − (γ/2)·Var: higher is better at any sign |
+| ``spread_captured`` | higher | the quotes' edge earned on the fills (read with ``adverse_selection``) |
+| ``reward`` | higher | the objective the agents maximise |
+| ``sharpe``, ``sortino`` | higher, only where both policies earn | a mean per unit of risk is a ranking only for a positive mean: with a mean ≤ 0, a larger dispersion makes the ratio less negative |
+| ``std_pnl``, ``max_drawdown`` | lower | risk of the PnL (other things equal; read with ``mean_pnl``) |
+| ``mean_abs_inventory``, ``std_final_inventory`` | lower | inventory risk, held and left at the end |
+| ``adverse_selection``, ``fees`` | lower | costs |
+| ``mean_final_inventory``, ``spread``, ``fills`` | none (descriptive) | a bias, a choice of quotes, activity: none is good or bad in itself |
+
+"Both earn" means that both policies' mean PnL intervals lie above 0 (the same intervals the
+table shows), not only their point estimates: the direction in which a Sharpe ratio ranks
+depends on the sign of the mean, so a verdict needs that sign at the confidence of the verdict
+itself; a policy whose mean PnL could be 0 or less gets no Sharpe or Sortino verdict.
+"""  # noqa: E501
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +44,7 @@ Statistic = Callable[[np.ndarray, int], np.ndarray]
 
 
 def mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean over ``axis``."""
     return np.mean(x, axis=axis)
 
 
@@ -32,6 +54,7 @@ def std(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def median(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Median over ``axis``."""
     return np.median(x, axis=axis)
 
 
@@ -67,39 +90,113 @@ def mean_variance(gamma: float) -> Statistic:
     return statistic
 
 
+Better = Literal["higher", "lower"] | None
+"""Which side of a metric is better: ``"higher"``, ``"lower"``, or None (descriptive)."""
+
+VERDICTS = ("better", "worse", "differs", "inconclusive", "unranked")
+"""The verdicts of a paired difference (:func:`verdict`)."""
+
+
 @dataclass(frozen=True)
 class Metric:
-    """``statistic`` of the per-episode ``column`` over the episodes."""
+    """``statistic`` of the per-episode ``column`` over the episodes, and how to read it.
+
+    Attributes:
+        name: the metric's name in the tables.
+        column: the per-episode column it is computed from
+            (:data:`mmgym.evaluation.rollout.EPISODE_COLUMNS`, with its unit).
+        statistic: the statistic over episodes, vectorized (``statistic(x, axis)``).
+        description: what it is, with its unit.
+        better: which side is better (None: descriptive, no side is).
+        why: the reason for ``better``.
+        if_earning: a ratio to risk: its direction holds only where both policies compared
+            earn (mean PnL interval above 0), see :func:`verdict`.
+    """
 
     name: str
     column: str
     statistic: Statistic
     description: str
+    better: Better
+    why: str
+    if_earning: bool = False
+
+    @property
+    def reading(self) -> str:
+        """How to read the metric, in a few words (the tables' column ``reading``)."""
+        if self.better is None:
+            return "descriptive"
+        return f"{self.better} is better" + (" if both earn" if self.if_earning else "")
 
 
 def metrics(risk_aversion: float) -> tuple[Metric, ...]:
     """The evaluation's metrics, in table order; the mean–variance one with γ =
-    ``risk_aversion``."""
+    ``risk_aversion`` (1 / price unit). Money in the market's price unit, inventory in its
+    size unit, per episode."""
+    risk = "risk: lower is better at the same mean PnL (never quoting has none)"
+    ratio = ("a mean per unit of risk ranks policies only where both earn: with a mean ≤ 0, "
+             "a larger dispersion makes the ratio less negative")
     return (
-        Metric("mean_pnl", "pnl", mean, "mean final PnL"),
-        Metric("std_pnl", "pnl", std, "standard deviation of final PnL"),
-        Metric("median_pnl", "pnl", median, "median final PnL"),
-        Metric("sharpe", "pnl", sharpe, "mean / std of episode PnL"),
-        Metric("sortino", "pnl", sortino, "mean / downside deviation of episode PnL"),
+        Metric("mean_pnl", "pnl", mean, "mean final PnL, price units", "higher",
+               "profit, the purpose of the business"),
+        Metric("std_pnl", "pnl", std, "standard deviation of final PnL, price units",
+               "lower", risk),
+        Metric("median_pnl", "pnl", median, "median final PnL, price units", "higher",
+               "the typical episode's profit"),
+        Metric("sharpe", "pnl", sharpe, "mean / std of episode PnL (no unit)", "higher",
+               ratio, if_earning=True),
+        Metric("sortino", "pnl", sortino,
+               "mean / downside deviation of episode PnL (no unit)", "higher", ratio,
+               if_earning=True),
         Metric("mean_variance", "pnl", mean_variance(risk_aversion),
-               f"E[PnL] − (γ/2)·Var[PnL], γ = {risk_aversion:g}"),
-        Metric("max_drawdown", "max_drawdown", mean, "mean max drawdown of the PnL path"),
-        Metric("mean_abs_inventory", "mean_abs_inventory", mean, "mean |inventory| over time"),
-        Metric("mean_final_inventory", "final_inventory", mean, "mean final inventory"),
-        Metric("std_final_inventory", "final_inventory", std, "std of final inventory"),
-        Metric("spread", "spread", mean, "average quoted spread"),
-        Metric("fills", "fills", mean, "fills per episode"),
-        Metric("spread_captured", "spread_captured", mean, "spread captured per episode"),
+               f"E[PnL] − (γ/2)·Var[PnL], γ = {risk_aversion:g}, price units", "higher",
+               "a utility: higher is better at any sign"),
+        Metric("max_drawdown", "max_drawdown", mean,
+               "mean max drawdown of the PnL path, price units", "lower", risk),
+        Metric("mean_abs_inventory", "mean_abs_inventory", mean,
+               "mean |inventory| over time, size units", "lower",
+               "inventory held is price risk carried"),
+        Metric("mean_final_inventory", "final_inventory", mean,
+               "mean final inventory, size units", None,
+               "signed: a long or short bias is neither good nor bad in itself; "
+               "std_final_inventory is the risk"),
+        Metric("std_final_inventory", "final_inventory", std,
+               "std of final inventory, size units", "lower",
+               "inventory left at the end, the risk Avellaneda & Stoikov measure"),
+        Metric("spread", "spread", mean, "average quoted spread, price units", None,
+               "a choice of the quotes (wider: fewer fills, more edge each), not an outcome"),
+        Metric("fills", "fills", mean, "fills per episode", None,
+               "activity, not profit: more fills can mean more adverse selection"),
+        Metric("spread_captured", "spread_captured", mean,
+               "spread captured per episode, price units", "higher",
+               "the quotes' edge earned on the fills (read with adverse_selection)"),
         Metric("adverse_selection", "adverse_selection", mean,
-               "adverse-selection cost per episode (spread captured − markout)"),
-        Metric("fees", "fees", mean, "fees per episode"),
-        Metric("reward", "reward", mean, "sum of rewards per episode"),
+               "adverse-selection cost per episode (spread captured − markout), price units",
+               "lower", "a cost: the mid's moves against the fills"),
+        Metric("fees", "fees", mean, "fees per episode, price units (negative: rebates)",
+               "lower", "a cost"),
+        Metric("reward", "reward", mean, "sum of rewards per episode", "higher",
+               "the objective the agents maximise"),
     )
+
+
+def verdict(metric: Metric, low: float, high: float, earning: bool = True) -> str:
+    """The verdict on a paired difference (policy − reference) of ``metric`` with interval
+    [``low``, ``high``], one of :data:`VERDICTS`:
+
+    * ``unranked``: a ratio to risk (``metric.if_earning``) where not both policies earn
+      (``earning`` False): no verdict, whatever the interval;
+    * ``inconclusive``: the interval holds 0 (or is NaN);
+    * ``differs``: it excludes 0 on a descriptive metric (``better`` None);
+    * ``better`` / ``worse``: it excludes 0 on the metric's better / worse side.
+    """
+    if metric.if_earning and not earning:
+        return "unranked"
+    if not (low > 0 or high < 0):
+        return "inconclusive"
+    if metric.better is None:
+        return "differs"
+    return "better" if (low > 0) == (metric.better == "higher") else "worse"
 
 
 @dataclass(frozen=True)
@@ -144,9 +241,9 @@ class Bootstrap:
         return point, float(ci.low), float(ci.high)
 
 
-SUMMARY_COLUMNS = ("value", "low", "high", "diff", "diff_low", "diff_high")
+SUMMARY_COLUMNS = ("value", "low", "high", "diff", "diff_low", "diff_high", "verdict")
 """Columns of :func:`summarize`: the metric and its interval; its paired difference to the
-reference and that interval."""
+reference, that interval, and its :func:`verdict`."""
 
 
 def summarize(
@@ -164,19 +261,27 @@ def summarize(
         boot: the interval settings.
 
     Returns:
-        A table indexed by (policy, metric), columns :data:`SUMMARY_COLUMNS`.
+        A table indexed by (policy, metric), columns :data:`SUMMARY_COLUMNS`. A policy earns
+        where its mean PnL interval lies above 0 (for the verdicts of ratios to risk).
     """
     ref = episodes[reference]
-    rows = {}
     for policy, table in episodes.items():
         if not table.index.equals(ref.index):
             raise ValueError(f"policy {policy!r} was played on other episodes than {reference!r}")
+    earns = {}
+    if any(m.if_earning for m in metric_list):
+        earns = {p: boot.estimate(mean, t["pnl"].to_numpy(float))[1] > 0
+                 for p, t in episodes.items()}
+    rows = {}
+    for policy, table in episodes.items():
         for m in metric_list:
             x, y = table[m.column].to_numpy(float), ref[m.column].to_numpy(float)
             both = ~(np.isnan(x) | np.isnan(y))
+            diff = boot.estimate(m.statistic, x[both], y[both])
+            earning = bool(earns.get(policy) and earns.get(reference))
             rows[(policy, m.name)] = (
-                boot.estimate(m.statistic, x[~np.isnan(x)])
-                + boot.estimate(m.statistic, x[both], y[both])
+                boot.estimate(m.statistic, x[~np.isnan(x)]) + diff
+                + (verdict(m, diff[1], diff[2], earning),)
             )
     index = pd.MultiIndex.from_tuples(rows, names=["policy", "metric"])
     return pd.DataFrame(list(rows.values()), index=index, columns=list(SUMMARY_COLUMNS))
