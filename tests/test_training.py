@@ -14,8 +14,10 @@ from hydra.errors import ConfigCompositionException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mmgym.agents import QLearning
+from mmgym.agents import sb3 as sb3_agents
 from mmgym.cli import CONF_DIR
 from mmgym.config import register
+from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import SCALARS
 from mmgym.training import train
 from mmgym.validation import ConfigError
@@ -65,6 +67,10 @@ def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:
         ("sac", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
         ("td3", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
         ("a2c", [], ["model.zip", "model.vecnormalize.pkl"]),
+        ("recurrent_ppo", ["agent.kwargs.n_steps=128", "agent.kwargs.batch_size=128"],
+         ["model.zip", "model.vecnormalize.pkl"]),
+        ("sac", ["agent.algo=TQC", "agent.kwargs.learning_starts=200"],
+         ["model.zip", "model.replay_buffer.pkl"]),
         ("ppo", ["agent.algo=DDPG", "agent.normalize=false",
                  "+agent.kwargs.learning_starts=200", "~agent.kwargs.n_steps",
                  "~agent.kwargs.n_epochs", "~agent.kwargs.gamma"], ["model.zip"]),
@@ -77,6 +83,26 @@ def test_any_sb3_algorithm_is_one_config_away(tmp_path: Path, agent: str, extra:
     train(cfg, tmp_path)
     for name in files:
         assert (tmp_path / name).is_file(), name
+
+
+def test_a_recurrent_policy_carries_its_state_and_resets_it(tmp_path: Path) -> None:
+    train(config("agent=recurrent_ppo", "market=as2008", "total_timesteps=256", "num_envs=2",
+                 "agent.kwargs.n_steps=128", "agent.kwargs.batch_size=128", "eval_episodes=0"),
+          tmp_path)
+    venv = MarketMakingSB3VecEnv(1, market="as2008", normalize_actions=True)
+    policy = sb3_agents.SB3Policy(sb3_agents.load("RecurrentPPO", tmp_path / "model.zip", venv))
+    assert policy.recurrent
+    rng = np.random.default_rng(0)
+    history = rng.uniform(-1, 1, (20, 3, 2)).astype(np.float32)
+    history[:, :, 1] = rng.uniform(0, 1, (20, 3))  # time_remaining
+    policy.reset(np.ones(3, dtype=bool))
+    first = [policy(obs, {}) for obs in history]
+    again = policy(history[0], {})  # the first observation, after 20 steps of history
+    assert not np.array_equal(again, first[0])
+    policy.reset(np.array([True, False, True]))  # env 1 keeps its state
+    restarted = policy(history[0], {})
+    np.testing.assert_array_equal(restarted[[0, 2]], first[0][[0, 2]])
+    assert not np.array_equal(restarted[1], first[0][1])
 
 
 def test_resume_keeps_the_step_count_and_continues(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """Stable-Baselines3 agents on the native vector environment, by algorithm name.
 
 Any SB3 algorithm class (``PPO``, ``SAC``, ``A2C``, ``TD3``, ``DDPG``, ``DQN`` for discrete
-wrappers ...) trains on :class:`mmgym.MarketMakingSB3VecEnv`, optionally under
-``VecNormalize`` (whose statistics are saved next to the model), and is used afterwards as
-a policy, ``SB3Policy(model, normalize)(obs, info) -> offsets``.
+wrappers ...), or one of SB3-Contrib's when it is installed (``RecurrentPPO``, ``TQC``,
+``CrossQ``, ``TRPO``, ``ARS``: ``pip install 'mmgym[contrib]'``), trains on
+:class:`mmgym.MarketMakingSB3VecEnv`, optionally under ``VecNormalize`` (whose statistics are
+saved next to the model), and is used afterwards as a policy, ``SB3Policy(model)(obs, info)
+-> offsets`` (a recurrent one carrying its LSTM state from step to step).
 """
 
 from __future__ import annotations
@@ -25,15 +27,27 @@ NORMALIZE_FILE = "vecnormalize.pkl"
 BUFFER_FILE = "replay_buffer.pkl"
 
 
+def _algorithms() -> dict[str, type[BaseAlgorithm]]:
+    """The algorithm classes of SB3 and, when installed, of SB3-Contrib, by name."""
+    modules: list[Any] = [stable_baselines3]
+    try:
+        import sb3_contrib
+    except ImportError:
+        pass
+    else:
+        modules.append(sb3_contrib)
+    return {n: getattr(m, n) for m in modules for n in dir(m)
+            if isinstance(getattr(m, n), type) and issubclass(getattr(m, n), BaseAlgorithm)}
+
+
 def algorithm(name: str) -> type[BaseAlgorithm]:
-    """The SB3 algorithm class called ``name``."""
-    cls = getattr(stable_baselines3, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, BaseAlgorithm)):
-        names = sorted(n for n in dir(stable_baselines3)
-                       if isinstance(getattr(stable_baselines3, n), type)
-                       and issubclass(getattr(stable_baselines3, n), BaseAlgorithm))
-        raise ConfigError(f"agent.algo={name!r}: expected qlearning or one of {', '.join(names)}")
-    return cls
+    """The SB3 (or SB3-Contrib) algorithm class called ``name``."""
+    classes = _algorithms()
+    if name not in classes:
+        raise ConfigError(f"agent.algo={name!r}: expected qlearning or one of "
+                          f"{', '.join(sorted(classes))} (SB3-Contrib's: "
+                          "pip install 'mmgym[contrib]')")
+    return classes[name]
 
 
 def save(model: BaseAlgorithm, path: Path) -> None:
@@ -88,7 +102,10 @@ class SB3Policy:
     """A trained SB3 model as a policy (deterministic actions; observations normalised with
     the training statistics when it was trained under VecNormalize). Its actions are offsets
     in the market's unit, as every policy's: a model trained on normalized actions
-    (``normalize_actions``) has them mapped back (:func:`mmgym.spaces.offsets_of`)."""
+    (``normalize_actions``) has them mapped back (:func:`mmgym.spaces.offsets_of`).
+
+    A recurrent model (SB3-Contrib's ``RecurrentPPO``) keeps its LSTM state per environment
+    between calls; ``reset(mask)`` starts the masked environments' episodes afresh."""
 
     def __init__(self, model: BaseAlgorithm) -> None:
         self.model = model
@@ -96,9 +113,27 @@ class SB3Policy:
         self.normalize = env if isinstance(env, VecNormalize) else None
         core = env.unwrapped.core
         self.bounds = (core.action_low, core.action_high) if core.normalize_actions else None
+        self.recurrent = hasattr(model.policy, "lstm_actor")
+        self._state: Any = None
+        self._starts = np.ones(0, dtype=bool)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Start new episodes for the masked environments (a recurrent model's state)."""
+        if len(self._starts) != len(mask):
+            self._starts = np.ones(len(mask), dtype=bool)
+            self._state = None
+        self._starts |= np.asarray(mask, dtype=bool)
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
         if self.normalize is not None:
             obs = self.normalize.normalize_obs(obs)
-        actions = self.model.predict(obs, deterministic=True)[0]
+        if self.recurrent:
+            if len(self._starts) != len(obs):
+                self.reset(np.ones(len(obs), dtype=bool))
+            actions, self._state = self.model.predict(obs, state=self._state,
+                                                      episode_start=self._starts,
+                                                      deterministic=True)
+            self._starts[:] = False
+        else:
+            actions = self.model.predict(obs, deterministic=True)[0]
         return actions if self.bounds is None else offsets_of(actions, *self.bounds)
