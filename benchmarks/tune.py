@@ -11,10 +11,13 @@ Each trial trains the agent (``train.py``'s own training, the preset ``experimen
 for ``--minutes`` of wall-clock time, then plays its final model on ``--episodes`` common
 episodes of the market (seeds from :data:`VALIDATION_SEED`: disjoint from the training seeds,
 from ``evaluate.py``'s default episodes 0–999 and from the closing comparison's, so the search
-never selects on the episodes the results are reported on) and scores it by the mean of
-``--score`` (``pnl``: the final PnL; ``reward``: the sum of the rewards of ``--score-reward``,
-a reward group of ``conf/reward/``). Avellaneda–Stoikov inventory is played on the same
-episodes once, for reference.
+never selects on the episodes the results are reported on) and scores it by
+``--score``: ``mean_variance`` (the default), the evaluation's mean–variance score of the final
+PnL, E[PnL] − (γ/2)·Var[PnL] with the market's ``risk_aversion`` γ (a policy that earns by
+holding large inventories pays for its variance, and a trial's score is not a lucky draw of a
+high-variance policy); ``pnl``: the mean final PnL; ``reward``: the mean sum of the rewards of
+``--score-reward``, a reward group of ``conf/reward/``. Avellaneda–Stoikov inventory is
+played on the same episodes once, for reference.
 
 The study is kept in ``runs/tune/<name>/study.log`` (Optuna's journal file: a second process
 running the same command adds trials to the same study, one per core), each trial's run under
@@ -29,10 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -40,6 +45,7 @@ from mmgym.cli import CONF_DIR
 from mmgym.config import env_kwargs, register
 from mmgym.evaluation import run_episodes
 from mmgym.evaluation.lineup import baseline, checkpoint
+from mmgym.evaluation.metrics import mean_variance
 from mmgym.training import train
 
 OUT = Path(__file__).resolve().parents[1] / "runs" / "tune"
@@ -127,10 +133,19 @@ def objective(args: argparse.Namespace, trial: optuna.Trial) -> float:
     trial.set_user_attr("overrides", space)
     trial.set_user_attr("env_steps", summary["env_steps"])
     trial.set_user_attr("mean_pnl", float(played["pnl"].mean()))
+    trial.set_user_attr("std_pnl", float(played["pnl"].std()))
     trial.set_user_attr("mean_abs_inventory", float(played["mean_abs_inventory"].mean()))
     trial.set_user_attr("fills", float(played["fills"].mean()))
-    score = float(played[args.score].mean())
+    score = SCORES[args.score](played, cfg.market.risk_aversion)
     return score if math.isfinite(score) else -math.inf
+
+
+SCORES: dict[str, Callable[[pd.DataFrame, float], float]] = {
+    "mean_variance": lambda e, gamma: float(mean_variance(gamma)(e["pnl"].to_numpy())),
+    "pnl": lambda e, gamma: float(e["pnl"].mean()),
+    "reward": lambda e, gamma: float(e["reward"].mean()),
+}
+"""Scores of a trial's validation episodes, by ``--score``."""
 
 
 def score_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,7 +165,7 @@ def reference(args: argparse.Namespace) -> float:
     c = baseline("as_inventory", market)
     played = run_episodes(c.policy, args.episodes, seed=VALIDATION_SEED,
                           **(score_kwargs(args) | c.observation))
-    return float(played[args.score].mean())
+    return SCORES[args.score](played, market.risk_aversion)
 
 
 def main() -> None:
@@ -160,7 +175,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--minutes", type=float, default=3.0, help="training budget per trial")
     parser.add_argument("--episodes", type=int, default=1000, help="validation episodes")
-    parser.add_argument("--score", default="pnl", choices=["pnl", "reward"])
+    parser.add_argument("--score", default="mean_variance", choices=list(SCORES))
     parser.add_argument("--score-reward", default="default",
                         help="the reward group the episodes are scored with")
     parser.add_argument("--seed", type=int, default=0, help="training seed of every trial")
@@ -181,8 +196,9 @@ def main() -> None:
     study.optimize(lambda t: objective(args, t), n_trials=args.trials)
     done = [t for t in study.trials if t.value is not None]
     for t in sorted(done, key=lambda t: -t.value)[:5]:
-        print(f"trial {t.number}: {args.score} {t.value:.4g} (PnL {t.user_attrs['mean_pnl']:.4g}, "
-              f"{t.user_attrs['env_steps']:,} steps)\n  " + " ".join(t.user_attrs["overrides"]))
+        print(f"trial {t.number}: {args.score} {t.value:.4g} (PnL {t.user_attrs['mean_pnl']:.4g} "
+              f"± {t.user_attrs['std_pnl']:.4g}, {t.user_attrs['env_steps']:,} steps)\n  "
+              + " ".join(t.user_attrs["overrides"]))
     best = study.best_trial
     (OUT / args.name / "best.yaml").write_text(OmegaConf.to_yaml(
         {"value": best.value, "overrides": best.user_attrs["overrides"], **best.user_attrs}))
