@@ -176,8 +176,8 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     a = cfg.agent
-    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs,
-                                            normalize_actions=a.normalize_actions))
+    adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, normalize_actions=a.normalize_actions)
+    venv = VecMonitor(adapter)
     venv.seed(cfg.seed)
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)
@@ -189,16 +189,13 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
                     policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
                     **OmegaConf.to_container(a.kwargs))
     progress = Progress(cfg, out, model.num_timesteps)
-    keys = ("inventory", "pnl", "pnl_spread", "bid_fill", "ask_fill")
 
     class Callback(BaseCallback):
         next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
 
         def _on_step(self) -> bool:
-            infos = self.locals["infos"]
-            info = {k: np.array([i[k] for i in infos]) for k in keys}
             progress.step(self.num_timesteps, np.asarray(self.locals["rewards"]),
-                          np.asarray(self.locals["dones"]), info)
+                          np.asarray(self.locals["dones"]), adapter.step_info)
             if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
                 sb3_agents.save(self.model, out / "checkpoints" / f"model_{self.num_timesteps}.zip")
                 self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
