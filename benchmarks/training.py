@@ -1,60 +1,125 @@
 """Training throughput and quality: PPO and Q-learning on ``as2008`` and ``lob`` with fixed
-wall-clock budgets, then the comparison with Avellaneda–Stoikov on common seeds.
+wall-clock budgets, then the comparison with Avellaneda–Stoikov on common seeds; and PPO's
+end-to-end env-steps/s for given settings, measured side by side.
 
     python benchmarks/training.py                       # 10 minutes per run, 4 runs
     python benchmarks/training.py --minutes 1 --markets as2008 --agents ppo
     python benchmarks/training.py --threads             # PPO steps/s with 1 and 2 torch threads
+    python benchmarks/training.py --ppo-speed --markets wide as2008   # the default settings
+    python benchmarks/training.py --ppo-speed --markets wide --repeats 3 --iterations 4 \\
+        --case "num_envs=64 agent.kwargs.n_steps=256 agent.kwargs.batch_size=2048" \\
+        --case "num_envs=128 agent.kwargs.n_steps=128 agent.kwargs.batch_size=4096"
 
 Prints, per run, the environment steps trained and the training steps/s (end to end: the
 environment, the agent's updates, the logging; the evaluation excluded), and the comparison
 table. Budget (issue 5):
 PPO end to end at least 5,000 env-steps/s on 2 cores with the native vector env (aim).
+
+``--ppo-speed`` trains the ``ppo`` agent config with each ``--case``'s Hydra overrides (on top
+of the market's) for ``--iterations`` whole PPO iterations (``num_envs × n_steps`` steps
+collected, then ``n_epochs`` passes of updates; the logging and VecNormalize of a normal run,
+no checkpoints, no evaluation), the cases interleaved ``--repeats`` times, and prints each
+case's median env-steps/s against the budget of issue 14: PPO end to end at least 30,000
+env-steps/s on this 2-core machine, on ``wide`` (default features) and on ``as2008``.
 Runs write under ``runs/benchmark/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import statistics
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
 from mmgym.cli import CONF_DIR
 from mmgym.config import register
 from mmgym.training import train
 
 OUT = Path(__file__).resolve().parents[1] / "runs" / "benchmark"
+PPO_BUDGET = 30_000
+"""PPO end-to-end env-steps/s (issue 14)."""
+PPO_CASES = (
+    "num_envs=64 agent.kwargs.n_steps=256 agent.kwargs.batch_size=2048",
+    "num_envs=128 agent.kwargs.n_steps=128 agent.kwargs.batch_size=4096",
+)
+"""``--ppo-speed``'s default cases: Hydra overrides over the ``ppo`` agent config."""
+
+
+def config(market: str, agent: str, *overrides: str) -> DictConfig:
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[
+            f"market={market}", f"agent={agent}", "total_timesteps=1000000000",
+            "checkpoint_every=0", "progress=false", "experiment=benchmark", *overrides])
 
 
 def run(market: str, agent: str, seconds: float, *overrides: str) -> tuple[int, float]:
-    register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"market={market}", f"agent={agent}", "total_timesteps=1000000000",
-            f"time_limit_s={seconds}", "checkpoint_every=0", "progress=false",
-            "experiment=benchmark", *overrides])
+    cfg = config(market, agent, f"time_limit_s={seconds}", *overrides)
     out = OUT / market / f"{agent}-{'-'.join(o.replace('=', '') for o in overrides) or 'run'}"
     train(cfg, out)
     summary = json.loads((out / "training.json").read_text())
     return summary["env_steps"], summary["seconds"]
 
 
+def ppo_rate(market: str, case: str, iterations: int) -> float:
+    """PPO's end-to-end env-steps/s over ``iterations`` whole iterations with the overrides
+    ``case`` (space-separated); the run's own printing is swallowed."""
+    cfg = config(market, "ppo", "eval_episodes=0", *case.split())
+    cfg.total_timesteps = iterations * cfg.num_envs * cfg.agent.kwargs.n_steps
+    out = OUT / market / "ppo-speed"
+    with contextlib.redirect_stdout(io.StringIO()):
+        train(cfg, out)
+    summary = json.loads((out / "training.json").read_text())
+    return summary["env_steps"] / summary["seconds"]
+
+
+def ppo_speed(markets: list[str], cases: list[str], iterations: int, repeats: int) -> None:
+    """Each case's median env-steps/s, the cases interleaved, against :data:`PPO_BUDGET`."""
+    for market in markets:
+        rates: dict[str, list[float]] = {case: [] for case in cases}
+        for _ in range(repeats):
+            for case in cases:
+                rates[case].append(ppo_rate(market, case, iterations))
+        print(f"\nPPO on {market}, {iterations} iterations a run: median of {repeats} "
+              f"interleaved runs (budget {PPO_BUDGET:,} env-steps/s)")
+        for case, r in rates.items():
+            med = statistics.median(r)
+            verdict = "ok" if med >= PPO_BUDGET else "BELOW BUDGET"
+            print(f"{med:>10,.0f}  {verdict:<12}  {case}   (runs: "
+                  f"{', '.join(f'{x:,.0f}' for x in r)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--markets", nargs="+", default=["as2008", "lob"])
+    parser.add_argument("--markets", nargs="+", default=None,
+                        help="default: as2008 lob (--ppo-speed: wide as2008)")
     parser.add_argument("--agents", nargs="+", default=["ppo", "qlearning"])
     parser.add_argument("--threads", action="store_true",
                         help="only compare PPO's steps/s with 1 and 2 torch threads")
+    parser.add_argument("--ppo-speed", action="store_true",
+                        help="only PPO's env-steps/s for each --case")
+    parser.add_argument("--case", action="append",
+                        help="Hydra overrides of one --ppo-speed case (default: PPO_CASES)")
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.ppo_speed:
+        ppo_speed(args.markets or ["wide", "as2008"], args.case or list(PPO_CASES),
+                  args.iterations, args.repeats)
+        return
     if args.threads:
         for threads in (1, 2, 1, 2):
             steps, seconds = run("as2008", "ppo", 60 * args.minutes,
                                  f"torch_threads={threads}", "eval_episodes=0")
             print(f"PPO, torch_threads={threads}: {steps / seconds:,.0f} env-steps/s")
         return
-    for market in args.markets:
+    for market in args.markets or ["as2008", "lob"]:
         for agent in args.agents:
             steps, seconds = run(market, agent, 60 * args.minutes)
             print(f"\n== {agent} on {market}: {steps:,} env-steps in {seconds:.0f} s of "
