@@ -158,7 +158,7 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         return progress.in_time()
 
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started = _clock()
     try:
         agent.learn(env, cfg.total_timesteps, seed=cfg.seed, callback=callback)
     except KeyboardInterrupt:
@@ -166,8 +166,9 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         print(f"\ninterrupted: checkpoint saved to {path}")
     finally:
         progress.close()
+    spent = _since(started)
     agent.save(out / "qtable.npz")
-    _finish(out, log, cfg, progress.stats, agent.steps, time.perf_counter() - started)
+    _finish(out, log, cfg, progress.stats, agent.steps, spent)
     return agent
 
 
@@ -201,7 +202,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
                 self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
             return progress.in_time()
 
-    started = time.perf_counter()
+    started = _clock()
     try:
         model.learn(cfg.total_timesteps - model.num_timesteps, callback=Callback(),
                     reset_num_timesteps=not cfg.resume)
@@ -211,9 +212,9 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
         print(f"\ninterrupted: checkpoint saved to {path}")
     finally:
         progress.close()
+    spent = _since(started)
     sb3_agents.save(model, out / "model.zip")
-    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps,
-            time.perf_counter() - started)
+    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps, spent)
     return sb3_agents.SB3Policy(model)
 
 
@@ -221,15 +222,30 @@ def _next(steps: int, every: int) -> int:
     return (steps // every + 1) * every if every else 0
 
 
+def _clock() -> tuple[float, float]:
+    """Wall-clock and this process's CPU time, seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds since ``started``, a :func:`_clock` reading."""
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1]
+
+
 def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
-            steps: int, seconds: float) -> None:
-    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``."""
+            steps: int, spent: tuple[float, float]) -> None:
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``
+    (the training's ``seconds`` of wall-clock and ``cpu_seconds`` of this process's CPU
+    time, ``spent``)."""
+    seconds, cpu_seconds = spent
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
     rate = steps / max(seconds, 1e-9)
     log.hparams(flat.to_dict(), {"episode_pnl": recent, "sharpe": stats.sharpe(),
                                  "steps_per_second": rate})
     log.close()
-    summary = {"env_steps": steps, "seconds": seconds, "env_steps_per_second": rate}
+    summary = {"env_steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
+               "env_steps_per_second": rate}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"trained {steps:,} env steps in {seconds:.1f} s ({rate:,.0f} steps/s)")
