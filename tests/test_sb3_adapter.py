@@ -16,10 +16,12 @@ from mmgym.sb3_vec_env import StepInfos
 N, SEED, HORIZON, LATE = 4, 3, 200, 50
 
 
-def _side_by_side(steps: int) -> Iterator[tuple[MarketMakingSB3VecEnv, tuple, tuple]]:
+def _side_by_side(
+    steps: int, info_dicts: bool = True
+) -> Iterator[tuple[MarketMakingSB3VecEnv, tuple, tuple]]:
     """The adapter's and the SameStep vector env's steps on the same seeds and actions; env 0
     restarts at step ``LATE``, so its episodes end ``LATE`` steps after the others'."""
-    venv = MarketMakingSB3VecEnv(N)
+    venv = MarketMakingSB3VecEnv(N, info_dicts=info_dicts)
     venv.seed(SEED)
     venv.reset()
     vec = MarketMakingVectorEnv(N, autoreset_mode="SameStep")
@@ -38,9 +40,13 @@ def _same(a: float, b: float) -> bool:
     return a == b or (np.isnan(a) and np.isnan(b))
 
 
-def test_infos_hold_the_vector_envs_info_and_terminal_observation() -> None:
+@pytest.mark.parametrize("info_dicts", [True, False])
+def test_infos_hold_the_vector_envs_info_and_terminal_observation(info_dicts: bool) -> None:
+    """Every env's dict (with ``info_dicts=False``, those of the envs that ended; the others
+    are empty) and the arrays hold the vector env's info, bit for bit."""
     ends = []
-    for t, (venv, (_, _, dones, infos), (*_, vinfo)) in enumerate(_side_by_side(HORIZON + LATE)):
+    steps = _side_by_side(HORIZON + LATE, info_dicts)
+    for t, (venv, (_, _, dones, infos), (*_, vinfo)) in enumerate(steps):
         assert isinstance(infos, Sequence) and len(infos) == N
         # read lazily in either order: one dict first, or all at once
         dicts = [infos[i] for i in range(N)] if t % 2 else list(infos)
@@ -49,9 +55,10 @@ def test_infos_hold_the_vector_envs_info_and_terminal_observation() -> None:
         before = vinfo["final_info"] if ended.any() else vinfo
         for i, info in enumerate(dicts):
             extra = ["terminal_observation", "TimeLimit.truncated"] if dones[i] else []
-            assert list(info) == [*INFO_KEYS, *extra]
+            assert list(info) == ([*INFO_KEYS, *extra] if info_dicts or dones[i] else [])
             for k in INFO_KEYS:
-                assert type(info[k]) is float and _same(info[k], before[k][i]), (t, i, k)
+                if info:
+                    assert type(info[k]) is float and _same(info[k], before[k][i]), (t, i, k)
                 assert _same(infos.arrays[k][i], before[k][i])
                 assert _same(venv.step_info[k][i], before[k][i])
             if dones[i]:
@@ -92,10 +99,12 @@ def _episode(venv) -> tuple[np.ndarray, Sequence[dict]]:
     return total, infos
 
 
-def test_vec_monitor_and_vec_normalize_see_each_episode_end() -> None:
+@pytest.mark.parametrize("info_dicts", [True, False])
+def test_vec_monitor_and_vec_normalize_see_each_episode_end(info_dicts: bool) -> None:
     raw_total, raw = _episode(MarketMakingSB3VecEnv(N))
     terminal = [info["terminal_observation"] for info in raw]
-    norm = VecNormalize(VecMonitor(MarketMakingSB3VecEnv(N)), norm_reward=False)
+    norm = VecNormalize(VecMonitor(MarketMakingSB3VecEnv(N, info_dicts=info_dicts)),
+                        norm_reward=False)
     total, infos = _episode(norm)
     np.testing.assert_allclose(total, raw_total, rtol=1e-6)  # as float32 through VecNormalize
     assert isinstance(infos, list)  # VecMonitor's copy
@@ -104,7 +113,7 @@ def test_vec_monitor_and_vec_normalize_see_each_episode_end() -> None:
         assert info["episode"]["r"] == pytest.approx(raw_total[i], rel=1e-5)
         np.testing.assert_allclose(info["terminal_observation"], norm.normalize_obs(terminal[i]))
     # without VecMonitor, VecNormalize writes into the adapter's own dicts
-    norm = VecNormalize(MarketMakingSB3VecEnv(N), norm_reward=False)
+    norm = VecNormalize(MarketMakingSB3VecEnv(N, info_dicts=info_dicts), norm_reward=False)
     _, infos = _episode(norm)
     assert isinstance(infos, StepInfos)
     for i in range(N):
@@ -112,11 +121,12 @@ def test_vec_monitor_and_vec_normalize_see_each_episode_end() -> None:
                                    norm.normalize_obs(terminal[i]))
 
 
-@pytest.mark.parametrize("normalize", [False, True])
-def test_off_policy_buffer_stores_the_terminal_observation(normalize: bool) -> None:
+@pytest.mark.parametrize(("normalize", "info_dicts"), [(False, True), (True, False)])
+def test_off_policy_buffer_stores_the_terminal_observation(normalize: bool,
+                                                           info_dicts: bool) -> None:
     """SAC's replay buffer holds each episode's last observation (time remaining 0) as the
     next observation of its last step, not the next episode's first, and no timeouts."""
-    venv = MarketMakingSB3VecEnv(N, normalize_actions=True)
+    venv = MarketMakingSB3VecEnv(N, normalize_actions=True, info_dicts=info_dicts)
     env = VecNormalize(venv, norm_reward=False) if normalize else venv
     model = SAC("MlpPolicy", env, learning_starts=10_000, buffer_size=1_000, seed=0,
                 device="cpu")

@@ -40,6 +40,9 @@ class StepInfos(Sequence[dict[str, Any]]):
         terminal_obs: the observations of the step before the ended environments were reset,
             shape ``(n, n_features)``; row ``i`` is ``terminal_observation`` of an env ``i``
             in ``dones``.
+        full: False leaves the dict of an environment that did not end empty (its quantities
+            only in :attr:`arrays`), for a trainer that reads the arrays: SB3's own code reads
+            every dict each step but needs only those of the environments that ended.
 
     Each dict holds the ``INFO_KEYS`` as Python floats, plus ``terminal_observation`` and
     ``TimeLimit.truncated`` (always False: episodes end by their horizon, a termination) for
@@ -51,11 +54,13 @@ class StepInfos(Sequence[dict[str, Any]]):
         table: np.ndarray,
         dones: np.ndarray | None = None,
         terminal_obs: np.ndarray | None = None,
+        full: bool = True,
     ) -> None:
         table.flags.writeable = False
         self.table = table
         self._ended = frozenset(() if dones is None else np.flatnonzero(dones).tolist())
         self._terminal_obs = terminal_obs
+        self._full = full
         self._dicts: list[dict[str, Any] | None] = [None] * table.shape[1]
         self._built = 0  # dicts built so far
 
@@ -80,29 +85,35 @@ class StepInfos(Sequence[dict[str, Any]]):
         info = self._dicts[i]
         if info is None:
             k = range(len(self._dicts))[i]
-            info = self._dicts[k] = self._build(k, self.table[:, k].tolist())
+            info = self._dicts[k] = self._build(k)
         return info
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._all())
 
     def _all(self) -> list[dict[str, Any]]:
-        """Every environment's dict, building those not yet read in one pass."""
+        """Every environment's dict, building those not yet read (all in one pass over the
+        table when none was)."""
         dicts = self._dicts
-        if self._built < len(dicts):
-            rows = self.table.T.tolist()
-            if self._built or self._ended:
-                for k, info in enumerate(dicts):
-                    if info is None:
-                        dicts[k] = self._build(k, rows[k])
-            else:
-                dicts[:] = [dict(zip(INFO_KEYS, row, strict=True)) for row in rows]
-                self._built = len(dicts)
+        if not self._built:
+            dicts[:] = ([dict(zip(INFO_KEYS, row, strict=True)) for row in self.table.T.tolist()]
+                        if self._full else [{} for _ in dicts])
+            for i in self._ended:
+                dicts[i] = self._build(i)
+            self._built = len(dicts)
+        elif self._built < len(dicts):
+            for k, info in enumerate(dicts):
+                if info is None:
+                    dicts[k] = self._build(k)
         return dicts  # type: ignore[return-value]
 
-    def _build(self, i: int, row: list[float]) -> dict[str, Any]:
-        info: dict[str, Any] = dict(zip(INFO_KEYS, row, strict=True))
-        if i in self._ended:
+    def _build(self, i: int) -> dict[str, Any]:
+        ended = i in self._ended
+        info: dict[str, Any] = (
+            dict(zip(INFO_KEYS, self.table[:, i].tolist(), strict=True))
+            if self._full or ended else {}
+        )
+        if ended:
             info["terminal_observation"] = self._terminal_obs[i]
             info["TimeLimit.truncated"] = False
         self._built += 1
@@ -115,6 +126,9 @@ class MarketMakingSB3VecEnv(VecEnv):
     Args:
         num_envs: number of environments.
         market: the market model's name.
+        info_dicts: False leaves ``infos[i]`` empty for an env that did not end in the step
+            (its ``info`` quantities only in :attr:`step_info`): SB3 then spends no time
+            building dicts nobody reads (see :class:`StepInfos`).
         kwargs: the arguments of :class:`mmgym.env.MarketMakingEnv`.
 
     ``step`` returns its ``infos`` as a :class:`StepInfos`: ``infos[i]`` holds the single
@@ -124,8 +138,12 @@ class MarketMakingSB3VecEnv(VecEnv):
     the start of its current episode). Wrap with ``VecMonitor`` for SB3's episode statistics.
     """
 
-    def __init__(self, num_envs: int = 1, market: str = "as2008", **kwargs: Any) -> None:
+    def __init__(
+        self, num_envs: int = 1, market: str = "as2008", *, info_dicts: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self.core = MarketMakingCore(market, num_envs, **kwargs)
+        self._info_dicts = info_dicts
         self.render_mode = None
         super().__init__(self.core.n, observation_space(self.core), action_space(self.core))
         self._actions: np.ndarray | None = None
@@ -158,13 +176,13 @@ class MarketMakingSB3VecEnv(VecEnv):
         dones = core.terminated.copy()
         table = core.accounts.table.copy()
         if dones.any():
-            self._infos = StepInfos(table, dones, core.obs.copy())
+            self._infos = StepInfos(table, dones, core.obs.copy(), full=self._info_dicts)
             core.reset(mask=dones)
             starts = self.reset_infos.table.copy()
             starts[:, dones] = core.accounts.table[:, dones]
             self.reset_infos = StepInfos(starts)
         else:
-            self._infos = StepInfos(table)
+            self._infos = StepInfos(table, full=self._info_dicts)
         return core.obs.copy(), rewards, dones, self._infos
 
     def close(self) -> None:

@@ -177,7 +177,9 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     a = cfg.agent
-    adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, normalize_actions=a.normalize_actions)
+    # SB3 reads every env's info dict each step; Progress reads the arrays (step_info)
+    adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, info_dicts=False,
+                                    normalize_actions=a.normalize_actions)
     venv = VecMonitor(adapter)
     venv.seed(cfg.seed)
     if cfg.resume:
