@@ -177,7 +177,7 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
     # seeds the streams (env j: training_seed(k, j), at episode S on resume: module doc);
     # learn's reset, without a seed, starts the next episode of each
     env.reset(seed=training_seed(cfg.seed), options={"episode": agent.steps})
-    started = time.perf_counter()
+    started = _clock()
     try:
         agent.learn(env, cfg.total_timesteps, callback=callback)
     except KeyboardInterrupt:
@@ -185,8 +185,9 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         print(f"\ninterrupted: checkpoint saved to {path}")
     finally:
         progress.close()
+    spent = _since(started)
     agent.save(out / "qtable.npz")
-    _finish(out, log, cfg, progress.stats, agent.steps, time.perf_counter() - started)
+    _finish(out, log, cfg, progress.stats, agent.steps, spent)
     return agent
 
 
@@ -195,7 +196,9 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     a = cfg.agent
-    venv = VecMonitor(MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a)))
+    # SB3 reads every env's info dict each step; Progress reads the arrays (step_info)
+    adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a), info_dicts=False)
+    venv = VecMonitor(adapter)
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)
     else:
@@ -210,22 +213,19 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     model.get_env().seed(training_seed(cfg.seed))
     model.get_env().set_options({"episode": model.num_timesteps})
     progress = Progress(cfg, out, model.num_timesteps)
-    keys = ("inventory", "pnl", "pnl_spread", "bid_fill", "ask_fill")
 
     class Callback(BaseCallback):
         next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
 
         def _on_step(self) -> bool:
-            infos = self.locals["infos"]
-            info = {k: np.array([i[k] for i in infos]) for k in keys}
             progress.step(self.num_timesteps, np.asarray(self.locals["rewards"]),
-                          np.asarray(self.locals["dones"]), info)
+                          np.asarray(self.locals["dones"]), adapter.step_info)
             if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
                 sb3_agents.save(self.model, out / "checkpoints" / f"model_{self.num_timesteps}.zip")
                 self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
             return progress.in_time()
 
-    started = time.perf_counter()
+    started = _clock()
     try:
         model.learn(cfg.total_timesteps - model.num_timesteps, callback=Callback(),
                     reset_num_timesteps=not cfg.resume)
@@ -235,9 +235,9 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
         print(f"\ninterrupted: checkpoint saved to {path}")
     finally:
         progress.close()
+    spent = _since(started)
     sb3_agents.save(model, out / "model.zip")
-    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps,
-            time.perf_counter() - started)
+    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps, spent)
     return sb3_agents.SB3Policy(model)
 
 
@@ -245,12 +245,25 @@ def _next(steps: int, every: int) -> int:
     return (steps // every + 1) * every if every else 0
 
 
+def _clock() -> tuple[float, float]:
+    """Wall-clock and this process's CPU time, seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds since ``started``, a :func:`_clock` reading."""
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1]
+
+
 def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
-            steps: int, seconds: float) -> None:
-    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``.
-    The Sharpe ratio of the last episodes enters HParams, a table to rank runs by, only where
-    they earn (their mean PnL interval above 0, as in the evaluation's verdicts,
-    :func:`mmgym.evaluation.metrics.verdict`)."""
+            steps: int, spent: tuple[float, float]) -> None:
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``
+    (the training's ``seconds`` of wall-clock and ``cpu_seconds`` of this process's CPU
+    time, ``spent``). The Sharpe ratio of the last episodes enters HParams, a table to rank
+    runs by, only where they earn (their mean PnL interval above 0, as in the evaluation's
+    verdicts, :func:`mmgym.evaluation.metrics.verdict`)."""
+    seconds, cpu_seconds = spent
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
     rate = steps / max(seconds, 1e-9)
@@ -259,6 +272,7 @@ def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats
         final["sharpe"] = stats.sharpe()
     log.hparams(flat.to_dict(), final)
     log.close()
-    summary = {"env_steps": steps, "seconds": seconds, "env_steps_per_second": rate}
+    summary = {"env_steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
+               "env_steps_per_second": rate}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"trained {steps:,} env steps in {seconds:.1f} s ({rate:,.0f} steps/s)")
