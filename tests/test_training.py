@@ -3,6 +3,7 @@ TensorBoard scalars, and clear errors."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,11 @@ def test_qlearning_run_saves_logs_and_compares(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "qtable_16000.npz", "qtable_8000.npz"]
     assert {f"mmgym/{k}" for k in SCALARS} <= scalars(tmp_path)
+    summary = json.loads((tmp_path / "training.json").read_text())
+    points = summary["checkpoints"]
+    assert [(Path(c["path"]).name, c["env_steps"]) for c in points] == [
+        ("qtable_8000.npz", 8000), ("qtable_16000.npz", 16000)]
+    assert 0 < points[0]["seconds"] < points[1]["seconds"] <= summary["seconds"] + 1
 
 
 def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:

@@ -70,6 +70,13 @@ class Progress:
         self.steps = start
         self.started = time.perf_counter()
         self.time_limit_s = cfg.time_limit_s
+        self.checkpoints: list[dict[str, Any]] = []
+
+    def saved(self, path: Path, steps: int) -> None:
+        """Note a checkpoint written at ``steps`` env steps, with the wall-clock seconds
+        since the run started (``training.json``'s ``checkpoints``: a learning curve in time)."""
+        self.checkpoints.append({"path": str(path), "env_steps": steps,
+                                 "seconds": time.perf_counter() - self.started})
 
     def in_time(self) -> bool:
         """False once the run's ``time_limit_s`` (if any) has passed."""
@@ -169,7 +176,8 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         nonlocal next_checkpoint
         progress.step(agent.steps, rewards, ended, info)
         if next_checkpoint and agent.steps >= next_checkpoint:
-            agent.save(out / "checkpoints" / f"qtable_{agent.steps}.npz")
+            progress.saved(agent.save(out / "checkpoints" / f"qtable_{agent.steps}.npz"),
+                           agent.steps)
             next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
         return progress.in_time()
 
@@ -187,7 +195,7 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         progress.close()
     spent = _since(started)
     agent.save(out / "qtable.npz")
-    _finish(out, log, cfg, progress.stats, agent.steps, spent)
+    _finish(out, log, cfg, progress, agent.steps, spent)
     return agent
 
 
@@ -221,7 +229,9 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
             progress.step(self.num_timesteps, np.asarray(self.locals["rewards"]),
                           np.asarray(self.locals["dones"]), adapter.step_info)
             if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
-                sb3_agents.save(self.model, out / "checkpoints" / f"model_{self.num_timesteps}.zip")
+                path = out / "checkpoints" / f"model_{self.num_timesteps}.zip"
+                sb3_agents.save(self.model, path)
+                progress.saved(path, self.num_timesteps)
                 self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
             return progress.in_time()
 
@@ -237,7 +247,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
         progress.close()
     spent = _since(started)
     sb3_agents.save(model, out / "model.zip")
-    _finish(out, progress.log, cfg, progress.stats, model.num_timesteps, spent)
+    _finish(out, progress.log, cfg, progress, model.num_timesteps, spent)
     return sb3_agents.SB3Policy(model)
 
 
@@ -256,14 +266,16 @@ def _since(started: tuple[float, float]) -> tuple[float, float]:
     return now[0] - started[0], now[1] - started[1]
 
 
-def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats,
+def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, progress: Progress,
             steps: int, spent: tuple[float, float]) -> None:
     """The run's hyperparameters and final figures in TensorBoard, and ``training.json``
     (the training's ``seconds`` of wall-clock and ``cpu_seconds`` of this process's CPU
-    time, ``spent``). The Sharpe ratio of the last episodes enters HParams, a table to rank
+    time, ``spent``, and the ``checkpoints`` written: path, env steps, seconds since the run
+    started). The Sharpe ratio of the last episodes enters HParams, a table to rank
     runs by, only where they earn (their mean PnL interval above 0, as in the evaluation's
     verdicts, :func:`mmgym.evaluation.metrics.verdict`)."""
     seconds, cpu_seconds = spent
+    stats = progress.stats
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
     recent = float(np.mean(stats.recent)) if stats.recent else 0.0
     rate = steps / max(seconds, 1e-9)
@@ -273,6 +285,6 @@ def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, stats: EpisodeStats
     log.hparams(flat.to_dict(), final)
     log.close()
     summary = {"env_steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
-               "env_steps_per_second": rate}
+               "env_steps_per_second": rate, "checkpoints": progress.checkpoints}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"trained {steps:,} env steps in {seconds:.1f} s ({rate:,.0f} steps/s)")
