@@ -35,7 +35,8 @@ def transition(**fields) -> Transition:
 
 def test_registry_holds_the_public_names() -> None:
     assert set(REWARDS) == {"pnl", "pnl_minus_inventory_penalty", "running_inventory_penalty",
-                            "cara_utility", "asymmetric_dampened_pnl", "differential_sharpe"}
+                            "cara_utility", "asymmetric_dampened_pnl", "differential_sharpe",
+                            "realized_spread"}
 
 
 def test_pnl_and_quadratic_penalty() -> None:
@@ -87,6 +88,52 @@ def test_differential_sharpe_moody_saffell() -> None:
     fn.reset(np.array([True, False]))
     again = fn(transition(pnl_change=[1.0, 1.0]))
     assert again[0] == 0.0 and again[1] != 0.0
+
+
+@pytest.mark.parametrize("market", ["wide", "as2008"])
+def test_realized_spread_sums_to_each_fills_markout_at_the_horizon(market: str) -> None:
+    n, horizon_steps, phi = 4, 7, 0.01
+    dt = {"wide": 0.1, "as2008": 0.005}[market]
+    env = mmgym.MarketMakingVectorEnv(n, market=market, reward_fn="realized_spread",
+                                      reward_kwargs={"horizon": horizon_steps * dt,
+                                                     "inventory_penalty": phi})
+    rng = np.random.default_rng(3)
+    low, high = env.core.action_low, env.core.action_high
+    _, info = env.reset(seed=11)
+    steps = env.core.horizon_steps
+    rewards, mids, cash, sizes, inventory = [], [info["mid"].copy()], [], [], []
+    for _ in range(steps):
+        offsets = rng.uniform(low if market == "as2008" else 0.0, high / 3, (n, 2))
+        _, r, done, _, info = env.step(offsets)
+        rewards.append(r)
+        mids.append(info["mid"].copy())
+        cash.append(info["cash"].copy())
+        sizes.append(info["bid_fill"] - info["ask_fill"])
+        inventory.append(info["inventory"].copy())
+    assert done.all()
+    flows = np.diff(np.vstack([np.zeros(n), cash]), axis=0)  # each step's fills' cash
+    # a plain loop: each step's fills (signed size, cash) marked to the mid H steps later
+    expected = np.zeros(n)
+    for t in range(steps):
+        later = mids[min(t + horizon_steps, steps)]
+        expected += sizes[t] * later + flows[t]
+    expected -= phi * np.sum(np.square(inventory), axis=0)
+    np.testing.assert_allclose(np.sum(rewards, axis=0), expected, rtol=1e-9, atol=1e-9)
+    assert np.abs(sizes).sum() > 0
+
+
+def test_realized_spread_over_the_whole_episode_is_the_default_reward() -> None:
+    kwargs = {"market": "wide", "reward_kwargs": {"inventory_penalty": 3e-8}}
+    long = mmgym.MarketMakingVectorEnv(3, reward_fn="realized_spread", **kwargs | {
+        "reward_kwargs": {"inventory_penalty": 3e-8, "horizon": 1e6}})
+    default = mmgym.MarketMakingVectorEnv(3, **kwargs)
+    long.reset(seed=2)
+    default.reset(seed=2)
+    actions = np.full((3, 2), 5.0)
+    for _ in range(3000):
+        r1 = long.step(actions)[1]
+        r2 = default.step(actions)[1]
+        np.testing.assert_allclose(r1, r2, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(REWARDS))

@@ -16,6 +16,7 @@ from mmgym.rewards.builtin import (
     DifferentialSharpe,
     PnL,
     PnLMinusInventoryPenalty,
+    RealizedSpread,
     RunningInventoryPenalty,
 )
 from mmgym.validation import ConfigError, make_registered
@@ -29,6 +30,7 @@ REWARDS: dict[str, type] = {
         CARAUtility,
         AsymmetricDampenedPnL,
         DifferentialSharpe,
+        RealizedSpread,
     )
 }
 DEFAULT_REWARD = PnLMinusInventoryPenalty.name
@@ -69,6 +71,7 @@ __all__ = [
     "DifferentialSharpe",
     "PnL",
     "PnLMinusInventoryPenalty",
+    "RealizedSpread",
     "RewardFn",
     "RunningInventoryPenalty",
     "Transition",
