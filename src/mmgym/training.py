@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from mmgym.agents import QLearning
+from mmgym.agents.qlearning import HYPERPARAMETERS
 from mmgym.agents import sb3 as sb3_agents
 from mmgym.config import action_form, env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
@@ -47,7 +48,7 @@ from mmgym.evaluation.metrics import Bootstrap, mean
 from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.tracking import EpisodeStats, TensorBoardLog
-from mmgym.validation import ConfigError
+from mmgym.validation import ConfigError, check_known_keys
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
@@ -167,7 +168,9 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         a = cfg.agent
         bins = Bins(env.feature_names, OmegaConf.to_container(a.bins))
         grid = QuoteGrid(list(a.grid["bid"]), list(a.grid["ask"]))
-        agent = QLearning(bins, grid, seed=cfg.seed, **OmegaConf.to_container(a.kwargs))
+        given = OmegaConf.to_container(a.kwargs)
+        check_known_keys("agent.kwargs", given, HYPERPARAMETERS)
+        agent = QLearning(bins, grid, seed=cfg.seed, **given)
     progress = Progress(cfg, out, agent.steps)
     next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
     log = progress.log
