@@ -50,6 +50,7 @@ from mmgym.evaluation import run_episodes
 from mmgym.evaluation.facts import SIGNAL_BLIND
 from mmgym.evaluation.lineup import baseline, checkpoint
 from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.rewards import RunningInventoryPenalty, make_reward
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "learning"
@@ -140,6 +141,17 @@ def evaluation_config(case: Case) -> Any:
         return compose("evaluate", overrides=overrides)
 
 
+def reward_optimal(kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Baseline parameters (by policy) that make a baseline the optimum of the reward played:
+    under ``running_inventory_penalty``, Cartea–Jaimungal with the reward's own φ and α (the
+    market config's ``cartea_jaimungal.phi``, γσ²/2 = 0.2 on ``as2008``, prices the paper's
+    risk aversion, not the reward's φ = 0.01)."""
+    if kwargs["reward_fn"] != RunningInventoryPenalty.name:
+        return {}
+    reward = make_reward(kwargs["reward_fn"], **kwargs["reward_kwargs"])
+    return {"cartea_jaimungal": {"phi": reward.phi, "alpha": reward.alpha}}
+
+
 def ratio(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """mean(x)/mean(y) with its paired BCa interval (episodes resampled jointly)."""
 
@@ -189,7 +201,7 @@ def evaluate(name: str, seeds: list[int], episodes: int, first: int, say: Report
         f"{first + episodes - 1}{', evaluation range' if cfg.market.name == 'replay' else ''})"
         f", mean {case.score} per episode [95% interval]\n")
     for b in case.baselines:
-        c = baseline(b, cfg.market)
+        c = baseline(b, cfg.market, reward_optimal(kwargs))
         played[b] = run_episodes(c.policy, episodes, seed=first,
                                  **(kwargs | c.observation))[case.score].to_numpy()
     boot = Bootstrap()
@@ -237,7 +249,7 @@ def learning_curve(name: str, seeds: list[int], episodes: int, first: int, say: 
     case = CASES[name]
     cfg = evaluation_config(case)
     kwargs = with_data_range(env_kwargs(cfg), "eval")
-    ref = baseline(case.reference, cfg.market)
+    ref = baseline(case.reference, cfg.market, reward_optimal(kwargs))
     y = run_episodes(ref.policy, episodes, seed=first, **(kwargs | ref.observation))
     boot = Bootstrap()
     for k in seeds:

@@ -39,8 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from mmgym.agents import QLearning
-from mmgym.agents.qlearning import HYPERPARAMETERS
 from mmgym.agents import sb3 as sb3_agents
+from mmgym.agents.qlearning import HYPERPARAMETERS
 from mmgym.config import action_form, env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
 from mmgym.evaluation.lineup import baseline

@@ -234,12 +234,12 @@ def check_exponent(value: Any) -> float:
     """``learning_rate_exponent`` ω: 0 (a constant step size) or in (1/2, 1] (Even-Dar &
     Mansour's polynomial step sizes, whose sum diverges and whose squares' sum converges)."""
     field = "learning_rate_exponent"
-    allowed = "0 (a constant step size) or in (0.5, 1] (polynomial)"
+    allowed = "0 (a constant step size) or (0.5, 1] (polynomial)"
     try:
-        omega = check_number(field, value, low=0, high=1)
+        omega = check_number(field, value)
     except ConfigError:
-        raise ConfigError(f"{field}={value!r}: expected {allowed}") from None
-    if 0 < omega <= 0.5:
+        raise ConfigError(f"{field}={value!r}: expected a number, {allowed}") from None
+    if omega != 0 and not 0.5 < omega <= 1:
         raise ConfigError(f"{field}={value!r}: out of range, allowed {allowed}")
     return omega
 
