@@ -48,9 +48,8 @@ from mmgym.config import env_kwargs, register, with_data_range
 from mmgym.data import importers
 from mmgym.evaluation import run_episodes
 from mmgym.evaluation.facts import SIGNAL_BLIND
-from mmgym.evaluation.lineup import baseline, checkpoint
+from mmgym.evaluation.lineup import baseline, checkpoint, reward_optimal
 from mmgym.evaluation.metrics import Bootstrap, mean
-from mmgym.rewards import RunningInventoryPenalty, make_reward
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "learning"
@@ -139,17 +138,6 @@ def evaluation_config(case: Case) -> Any:
         overrides.append(f"market.params.data_path={AMZN}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("evaluate", overrides=overrides)
-
-
-def reward_optimal(kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Baseline parameters (by policy) that make a baseline the optimum of the reward played:
-    under ``running_inventory_penalty``, Cartea–Jaimungal with the reward's own φ and α (the
-    market config's ``cartea_jaimungal.phi``, γσ²/2 = 0.2 on ``as2008``, prices the paper's
-    risk aversion, not the reward's φ = 0.01)."""
-    if kwargs["reward_fn"] != RunningInventoryPenalty.name:
-        return {}
-    reward = make_reward(kwargs["reward_fn"], **kwargs["reward_kwargs"])
-    return {"cartea_jaimungal": {"phi": reward.phi, "alpha": reward.alpha}}
 
 
 def ratio(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:

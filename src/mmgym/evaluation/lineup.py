@@ -36,6 +36,7 @@ from mmgym.agents import sb3 as sb3_agents
 from mmgym.config import action_form
 from mmgym.markets import MARKETS
 from mmgym.policies.base import Policy
+from mmgym.rewards import RunningInventoryPenalty, make_reward
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.validation import ConfigError
 
@@ -78,6 +79,18 @@ def baseline(
     policy = policies.make(name, **params)
     shown = {k: v for k, v in params.items() if k != "feature_names"}
     return Contender(name, policy, _observation(features, market.feature_params), shown)
+
+
+def reward_optimal(env_kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Baseline parameters, by policy, that make a baseline the optimum of the reward of
+    ``env_kwargs`` (for :func:`baseline`'s ``overrides``): under ``running_inventory_penalty``,
+    Cartea–Jaimungal with the reward's own φ and α (a market config's
+    ``policies.cartea_jaimungal.phi``, γσ²/2 = 0.2 on ``as2008``, prices the paper's risk
+    aversion instead; the reward's default φ is 0.01); nothing under other rewards."""
+    if env_kwargs["reward_fn"] != RunningInventoryPenalty.name:
+        return {}
+    reward = make_reward(env_kwargs["reward_fn"], **env_kwargs["reward_kwargs"])
+    return {"cartea_jaimungal": {"phi": reward.phi, "alpha": reward.alpha}}
 
 
 def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -> Contender:
