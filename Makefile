@@ -1,5 +1,5 @@
-# Two commands on a fresh machine: `make train` (the main job: train PPO on wide, then compare it
-# with the baselines) and `make test`.
+# Two commands on a fresh machine: `make train` (the main job: train PPO on wide with its preset
+# for ten minutes, then compare it with the baselines) and `make test`.
 # Both create .venv and install mmgym into it first (once; again when pyproject.toml changes).
 PYTHON ?= python3
 VENV := .venv
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(BIN)/python train.py
-	$(BIN)/python evaluate.py checkpoints='[runs/default/wide/ppo-seed0/model.zip]'
+	$(BIN)/python train.py experiment=wide_ppo
+	$(BIN)/python evaluate.py checkpoints='[runs/wide_ppo/wide/ppo-seed0/model.zip]' name=wide_ppo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,7 +12,7 @@ Cases (each an experiment preset of ``conf/experiment/``, trained with ``train.p
 | ``as2008-ppo`` | ``as2008_ppo`` | reward (running penalty) | PPO/Cartea–Jaimungal ≥ 0.99 |
 | ``as2008-qlearning`` | ``as2008_qlearning`` | reward (running penalty) | Q/CJ ≥ 0.95 |
 | ``wide-ppo`` | ``wide_ppo`` | PnL | beats AS and every signal-blind baseline |
-| ``lob-ppo`` | ``lob_ppo`` | PnL | loses no more than the best baseline |
+| ``lob-ppo`` | ``lob_ppo`` | PnL | loses less than AS (never quoting earns 0 here) |
 | ``amzn-ppo`` | ``amzn_ppo``, ``wide_ppo`` | PnL | the sample's evaluation range: vs AS |
 
 Every run trains with ``train.py experiment=<preset> seed=<k>`` (the training kit seeds its

@@ -6,6 +6,8 @@ end-to-end env-steps/s for given settings, measured side by side.
     python benchmarks/training.py --minutes 1 --markets as2008 --agents ppo
     python benchmarks/training.py --threads             # PPO steps/s with 1 and 2 torch threads
     python benchmarks/training.py --ppo-speed --markets wide as2008   # the default settings
+    python benchmarks/training.py --ppo-speed --markets wide lob --repeats 5 --iterations 6 \\
+        --case "agent=ppo_fast num_envs=128"        # the market presets' PPO
     python benchmarks/training.py --ppo-speed --markets wide --repeats 3 --iterations 4 \\
         --case "num_envs=64 agent.kwargs.n_steps=256 agent.kwargs.batch_size=2048" \\
         --case "num_envs=128 agent.kwargs.n_steps=128 agent.kwargs.batch_size=4096"
@@ -95,8 +97,12 @@ def ppo_rate(market: str, case: str, iterations: int) -> tuple[float, float]:
     """PPO's end-to-end env-steps per second of wall-clock and per CPU-second of this
     process over ``iterations`` whole iterations (more if they hold fewer than
     :data:`MIN_STEPS`) with the overrides ``case`` (space-separated); the run's own printing
-    is swallowed."""
-    cfg = config(market, "ppo", "eval_episodes=0", *case.split())
+    is swallowed. An ``agent=<config>`` in ``case`` trains that agent config instead of
+    ``ppo`` (e.g. ``agent=ppo_fast``, the market presets' agent)."""
+    overrides = case.split()
+    agent = next((o.split("=", 1)[1] for o in overrides if o.startswith("agent=")), "ppo")
+    cfg = config(market, agent, "eval_episodes=0",
+                 *(o for o in overrides if not o.startswith("agent=")))
     rollout = cfg.num_envs * cfg.agent.kwargs.n_steps
     cfg.total_timesteps = max(iterations, math.ceil(MIN_STEPS / rollout)) * rollout
     out = OUT / market / "ppo-speed"

@@ -1,17 +1,20 @@
 """The hyperparameter search behind the training presets: Optuna's TPE over the agent's
-hyperparameters, the reward and the observation, each trial a fixed wall-clock training budget
-scored on common validation episodes.
+hyperparameters, the reward and the observation, each trial a fixed training budget scored on
+common validation episodes.
 
     python benchmarks/tune.py wide --trials 40 --minutes 3              # PPO on wide
+    python benchmarks/tune.py wide --trials 12 --steps 8000000 --episodes 300 \\
+        --enqueue num_envs=128 n_steps=128 ...       # a preset's parameters as the first trial
     python benchmarks/tune.py as2008 --trials 20 --minutes 3 --score reward \\
         --score-reward running_inventory_penalty
     python benchmarks/tune.py wide --trials 40 -- agent.kwargs.n_epochs=5   # fixed overrides
 
 Each trial trains the agent (``train.py``'s own training, the preset ``experiment=benchmark``)
-for ``--minutes`` of wall-clock time, then plays its final model on ``--episodes`` common
-episodes of the market (seeds from :data:`VALIDATION_SEED`: disjoint from the training seeds,
-from ``evaluate.py``'s default episodes 0–999 and from the closing comparison's, so the search
-never selects on the episodes the results are reported on) and scores it by
+for ``--steps`` env steps or ``--minutes`` of wall-clock time, then plays its final model on
+``--episodes`` common episodes of the market (seeds from :data:`VALIDATION_SEED`: disjoint
+from the training seeds, from ``evaluate.py``'s default episodes 0–999 and from the closing
+comparison's, so the search never selects on the episodes the results are reported on) and
+scores it by
 ``--score``: ``mean_variance`` (the default), the evaluation's mean–variance score of the final
 PnL, E[PnL] − (γ/2)·Var[PnL] with the market's ``risk_aversion`` γ (a policy that earns by
 holding large inventories pays for its variance, and a trial's score is not a lucky draw of a
@@ -74,7 +77,8 @@ def ppo_space(trial: optuna.Trial, market: Any) -> list[str]:
         "n_steps": n_steps,
         "batch_size": min(batch, envs * n_steps),
         "n_epochs": trial.suggest_categorical("n_epochs", [1, 2, 3]),
-        "learning_rate": trial.suggest_float("learning_rate", 3e-5, 3e-3, log=True),
+        "learning_rate": _schedule(trial.suggest_categorical("lr_schedule", ["constant", "lin"]),
+                                   trial.suggest_float("learning_rate", 3e-5, 3e-3, log=True)),
         "gamma": trial.suggest_categorical("gamma", [0.99, 0.995, 0.999, 0.9995]),
         "gae_lambda": trial.suggest_categorical("gae_lambda", [0.8, 0.9, 0.95, 0.98]),
         "clip_range": trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3]),
@@ -92,6 +96,11 @@ def ppo_space(trial: optuna.Trial, market: Any) -> list[str]:
         overrides.append(f"market.features=[{','.join(FEATURES[features])}]")
         overrides += _reward_space(trial, market)
     return overrides
+
+
+def _schedule(kind: str, value: float) -> float | str:
+    """A constant learning rate, or RL Zoo's ``lin_<v>`` (decayed to 0 over the steps)."""
+    return value if kind == "constant" else f"lin_{value:.6g}"
 
 
 def _hydra(values: dict[str, Any]) -> str:
@@ -120,6 +129,25 @@ def _reward_space(trial: optuna.Trial, market: Any) -> list[str]:
 SPACES = {"ppo": ppo_space}
 
 
+def _value(text: str) -> Any:
+    """A parameter's value from the command line: a number if it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def budget(args: argparse.Namespace) -> list[str]:
+    """A trial's training budget: ``--steps`` env steps (the same work for every trial
+    whatever the machine's load, and what a ``lin_`` schedule decays over), else ``--minutes``
+    of wall-clock time."""
+    if args.steps:
+        return [f"total_timesteps={args.steps}", "time_limit_s=0"]
+    return ["total_timesteps=1000000000000", f"time_limit_s={60 * args.minutes}"]
+
+
 def objective(args: argparse.Namespace, trial: optuna.Trial) -> float:
     """Train one trial's configuration and score it on the validation episodes."""
     register()
@@ -128,7 +156,7 @@ def objective(args: argparse.Namespace, trial: optuna.Trial) -> float:
         space = SPACES[args.agent](trial, market)
         cfg = compose("config", overrides=[
             f"market={args.market}", f"agent={args.agent}", "experiment=benchmark",
-            "total_timesteps=1000000000000", f"time_limit_s={60 * args.minutes}",
+            *budget(args),
             "eval_episodes=0", f"seed={args.seed}", *space, *args.overrides])
     out = OUT / args.name / f"trial-{trial.number}"
     train(cfg, out)
@@ -182,7 +210,12 @@ def main() -> None:
     parser.add_argument("market", help="a market config of conf/market/ (wide, lob, as2008)")
     parser.add_argument("--agent", default="ppo", choices=sorted(SPACES))
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--minutes", type=float, default=3.0, help="training budget per trial")
+    parser.add_argument("--minutes", type=float, default=3.0,
+                        help="training budget per trial, wall clock")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="training budget per trial in env steps (instead of --minutes)")
+    parser.add_argument("--enqueue", nargs="*", default=[], metavar="PARAM=VALUE",
+                        help="a first trial's parameters (e.g. a preset's), the rest sampled")
     parser.add_argument("--episodes", type=int, default=1000, help="validation episodes")
     parser.add_argument("--score", default="mean_variance", choices=list(SCORES))
     parser.add_argument("--score-reward", default="default",
@@ -200,6 +233,9 @@ def main() -> None:
     study = optuna.create_study(
         study_name=args.name, storage=storage, direction="maximize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=args.sampler_seed, n_startup_trials=10))
+    if args.enqueue:
+        study.enqueue_trial({k: _value(v) for k, v in (p.split("=", 1) for p in args.enqueue)},
+                            skip_if_exists=True)
     print(f"as_inventory on the {args.episodes} validation episodes: mean {args.score} "
           f"{reference(args):.4g}")
     study.optimize(lambda t: objective(args, t), n_trials=args.trials)

@@ -142,6 +142,8 @@ def test_resume_keeps_the_step_count_and_continues(tmp_path: Path) -> None:
         (["agent.algo=PPOO"], r"agent.algo='PPOO': expected qlearning or one of .*PPO"),
         (["+market.params.sigmaa=1", "market=as2008"], r"unknown argument\(s\) 'sigmaa'"),
         (["resume=/no/such/model.zip"], r"resume='/no/such/model.zip': no such checkpoint"),
+        (["agent.kwargs.learning_rate=lin_fast"],
+         r"agent.kwargs.learning_rate='lin_fast': a linear schedule is lin_<v> with v a number"),
     ],
 )
 def test_bad_configs_fail_before_training(tmp_path: Path, overrides: list[str],
@@ -241,3 +243,25 @@ def test_an_experiment_preset_overrides_the_defaults_and_the_command_line_overri
     assert config("experiment=quick").total_timesteps == 20_000
     assert config("experiment=quick", "total_timesteps=5").total_timesteps == 5
     assert config().total_timesteps == 100_000
+
+
+def test_a_linear_schedule_decays_to_zero_over_the_run(tmp_path: Path) -> None:
+    train(config("agent=ppo", "market=as2008", "total_timesteps=2048", "num_envs=4",
+                 "agent.kwargs.n_steps=256", "agent.kwargs.learning_rate=lin_1e-3",
+                 "eval_episodes=0"), tmp_path)
+    from stable_baselines3 import PPO
+
+    model = PPO.load(tmp_path / "model.zip")
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3)
+    assert model.lr_schedule(0.25) == pytest.approx(2.5e-4)
+    # SB3 sets the rate of an update from the progress remaining after its rollout: 0 at the end
+    assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
+
+
+@pytest.mark.parametrize(("preset", "market", "reward"), [
+    ("wide_ppo", "wide", "realized_spread"), ("lob_ppo", "lob", "realized_spread"),
+    ("amzn_ppo", "replay", "realized_spread")])
+def test_the_market_presets_compose(preset: str, market: str, reward: str) -> None:
+    cfg = config(f"experiment={preset}")
+    assert (cfg.market.name, cfg.reward.reward_fn, cfg.agent.algo) == (market, reward, "PPO")
+    assert cfg.num_envs * cfg.agent.kwargs.n_steps % cfg.agent.kwargs.batch_size == 0

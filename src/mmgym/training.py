@@ -218,7 +218,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
             venv = VecNormalize(venv, norm_reward=False)
         model = cls(a.policy, venv, seed=cfg.seed, device="cpu", verbose=0,
                     policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
-                    **OmegaConf.to_container(a.kwargs))
+                    **sb3_agents.hyperparameters(OmegaConf.to_container(a.kwargs)))
     # after SB3 seeded the env with the model's seed (building or loading it): env j plays
     # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
     model.get_env().seed(training_seed(cfg.seed))

@@ -50,6 +50,27 @@ def algorithm(name: str) -> type[BaseAlgorithm]:
     return classes[name]
 
 
+def hyperparameters(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An algorithm's arguments with RL Baselines3 Zoo's schedule strings resolved:
+    ``"lin_<v>"`` (for ``learning_rate``, ``clip_range`` or any argument SB3 takes as a
+    schedule) is ``v`` decayed linearly to 0 over the run (SB3's ``LinearSchedule`` of the
+    progress remaining, so the decay spans ``total_timesteps``, not a ``time_limit_s``)."""
+    from stable_baselines3.common.utils import LinearSchedule
+
+    resolved = dict(kwargs)
+    for name, value in kwargs.items():
+        if isinstance(value, str) and value.startswith("lin_"):
+            try:
+                start = float(value.removeprefix("lin_"))
+            except ValueError:
+                start = float("nan")
+            if not np.isfinite(start) or start <= 0:
+                raise ConfigError(f"agent.kwargs.{name}={value!r}: a linear schedule is "
+                                  "lin_<v> with v a number > 0 (e.g. lin_1e-3)")
+            resolved[name] = LinearSchedule(start, 0.0, 1.0)
+    return resolved
+
+
 def save(model: BaseAlgorithm, path: Path) -> None:
     """The model at ``path`` (.zip), with its VecNormalize statistics and replay buffer next
     to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``)."""
