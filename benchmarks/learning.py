@@ -21,7 +21,9 @@ and no evaluation episode is a training one) into ``runs/learning/<case>/seed<k>
 ``--jobs`` at a time (one torch thread each). Each trained model then plays ``--episodes``
 common episodes (seeds ``--seed`` onwards, ``evaluate.py``'s defaults; on the replay, windows of
 the recording's evaluation range) beside the case's baselines: mean score with its 95% BCa
-interval, and the paired difference to each baseline (resampling episodes jointly). On
+interval, and the paired difference to each baseline (resampling episodes jointly); under the
+running inventory penalty Cartea–Jaimungal plays with the reward's φ and α, its optimum
+(``mmgym.evaluation.lineup.reward_optimal``). On
 ``wide`` also: the fraction of the oracle's advantage captured, (PPO − AS)/(oracle − AS), and
 the wall-clock training time of the first checkpoint that beats AS (paired interval above 0).
 The report is printed and written to ``runs/learning/summary.md``.
