@@ -350,3 +350,20 @@ def test_evaluate_command_line_reports_a_bad_policy_name(tmp_path: Path) -> None
     )
     assert run.returncode != 0 and "unknown policy 'glfd'" in run.stderr
     assert not (tmp_path / "runs/eval/default/as2008/summary.csv").exists()
+
+
+def test_the_rewards_optimum_plays_with_the_rewards_parameters() -> None:
+    from mmgym.evaluation.compare import lineup
+
+    def value(*overrides: str) -> np.ndarray:
+        cfg = config("market=as2008", "reward=running_inventory_penalty",
+                     "policies=[cartea_jaimungal]", *overrides)
+        (cj,) = [c for c in lineup(cfg, env_kwargs(cfg)) if c.label == "cartea_jaimungal"]
+        return cj.policy.value(0.5)
+
+    def expected(phi: float) -> np.ndarray:
+        return make("cartea_jaimungal", A=140.0, k=1.5, phi=phi, max_inventory=50,
+                    T=1.0).value(0.5)
+
+    np.testing.assert_allclose(value(), expected(0.01))  # the reward's φ, not the market's 0.2
+    np.testing.assert_allclose(value("+policy_params.cartea_jaimungal.phi=0.2"), expected(0.2))

@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 
 from mmgym.config import env_kwargs, validate_evaluation, with_data_range
 from mmgym.evaluation import plots, report, tensorboard
-from mmgym.evaluation.lineup import Contender, baseline, checkpoint
+from mmgym.evaluation.lineup import Contender, baseline, checkpoint, reward_optimal
 from mmgym.evaluation.metrics import Bootstrap, Metric, metrics, summarize
 from mmgym.evaluation.rollout import Rollout, data_window, rollout
 from mmgym.markets.replay import WindowRange
@@ -50,13 +50,18 @@ UNITS: dict[str, tuple[str, str, str]] = {
 
 
 def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
-    """The configured policies and checkpoints, the reference first when it is not listed."""
+    """The configured policies and checkpoints, the reference first when it is not listed.
+    A baseline that is the optimum of the episodes' reward plays with that reward's parameters
+    (:func:`mmgym.evaluation.lineup.reward_optimal`) unless ``policy_params`` sets them."""
     overrides = OmegaConf.to_container(cfg.policy_params, resolve=True)
     unknown = sorted(set(overrides) - set(cfg.policies) - {cfg.reference})
     if unknown:
         raise ConfigError(
             f"policy_params: {unknown} not among the evaluated policies {list(cfg.policies)}"
         )
+    optimal = reward_optimal(kwargs)  # e.g. Cartea–Jaimungal with the reward's φ and α
+    overrides = {name: optimal.get(name, {}) | overrides.get(name, {})
+                 for name in {*optimal, *overrides}}
     contenders = [baseline(name, cfg.market, overrides) for name in cfg.policies]
     contenders += [checkpoint(spec, i, cfg.market, kwargs)
                    for i, spec in enumerate(cfg.checkpoints)]
