@@ -1,6 +1,6 @@
-"""Compare policies on common seeded episodes (thin entry point; see ``mmgym.cli``)."""
+"""Compare policies on common seeded episodes (thin entry point; see ``mmgym.kit.cli``)."""
 
-from mmgym.cli import evaluate
+from mmgym.kit.cli import evaluate
 
 if __name__ == "__main__":
     evaluate()

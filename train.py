@@ -1,6 +1,6 @@
-"""Train an agent (thin entry point; see ``mmgym.cli``)."""
+"""Train an agent (thin entry point; see ``mmgym.kit.cli``)."""
 
-from mmgym.cli import train
+from mmgym.kit.cli import train
 
 if __name__ == "__main__":
     train()

@@ -1,4 +1,4 @@
-"""The economics of the simulated markets, measured (:mod:`mmgym.evaluation.facts`).
+"""The economics of the simulated markets, measured (:mod:`mmgym.kit.facts`).
 
     python benchmarks/economics.py                    # wide and lob, 1,000 episodes each
     python benchmarks/economics.py --markets wide --episodes 2000
@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
-from mmgym.config import register
-from mmgym.evaluation.facts import market_facts, play, table
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from mmgym.kit.config import CONF_MODULE, register
+from mmgym.kit.facts import market_facts, play, table
 
 
 def main() -> None:
@@ -29,7 +26,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10_000)
     args = parser.parse_args()
     register()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         for market in args.markets:
             cfg = compose("evaluate", overrides=[f"market={market}"])
             started = time.perf_counter()

@@ -23,7 +23,7 @@ common episodes (seeds ``--seed`` onwards, ``evaluate.py``'s defaults; on the re
 the recording's evaluation range) beside the case's baselines: mean score with its 95% BCa
 interval, and the paired difference to each baseline (resampling episodes jointly); under the
 running inventory penalty Cartea–Jaimungal plays with the reward's φ and α, its optimum
-(``mmgym.evaluation.lineup.reward_optimal``). On
+(``mmgym.kit.lineup.reward_optimal``). On
 ``wide`` also: the fraction of the oracle's advantage captured, (PPO − AS)/(oracle − AS), and
 the wall-clock training time of the first checkpoint that beats AS (paired interval above 0).
 The report is printed and written to ``runs/learning/summary.md``.
@@ -42,16 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from scipy.stats import bootstrap
 
-from mmgym.cli import CONF_DIR
-from mmgym.config import env_kwargs, register, with_data_range
 from mmgym.data import importers
 from mmgym.evaluation import run_episodes
-from mmgym.evaluation.facts import SIGNAL_BLIND
-from mmgym.evaluation.lineup import baseline, checkpoint, reward_optimal
 from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register, with_data_range
+from mmgym.kit.facts import SIGNAL_BLIND
+from mmgym.kit.lineup import baseline, checkpoint, reward_optimal
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "learning"
@@ -138,7 +137,7 @@ def evaluation_config(case: Case) -> Any:
     overrides = [f"market={case.market}", f"reward={case.reward}"]
     if case.market == "lobster_amzn":
         overrides.append(f"market.params.data_path={AMZN}")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("evaluate", overrides=overrides)
 
 

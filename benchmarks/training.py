@@ -39,12 +39,11 @@ import math
 import statistics
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from mmgym.cli import CONF_DIR
-from mmgym.config import register
-from mmgym.training import train
+from mmgym.kit.config import CONF_MODULE, register
+from mmgym.kit.training import train
 
 OUT = Path(__file__).resolve().parents[1] / "runs" / "benchmark"
 PPO_BUDGET = 30_000
@@ -79,7 +78,7 @@ size, epochs, network and threads varied one at a time around 128 envs x 128 ste
 
 def config(market: str, agent: str, *overrides: str) -> DictConfig:
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("config", overrides=[
             f"market={market}", f"agent={agent}", "total_timesteps=1000000000",
             "checkpoint_every=0", "progress=false", "experiment=benchmark", *overrides])

@@ -41,15 +41,14 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from mmgym.cli import CONF_DIR
-from mmgym.config import env_kwargs, register
 from mmgym.evaluation import run_episodes
-from mmgym.evaluation.lineup import baseline, checkpoint
 from mmgym.evaluation.metrics import mean_variance
-from mmgym.training import train
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register
+from mmgym.kit.lineup import baseline, checkpoint
+from mmgym.kit.training import train
 
 OUT = Path(__file__).resolve().parents[1] / "runs" / "tune"
 VALIDATION_SEED = 3_000_000
@@ -151,7 +150,7 @@ def budget(args: argparse.Namespace) -> list[str]:
 def objective(args: argparse.Namespace, trial: optuna.Trial) -> float:
     """Train one trial's configuration and score it on the validation episodes."""
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         market = compose("config", overrides=[f"market={args.market}"]).market
         space = SPACES[args.agent](trial, market)
         cfg = compose("config", overrides=[
@@ -188,7 +187,7 @@ SCORES: dict[str, Callable[[pd.DataFrame, float], float]] = {
 def score_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The environment the trials are scored in: the market with the scoring reward."""
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=[f"market={args.market}",
                                            f"reward={args.score_reward}"])
     return env_kwargs(cfg)
@@ -197,7 +196,7 @@ def score_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def reference(args: argparse.Namespace) -> float:
     """AS inventory's score on the validation episodes."""
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         market = compose("config", overrides=[f"market={args.market}"]).market
     c = baseline("as_inventory", market)
     played = run_episodes(c.policy, args.episodes, seed=VALIDATION_SEED,

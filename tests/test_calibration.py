@@ -13,19 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from reference import LOBSTER_MESSAGE, SAMPLE, needs_lobster, needs_sample
 
-from mmgym.cli import CONF_DIR
-from mmgym.config import register, validate
 from mmgym.data import calibration, recorder
 from mmgym.data.binance import read_binance
 from mmgym.data.lobster import read_lobster
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, write_events
-from mmgym.evaluation.lineup import baseline
-from mmgym.training import env_kwargs
+from mmgym.kit import calibrate
+from mmgym.kit.config import CONF_MODULE, register, validate
+from mmgym.kit.lineup import baseline
+from mmgym.kit.training import env_kwargs
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -166,19 +166,19 @@ def test_command_writes_a_config_that_trains(tmp_path, capsys):
     write_events(synthetic(0, seconds=600.0), data,
                  {"mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"})
     conf = tmp_path / "conf"
-    assert calibration.main([str(data), "--name", "t", "-o", str(conf / "market")]) == 0
+    assert calibrate.main([str(data), "--name", "t", "-o", str(conf / "market")]) == 0
     out = capsys.readouterr().out
     assert "R² = " in out and "wrote" in out
     path = conf / "market" / "calibrated_t.yaml"
     text = path.read_text()
     assert text.startswith("# Calibrated by mmgym-calibrate")
     # never overwritten without --force; the file is unchanged
-    assert calibration.main([str(data), "--name", "t", "-o", str(conf / "market")]) == 2
+    assert calibrate.main([str(data), "--name", "t", "-o", str(conf / "market")]) == 2
     assert "exists" in capsys.readouterr().err and path.read_text() == text
-    assert calibration.main([str(data), "--name", "t", "-o", str(conf / "market"),
+    assert calibrate.main([str(data), "--name", "t", "-o", str(conf / "market"),
                              "--force", "--bar-seconds", "2"]) == 0
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=["market=calibrated_t", "experiment=quick",
                                            f"hydra.searchpath=[file://{conf}]"],
                       return_hydra_config=False)
@@ -193,7 +193,7 @@ def test_command_writes_a_config_that_trains(tmp_path, capsys):
     run_baselines(env, cfg.market)
 
     # the replay config: the event file itself, the same model, T the replay episode
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=["market=replay_t", "experiment=quick",
                                            f"hydra.searchpath=[file://{conf}]"])
     r = OmegaConf.to_container(cfg.market)
@@ -229,7 +229,7 @@ def test_command_replaces_neither_config_without_force(tmp_path, capsys):
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "replay_t.yaml").write_text("mine\n")
-    assert calibration.main([str(data), "--name", "t", "-o", str(conf)]) == 2
+    assert calibrate.main([str(data), "--name", "t", "-o", str(conf)]) == 2
     assert "replay_t.yaml: exists (use --force" in capsys.readouterr().err
     assert sorted(p.name for p in conf.iterdir()) == ["replay_t.yaml"]
     assert (conf / "replay_t.yaml").read_text() == "mine\n"
@@ -237,7 +237,7 @@ def test_command_replaces_neither_config_without_force(tmp_path, capsys):
 
 def test_replay_config_needs_its_event_file(tmp_path):
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=["market=replay"])
     with pytest.raises(ConfigError, match=r"market.params.data_path: no value given; market "
                                           r"'replay' needs it"):
@@ -247,9 +247,9 @@ def test_replay_config_needs_its_event_file(tmp_path):
 def test_command_refuses_missing_units(tmp_path, capsys):
     data = tmp_path / "nometa.parquet"
     write_events(synthetic(0, seconds=300.0), data)
-    assert calibration.main([str(data), "-o", str(tmp_path)]) == 2
+    assert calibrate.main([str(data), "-o", str(tmp_path)]) == 2
     assert "no tick_size in the metadata (None); give --tick" in capsys.readouterr().err
-    assert calibration.main([str(data), "-o", str(tmp_path), "--tick", "0.1", "--lot",
+    assert calibrate.main([str(data), "-o", str(tmp_path), "--tick", "0.1", "--lot",
                              "0.001", "--gk-bar-seconds", "400"]) == 2
     assert "gk_bar_seconds = 400.0 s needs" in capsys.readouterr().err
 
@@ -366,7 +366,7 @@ def test_market_config_in_the_datas_units():
     """The policies' parameters of a 0.01-tick book sized in whole shares (median spread 7
     ticks, quote size 10, position limit 500), each as market_config documents it."""
     cal = calibrate_level1()
-    config = calibration.market_config(cal)
+    config = calibrate.market_config(cal)
     h, limit = 3.5, 500.0
     assert config["max_inventory"] == limit and config["baseline"]["unit"] == 10.0
     base_bps = 2 * h * 0.01 / cal.mean_mid * 1e4
@@ -417,7 +417,7 @@ def test_the_binance_configs_keep_btcusdts_units():
         (2.029873946035251, 0.5541192015024099, 0.4405850709346346), rel=1e-12)
     assert cal.touch.spread_quantiles == pytest.approx(dict.fromkeys(
         calibration.SPREAD_QUANTILES, 1.0))
-    config = calibration.market_config(cal)
+    config = calibrate.market_config(cal)
     rule = config["policies"]["rule_based"]
     assert (rule["offset_unit"], rule["max_position"], config["max_inventory"]) == (
         0.1, 0.5, 0.5)
@@ -434,7 +434,7 @@ def lobster_sample(tmp_path_factory) -> dict:
     data = folder / "amzn.parquet"
     write_events(events, data, report.metadata)
     conf = folder / "conf"
-    assert calibration.main([str(data), "--name", "amzn", "-o", str(conf / "market")]) == 0
+    assert calibrate.main([str(data), "--name", "amzn", "-o", str(conf / "market")]) == 0
     return {"data": data, "conf": conf, "events": events,
             "cal": calibration.calibrate(events, float(report.metadata["mmgym.tick_size"]),
                                          float(report.metadata["mmgym.lot_size"]), str(data))}
@@ -515,7 +515,7 @@ def test_the_lobster_configs_have_the_equitys_units(lobster_sample):
         assert m.risk_aversion == pytest.approx(0.001)
         assert m.baseline.sigma == pytest.approx(cal.ticks(cal.sigma_rv), rel=1e-4)
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=["market=replay_amzn", "experiment=quick",
                                            f"hydra.searchpath=[file://{conf}]"])
     validate(cfg)
@@ -679,8 +679,8 @@ def test_command_reports_the_klines_sigma(tmp_path, capsys):
     expected = gk_by_hand(list(inside.itertuples(index=False))) * calibration.mid_series(
         events)[1].mean()
     conf = tmp_path / "conf"
-    assert calibration.main([str(data), "--name", "plain", "-o", str(conf)]) == 0
-    assert calibration.main([str(data), "--name", "k", "-o", str(conf), "--klines",
+    assert calibrate.main([str(data), "--name", "plain", "-o", str(conf)]) == 0
+    assert calibrate.main([str(data), "--name", "k", "-o", str(conf), "--klines",
                              str(rec)]) == 0
     out = capsys.readouterr().out
     line = (f"sigma Garman-Klass (trade-price 1m klines of {rec}, n=9 bars): {expected:.4g} "
@@ -705,6 +705,6 @@ def test_command_refuses_bad_klines(tmp_path, capsys, case):
                  {"mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"})
     path, message = bad_recordings(tmp_path)[case]
     conf = tmp_path / "conf"
-    assert calibration.main([str(data), "-o", str(conf), "--klines", str(path)]) == 2
+    assert calibrate.main([str(data), "-o", str(conf), "--klines", str(path)]) == 2
     assert f"mmgym-calibrate: {path}: {message}" in capsys.readouterr().err
     assert not conf.exists()

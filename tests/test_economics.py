@@ -1,32 +1,29 @@
 """The economics of the simulated markets, measured on common seeded episodes with paired
-intervals (:mod:`mmgym.evaluation.facts`): the facts ``benchmarks/economics.py`` prints."""
+intervals (:mod:`mmgym.kit.facts`): the facts ``benchmarks/economics.py`` prints."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
-from mmgym.config import register
-from mmgym.evaluation.facts import Fact, market_facts, play
-from mmgym.evaluation.lineup import baseline
 from mmgym.evaluation.rollout import run_episodes
+from mmgym.kit.config import CONF_MODULE, register
+from mmgym.kit.facts import Fact, market_facts, play
+from mmgym.kit.lineup import baseline
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SEED = 10_000  # disjoint from the seeds the policies' parameters were chosen on (0-399)
 
 
 def config(market: str):
     register()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("evaluate", overrides=[f"market={market}"])
 
 
 @pytest.mark.parametrize("market", ["wide", "lob", "as2008"])
 def test_never_quoting_earns_exactly_zero(market: str) -> None:
-    from mmgym.config import env_kwargs
+    from mmgym.kit.config import env_kwargs
 
     cfg = config(market)
     c = baseline("no_quote", cfg.market)

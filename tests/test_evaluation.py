@@ -11,15 +11,11 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mmgym.cli import CONF_DIR
-from mmgym.config import env_kwargs, register
 from mmgym.evaluation import report
-from mmgym.evaluation.compare import evaluate
-from mmgym.evaluation.lineup import checkpoint
 from mmgym.evaluation.metrics import (
     VERDICTS,
     Bootstrap,
@@ -31,10 +27,13 @@ from mmgym.evaluation.metrics import (
     summarize,
 )
 from mmgym.evaluation.rollout import rollout
+from mmgym.kit.compare import evaluate
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register
+from mmgym.kit.lineup import checkpoint
+from mmgym.kit.tracking import SCALARS
+from mmgym.kit.training import train
 from mmgym.policies import make
 from mmgym.spaces import offsets_of
-from mmgym.tracking import SCALARS
-from mmgym.training import train
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -45,7 +44,7 @@ FAST = ["progress=false", "bootstrap_resamples=200", "episodes=40"]
 
 def config(*overrides: str):
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("evaluate", overrides=[*FAST, *overrides])
 
 
@@ -295,14 +294,14 @@ def test_a_checkpoint_acts_in_the_action_form_it_was_trained_on(tmp_path: Path) 
 
 def _train_config(*overrides: str):
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("config", overrides=["progress=false", *overrides])
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["policies=[as_inventory,as_inventry]"], r"unknown policy 'as_inventry'"),
+        (["policies=[as_inventory,as_inventry]"], r"policies='as_inventry': expected one of"),
         (["checkpoints=[runs/nowhere/model.zip]"],
          r"checkpoints\[0\]='runs/nowhere/model.zip': no such checkpoint file"),
         (["checkpoints=[PPO:runs/nowhere/model.zip]"], r"checkpoints\[0\]=.*no such"),
@@ -348,12 +347,12 @@ def test_evaluate_command_line_reports_a_bad_policy_name(tmp_path: Path) -> None
         [sys.executable, str(ROOT / "evaluate.py"), "market=as2008", "policies=[glfd]"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
-    assert run.returncode != 0 and "unknown policy 'glfd'" in run.stderr
+    assert run.returncode != 0 and "policies='glfd': expected one of" in run.stderr
     assert not (tmp_path / "runs/eval/default/as2008/summary.csv").exists()
 
 
 def test_the_rewards_optimum_plays_with_the_rewards_parameters() -> None:
-    from mmgym.evaluation.compare import lineup
+    from mmgym.kit.compare import lineup
 
     def value(*overrides: str) -> np.ndarray:
         cfg = config("market=as2008", "reward=running_inventory_penalty",

@@ -20,12 +20,12 @@ from omegaconf import OmegaConf
 from test_training import config
 
 from mmgym.agents import QLearning
-from mmgym.config import env_kwargs
 from mmgym.evaluation import run_episodes
-from mmgym.evaluation.lineup import baseline, checkpoint, reward_optimal
 from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.kit.config import env_kwargs
+from mmgym.kit.lineup import baseline, checkpoint, reward_optimal
+from mmgym.kit.training import train
 from mmgym.policies.base import Policy
-from mmgym.training import train
 
 EPISODES = 500
 AS2008_EPISODES = 1000

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from hydra import compose, initialize_config_module
 
-from hydra import compose, initialize_config_dir
-
-from mmgym.config import env_kwargs, register
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register
 
 
 def kwargs(*overrides: str) -> dict:
     register()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return env_kwargs(compose("config", overrides=list(overrides)))
 
 

@@ -10,21 +10,20 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from reference import SAMPLE, needs_sample, table
 
 import mmgym  # noqa: F401  (registers the ids)
-from mmgym.cli import CONF_DIR
-from mmgym.config import env_kwargs, register
 from mmgym.data.binance import import_binance
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events, write_events
 from mmgym.evaluation import run_episodes
-from mmgym.evaluation.compare import evaluate
-from mmgym.evaluation.lineup import baseline
+from mmgym.kit.compare import evaluate
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register
+from mmgym.kit.lineup import baseline
+from mmgym.kit.training import EVAL_SEED, compare, train
 from mmgym.markets.replay import ReplayMarket, WindowRange
-from mmgym.training import EVAL_SEED, compare, train
 from mmgym.validation import ConfigError
 
 S = 10**9  # ns per second
@@ -404,7 +403,7 @@ def test_batched_steps_match_a_plain_loop(sample_file: Path, queue_model: str) -
 def compose_config(name: str, *overrides: str):
     """A composed ``conf/<name>.yaml`` (``evaluate`` or ``config``), progress bars off."""
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose(name, overrides=["progress=false", *overrides])
 
 

@@ -10,16 +10,15 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 import mmgym
-from mmgym.cli import CONF_DIR
-from mmgym.config import register, validate, validate_evaluation
-from mmgym.evaluation.compare import evaluate
 from mmgym.evaluation.rollout import run_episodes
+from mmgym.kit.compare import evaluate
+from mmgym.kit.config import CONF_MODULE, register, validate, validate_evaluation
+from mmgym.kit.training import EVAL_SEED, train
 from mmgym.policies import make
 from mmgym.rng import TRAINING_SEED_START, RandomStreams, training_seed
-from mmgym.training import EVAL_SEED, train
 from mmgym.validation import ConfigError
 
 AS_ID = "mmgym/AvellanedaStoikov-v0"
@@ -27,7 +26,7 @@ AS_ID = "mmgym/AvellanedaStoikov-v0"
 
 def compose_config(name: str, *overrides: str):
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose(name, overrides=["progress=false", *overrides])
 
 

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.cli import CONF_DIR
-from mmgym.config import register
+from mmgym.kit.config import CONF_MODULE, register
+from mmgym.kit.tracking import SCALARS
+from mmgym.kit.training import train
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
-from mmgym.tracking import SCALARS
-from mmgym.training import train
 from mmgym.validation import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def config(*overrides: str):
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return compose("config", overrides=["progress=false", *overrides])
 
 

@@ -22,7 +22,7 @@ from mmgym.features import FEATURES, Feature, FeatureInputs
 from mmgym.markets import MARKETS, Market, make_market
 from mmgym.rewards import DEFAULT_REWARD, RewardFn, Transition, make_reward
 from mmgym.rng import RandomStreams, check_seed, fresh_seeds
-from mmgym.validation import ConfigError, check_choice, check_known_keys, check_number
+from mmgym.validation import ConfigError, check_known_keys, check_number
 
 COMMON_PARAMS = (
     "features",
@@ -82,11 +82,11 @@ class MarketMakingCore:
         **market_params: Any,
     ) -> None:
         self.n = check_number("num_envs", n, low=1, integer=True)
-        check_choice("market", market, MARKETS)
+        market_cls = MARKETS.lookup("market", market)
         check_known_keys(
             f"market {market!r}",
             market_params,
-            [f.name for f in fields(MARKETS[market].Params)] + list(COMMON_PARAMS),
+            [f.name for f in fields(market_cls.Params)] + list(COMMON_PARAMS),
         )
         self.market = make_market(market, self.n, **market_params)
         if max_inventory is None:
@@ -346,7 +346,7 @@ def make_features(
         )
     features = []
     for j, name in enumerate(names):
-        cls = FEATURES[name]
+        cls = FEATURES.lookup("features", name)
         if cls.needs_book and not market.has_book:
             raise ConfigError(
                 f"features: {name!r} reads an order book, which market {market.name!r} lacks"
@@ -380,10 +380,7 @@ def check_features(names: Sequence[str] | None, default: Sequence[str]) -> tuple
     if not names:
         raise ConfigError("features=[]: expected at least one feature name")
     for name in names:
-        if name not in FEATURES:
-            raise ConfigError(
-                f"features: unknown feature {name!r}; allowed: {', '.join(sorted(FEATURES))}"
-            )
+        FEATURES.lookup("features", name)
     if len(set(names)) != len(names):
         raise ConfigError(f"features={list(names)!r}: a feature is named twice")
     return names

@@ -32,13 +32,13 @@ the reset with the seed, then one more per reset without one) has the key
 
 Seed spaces. Evaluation plays one episode (episode 0) of each seed of a range starting low
 (``evaluate.py``: seeds 0–999 by default; the training kit's closing comparison:
-``mmgym.training.EVAL_SEED`` = 1,000,000 on). Training draws from a space of its own, the
+``mmgym.kit.training.EVAL_SEED`` = 1,000,000 on). Training draws from a space of its own, the
 seeds from :data:`TRAINING_SEED_START` = 2^63 on: environment ``j`` of the run with seed
 ``k`` plays the seed :func:`training_seed` ``(k, j)`` = 2^63 + k·2^16 + j, so runs with
 different seeds, and the environments of a run, never share a stream (up to 2^16
 environments a run), and no training episode is an evaluation one; an evaluation whose
 seeds would enter the training space is refused where its config is checked
-(:func:`mmgym.config.validate_evaluation`).
+(:func:`mmgym.kit.config.validate_evaluation`).
 """
 
 from __future__ import annotations

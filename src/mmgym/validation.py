@@ -7,8 +7,11 @@ value in a config or a ``gym.make`` call fails at construction, before any step 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmgym.registry import Registry
 
 
 class ConfigError(ValueError):
@@ -86,14 +89,14 @@ def check_known_keys(where: str, given: Mapping[str, Any], known: Iterable[str])
 
 
 def make_registered(
-    field: str, registry: Mapping[str, Callable[..., Any]], name: Any,
-    params: Mapping[str, Any], context: str,
+    field: str, registry: Registry, name: Any, params: Mapping[str, Any], context: str,
 ) -> Any:
-    """``registry[name](**params)``: the name checked against the registry, and a bad or
-    missing parameter reported as a :class:`ConfigError` prefixed with ``context``."""
-    check_choice(field, name, registry)
+    """``registry[name](**params)``: the name looked up in the registry (or imported from a
+    path, :meth:`mmgym.registry.Registry.lookup`), and a bad or missing parameter reported as
+    a :class:`ConfigError` prefixed with ``context``."""
+    factory = registry.lookup(field, name)
     try:
-        return registry[name](**params)
+        return factory(**params)
     except TypeError as e:
         raise ConfigError(f"{context}: {e}") from None
 

@@ -2,7 +2,7 @@
 comparison, and the figures.
 
 Each policy's run (``<dir>/<policy>``) holds the ``mmgym/*`` tags that training writes
-(:data:`mmgym.tracking.SCALARS`), here one point per evaluation episode (step = episode
+(:data:`mmgym.kit.tracking.SCALARS`), here one point per evaluation episode (step = episode
 index), the final-PnL histogram, and an HParams entry (the policy's parameters against its
 summary metrics), so ``tensorboard --logdir runs`` sets evaluations beside training runs.
 The figures go to the run ``<dir>/figures``.

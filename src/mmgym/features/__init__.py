@@ -33,10 +33,9 @@ from mmgym.features.market import (
     VPINFeature,
 )
 from mmgym.features.state import Inventory, TimeRemaining
+from mmgym.registry import FEATURES
 
-FEATURES: dict[str, type[Feature]] = {
-    f.name: f
-    for f in (
+for _feature in (
         Inventory,
         TimeRemaining,
         Volatility,
@@ -48,7 +47,7 @@ FEATURES: dict[str, type[Feature]] = {
         Spread,
         TradeArrivalRate,
         CumulativeDeltaFeature,
-    )
-}
+):
+    FEATURES.add(_feature)
 
 __all__ = ["FEATURES", "Feature", "FeatureInputs"]

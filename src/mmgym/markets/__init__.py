@@ -9,16 +9,16 @@ from mmgym.markets.base import Market, MarketStep
 from mmgym.markets.lob import LOBMarket, LOBParams, LOBStep
 from mmgym.markets.replay import ReplayMarket, ReplayParams
 from mmgym.markets.wide import WideMarket, WideParams
-from mmgym.validation import check_choice
+from mmgym.registry import MARKETS
 
-MARKETS: dict[str, type] = {m.name: m for m in (AS2008Market, LOBMarket, ReplayMarket,
-                                                 WideMarket)}
+for _market in (AS2008Market, LOBMarket, ReplayMarket, WideMarket):
+    MARKETS.add(_market)
 
 
 def make_market(name: str, n: int, **params: Any) -> Market:
-    """Build ``n`` copies of the market ``name`` with the given parameters."""
-    check_choice("market", name, MARKETS)
-    return MARKETS[name](n, **params)
+    """Build ``n`` copies of the market ``name`` (registered, or an import path) with the
+    given parameters."""
+    return MARKETS.lookup("market", name)(n, **params)
 
 
 __all__ = [

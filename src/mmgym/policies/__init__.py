@@ -15,11 +15,10 @@ from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
 from mmgym.policies.rule_based import RuleBased
 from mmgym.policies.signals import SignalAS
 from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes
+from mmgym.registry import POLICIES
 from mmgym.validation import make_registered
 
-POLICIES: dict[str, type] = {
-    p.name: p
-    for p in (
+for _policy in (
         ASInventory,
         ASSymmetric,
         GLFTApprox,
@@ -33,8 +32,8 @@ POLICIES: dict[str, type] = {
         NoQuote,
         SignalAS,
         Oracle,
-    )
-}
+):
+    POLICIES.add(_policy)
 
 
 def make(name: str, **params: Any) -> Policy:

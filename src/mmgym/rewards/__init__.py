@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mmgym.registry import REWARDS
 from mmgym.rewards.base import RewardFn, Transition
 from mmgym.rewards.builtin import (
     AsymmetricDampenedPnL,
@@ -21,9 +22,7 @@ from mmgym.rewards.builtin import (
 )
 from mmgym.validation import ConfigError, make_registered
 
-REWARDS: dict[str, type] = {
-    r.name: r
-    for r in (
+for _reward in (
         PnL,
         PnLMinusInventoryPenalty,
         RunningInventoryPenalty,
@@ -31,8 +30,8 @@ REWARDS: dict[str, type] = {
         AsymmetricDampenedPnL,
         DifferentialSharpe,
         RealizedSpread,
-    )
-}
+):
+    REWARDS.add(_reward)
 DEFAULT_REWARD = PnLMinusInventoryPenalty.name
 
 

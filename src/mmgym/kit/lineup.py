@@ -33,9 +33,9 @@ from omegaconf import OmegaConf
 from mmgym import policies
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.config import action_form
-from mmgym.markets import MARKETS
+from mmgym.kit.config import action_form
 from mmgym.policies.base import Policy
+from mmgym.registry import MARKETS, POLICIES
 from mmgym.rewards import RunningInventoryPenalty, make_reward
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.validation import ConfigError
@@ -61,12 +61,11 @@ def baseline(
 ) -> Contender:
     """The baseline ``name`` with its parameters for ``market`` (a market config:
     ``name``, ``features``, ``feature_params``, ``baseline``, ``policies``)."""
-    if name not in policies.POLICIES:
-        raise ConfigError(
-            f"policies: unknown policy {name!r}; expected one of "
-            f"{', '.join(sorted(policies.POLICIES))} or a checkpoint in checkpoints"
-        )
-    accepted = inspect.signature(policies.POLICIES[name]).parameters
+    try:
+        cls = POLICIES.lookup("policies", name)
+    except ConfigError as e:
+        raise ConfigError(f"{e}; a trained agent goes in checkpoints") from None
+    accepted = inspect.signature(cls).parameters
     model = _plain(market.get("baseline", {}))
     params = {k: v for k, v in model.items() if k in accepted}
     params |= _plain(market.get("policies", {}).get(name, {}))
@@ -130,7 +129,7 @@ def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -
 
 def _features(market: Any) -> list[str]:
     """The observation of a market config: its ``features``, or the market's default."""
-    return list(market.features or MARKETS[market.name].default_features)
+    return list(market.features or MARKETS.lookup("market.name", market.name).default_features)
 
 
 def _observation(features: list[str], feature_params: Any) -> dict[str, Any]:

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mmgym.config import env_kwargs
-from mmgym.evaluation.lineup import baseline
 from mmgym.evaluation.metrics import Bootstrap, mean
 from mmgym.evaluation.rollout import run_episodes
+from mmgym.kit.config import env_kwargs
+from mmgym.kit.lineup import baseline
 
 ANALYTIC = ("as_inventory", "as_symmetric", "glft", "glft_exact", "cartea_jaimungal")
 """The analytic baselines, with the market's model parameters."""

@@ -18,6 +18,9 @@ from mmgym.markets.replay import RANGES
 from mmgym.rng import TRAINING_SEED_START
 from mmgym.validation import ConfigError, check_choice, check_number
 
+CONF_MODULE = "mmgym.kit.conf"
+"""The package holding the configs (``hydra.initialize_config_module(CONF_MODULE)``)."""
+
 
 @dataclass
 class MarketConfig:
@@ -78,12 +81,16 @@ class AgentConfig:
 
 @dataclass
 class TrainConfig:
-    """A training run: ``python train.py market=... agent=... seed=... total_timesteps=...``."""
+    """A training run: ``python train.py market=... agent=... seed=... total_timesteps=...``.
+
+    ``plugins``: modules imported before anything is built, which register a user's own
+    markets, features, rewards or policies (:mod:`mmgym.registry`)."""
 
     market: MarketConfig = MISSING
     agent: AgentConfig = MISSING
     reward: RewardConfig = MISSING
     experiment: str = "default"
+    plugins: list[str] = field(default_factory=list)
     seed: int = 0
     total_timesteps: int = 100_000
     num_envs: int = 8
@@ -99,9 +106,10 @@ class TrainConfig:
 class EvalConfig:
     """An evaluation: ``python evaluate.py market=... policies=[...] checkpoints=[...]``.
 
-    ``policies``: baseline names; ``checkpoints``: trained agents (``.zip``, ``.npz``, or
-    ``ALGO:path``); ``reference``: the policy differences are taken to (evaluated even when
-    not listed); ``policy_params``: parameters by policy name over the market's;
+    ``plugins``: as in :class:`TrainConfig`; ``policies``: baseline names; ``checkpoints``:
+    trained agents (``.zip``, ``.npz``, or ``ALGO:path``); ``reference``: the policy
+    differences are taken to (evaluated even when not listed); ``policy_params``: parameters
+    by policy name over the market's;
     ``data_range``: on a ``replay`` market, the range of the recording played (``eval``,
     ``train`` or ``all``; None: the market config's ``range``), ignored on other markets;
     ``markout_steps``: horizon of the fills' markout; ``bootstrap_*``: the confidence
@@ -111,6 +119,7 @@ class EvalConfig:
     market: MarketConfig = MISSING
     reward: RewardConfig = MISSING
     name: str = "default"
+    plugins: list[str] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     reference: str = "as_inventory"

@@ -5,7 +5,7 @@ plot.
 runs one evaluation per value; when the sweep ends, :class:`GatherSweep` (a Hydra callback
 set in ``conf/evaluate.yaml``) collects every job's ``summary.csv`` with the values of the
 overrides that differ between jobs, and writes ``sweep.csv``, ``sweep.md`` and ``sweep.png``
-in the sweep directory. ``python -m mmgym.evaluation.sweep <sweep dir>`` gathers again.
+in the sweep directory. ``python -m mmgym.kit.sweep <sweep dir>`` gathers again.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class GatherSweep(Callback):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mmgym.evaluation.sweep",
+    parser = argparse.ArgumentParser(prog="python -m mmgym.kit.sweep",
                                      description="Gather an evaluation sweep's summaries.")
     parser.add_argument("sweep_dir", type=Path)
     gather(parser.parse_args(argv).sweep_dir)

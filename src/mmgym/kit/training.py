@@ -1,4 +1,4 @@
-"""A training run from a composed configuration (see ``conf/`` and :mod:`mmgym.config`).
+"""A training run from a composed configuration (see ``conf/`` and :mod:`mmgym.kit.config`).
 
 Builds the environment, trains the agent (tabular Q-learning or any Stable-Baselines3
 algorithm) with a progress bar and the ``mmgym/*`` TensorBoard scalars, checkpoints it,
@@ -41,13 +41,14 @@ from tqdm.auto import tqdm
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
 from mmgym.agents.qlearning import HYPERPARAMETERS
-from mmgym.config import action_form, env_kwargs, validate, with_data_range
 from mmgym.evaluation import data_window, run_episodes
-from mmgym.evaluation.lineup import baseline
 from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.kit.config import action_form, env_kwargs, validate, with_data_range
+from mmgym.kit.lineup import baseline
+from mmgym.kit.tracking import EpisodeStats, TensorBoardLog
+from mmgym.registry import import_plugins
 from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
-from mmgym.tracking import EpisodeStats, TensorBoardLog
 from mmgym.validation import ConfigError, check_known_keys
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
@@ -98,6 +99,7 @@ class Progress:
 
 def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     """Train the configured agent into ``out``; return the comparison table."""
+    import_plugins(cfg.plugins)
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
     kwargs = env_kwargs(cfg)

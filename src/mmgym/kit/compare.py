@@ -30,13 +30,13 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from mmgym.config import env_kwargs, validate_evaluation, with_data_range
 from mmgym.evaluation import plots, report, tensorboard
-from mmgym.evaluation.lineup import Contender, baseline, checkpoint, reward_optimal
 from mmgym.evaluation.metrics import Bootstrap, Metric, metrics, summarize
 from mmgym.evaluation.rollout import Rollout, data_window, rollout
+from mmgym.kit.config import env_kwargs, validate_evaluation, with_data_range
+from mmgym.kit.lineup import Contender, baseline, checkpoint, reward_optimal
 from mmgym.markets.replay import WindowRange
-from mmgym.policies import POLICIES
+from mmgym.registry import POLICIES, import_plugins
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -52,7 +52,7 @@ UNITS: dict[str, tuple[str, str, str]] = {
 def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
     """The configured policies and checkpoints, the reference first when it is not listed.
     A baseline that is the optimum of the episodes' reward plays with that reward's parameters
-    (:func:`mmgym.evaluation.lineup.reward_optimal`) unless ``policy_params`` sets them."""
+    (:func:`mmgym.kit.lineup.reward_optimal`) unless ``policy_params`` sets them."""
     overrides = OmegaConf.to_container(cfg.policy_params, resolve=True)
     unknown = sorted(set(overrides) - set(cfg.policies) - {cfg.reference})
     if unknown:
@@ -89,6 +89,7 @@ def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
 def evaluate(cfg: Any, out: Path) -> pd.DataFrame:
     """Run the configured evaluation into ``out``; return the summary (see
     :func:`mmgym.evaluation.metrics.summarize`)."""
+    import_plugins(cfg.plugins)
     validate_evaluation(cfg)
     kwargs = with_data_range(env_kwargs(cfg), cfg.data_range)
     window = data_window(kwargs)
