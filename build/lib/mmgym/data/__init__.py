@@ -1,0 +1,1 @@
+"""Exchange data: the normalized event format, importers, the ccxt recorder and calibration."""

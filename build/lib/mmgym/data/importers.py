@@ -1,0 +1,183 @@
+"""``mmgym-import``: raw exchange recordings into the event format (parquet).
+
+    mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
+                         [--venue auto|spot|usdm]
+    mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
+    mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
+        [--date YYYY-MM-DD --symbol S --timezone America/New_York] [--strict] [--tick --lot]
+    mmgym-import tardis incremental_book_L2.csv.gz [trades.csv.gz] -o events.parquet
+                 [--strict] [--tick T --lot L]
+
+Prints what was imported, the tick and lot sizes (given, recorded by the recorder, or
+inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks every price and
+size against them) and what was skipped or repaired (by reason, with the first few
+file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
+file and line in the message). The output is written atomically: a failed import never
+leaves a partial or damaged file.
+
+``binance`` reads spot and USD-M futures recordings, with each venue's synchronisation
+rules (:mod:`mmgym.data.binance`); ``--venue`` gives the venue, by default it is told from
+the messages (a message of the other venue fails the import, naming its line) and written
+to the metadata (``mmgym.source``: ``binance-spot`` or ``binance-usdm``).
+
+``tardis`` reads a Tardis.dev ``incremental_book_L2`` file and, when given, the ``trades``
+file of the same exchange and symbol, merged in time order (:mod:`mmgym.data.tardis`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mmgym.data.binance import VENUES, read_binance
+from mmgym.data.bybit import read_bybit
+from mmgym.data.importing import grid_units
+from mmgym.data.lobster import read_lobster
+from mmgym.data.recorder import DataWarning, read_recording
+from mmgym.data.report import ImportReport
+from mmgym.data.schema import SNAPSHOT, TRADE
+from mmgym.data.store import DataError, write_events
+from mmgym.data.tardis import read_tardis
+
+
+def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
+              lot_size: float | None = None) -> tuple[pd.DataFrame, ImportReport]:
+    """:func:`mmgym.data.recorder.read_recording` (exchange clock) as an importer: the events
+    and an :class:`ImportReport` built from the table's ``attrs``.
+
+    The tick and lot sizes are ``tick_size`` and ``lot_size`` when given, else the ones the
+    recorder read from the exchange's market data, else inferred; all are checked against the
+    data (:func:`mmgym.data.importing.grid_units`).
+
+    The report's ``messages`` count the snapshots and trades read, and, when any, the
+    snapshots served again (``repeated_snapshot``) and trades polled twice
+    (``duplicate_trade``), dropped as the reader documents, and the ``trade_gap`` and
+    ``network_error`` lines of the recording; ``skipped`` holds the reader's skipped problems
+    (its :class:`~mmgym.data.recorder.DataWarning` is not repeated: the summary prints them).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        events = read_recording(path, strict=strict)
+    report = ImportReport(path=Path(path), strict=strict, lines=events.attrs["lines"],
+                          events=len(events), metadata=dict(events.attrs["metadata"]))
+    snapshots = events.loc[events["kind"] == SNAPSHOT, "ts_ns"]
+    report.messages.update({
+        "snapshot": snapshots.nunique(), "trade": int((events["kind"] == TRADE).sum()),
+        "repeated_snapshot": events.attrs["repeated_snapshots"],
+        "duplicate_trade": events.attrs["duplicate_trades"],
+        "trade_gap": events.attrs["gaps"], "network_error": events.attrs["errors"],
+    })
+    report.messages = +report.messages  # drop the zero counts
+    report.skipped.update(events.attrs["skipped"])
+    recorded = [_positive(report.metadata.get(k)) for k in ("mmgym.tick_size", "mmgym.lot_size")]
+    grid_units(events, None, report, tick_size if tick_size is not None else recorded[0],
+               lot_size if lot_size is not None else recorded[1])
+    return events, report
+
+
+def _positive(text: str | None) -> float | None:
+    """A metadata value as a finite number > 0, or None (missing, ``"None"``, not a number)."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+def _lobster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", default=None,
+                        help="the trading day, YYYY-MM-DD (default: from the file name)")
+    parser.add_argument("--symbol", default=None, help="the ticker (default: from the file name)")
+    parser.add_argument("--timezone", default="America/New_York",
+                        help="the exchange's time zone of the times (America/New_York)")
+
+
+@dataclass(frozen=True)
+class Importer:
+    """One ``mmgym-import`` subcommand.
+
+    Attributes:
+        read: ``read(file, strict, tick_size, lot_size, **options) -> (events, report)``;
+            ``options`` are the parsed values of :attr:`arguments` (and ``second`` when set).
+        help: the subcommand's help line.
+        second: help of an optional second positional file (passed to ``read`` as
+            ``second``), or None for importers of one file.
+        arguments: ``add(parser)`` adding the importer's own options, or None.
+    """
+
+    read: Callable[..., tuple[pd.DataFrame, ImportReport]]
+    help: str
+    second: str | None = None
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def _binance_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--venue``: the ``venue`` of :func:`~mmgym.data.binance.read_binance`."""
+    parser.add_argument("--venue", choices=("auto", *VENUES), default="auto",
+                        help="spot or usdm (USD-M futures); default auto: told from the "
+                        "messages (depthUpdate 'pu', bookTicker 'e')")
+
+
+IMPORTERS: dict[str, Importer] = {
+    "binance": Importer(read_binance, "Binance spot or USD-M futures combined streams: "
+                        "'<local ns> <json>' lines", arguments=_binance_arguments),
+    "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
+                      "'[<local ns> ]<json>' lines"),
+    "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
+    "lobster": Importer(read_lobster, "LOBSTER message and orderbook files (NASDAQ equities)",
+                        second="the orderbook file (default: beside the message file, by "
+                               "LOBSTER's naming)", arguments=_lobster_arguments),
+    "tardis": Importer(read_tardis, "Tardis.dev CSV files: incremental_book_L2 and optionally "
+                       "trades (.csv or .csv.gz)",
+                       second="the Tardis trades file of the same exchange and symbol "
+                       "(optional)"),
+}
+"""Importers by subcommand name."""
+
+_COMMON = {"file", "second", "out", "strict", "tick", "lot", "source"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mmgym-import``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="mmgym-import", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="source", required=True)
+    for name, importer in IMPORTERS.items():
+        p = sub.add_parser(name, help=importer.help)
+        p.add_argument("file", type=Path, help="the raw recording (gzip or plain text)")
+        if importer.second is not None:
+            p.add_argument("second", type=Path, nargs="?", default=None, help=importer.second)
+        p.add_argument("-o", "--out", type=Path, required=True, help="output parquet file")
+        p.add_argument("--strict", action="store_true",
+                       help="fail at the first bad line instead of skipping and counting")
+        p.add_argument("--tick", type=float, default=None,
+                       help="the symbol's tick size, quote currency (default: inferred)")
+        p.add_argument("--lot", type=float, default=None,
+                       help="the symbol's lot size, base units (default: inferred)")
+        if importer.arguments is not None:
+            importer.arguments(p)
+    args = parser.parse_args(argv)
+    importer = IMPORTERS[args.source]
+    options = {k: v for k, v in vars(args).items() if k not in _COMMON}
+    if importer.second is not None:
+        options["second"] = args.second
+    try:
+        events, report = importer.read(args.file, args.strict, args.tick, args.lot, **options)
+        write_events(events, args.out, report.metadata)
+    except DataError as e:
+        print(f"mmgym-import: {e}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

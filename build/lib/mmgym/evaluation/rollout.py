@@ -1,0 +1,177 @@
+"""Play a policy on seeded episodes of a market, all episodes as one vector batch.
+
+Episode ``i`` is the episode of seed ``seed + i`` whatever the policy: the market's random
+streams never depend on the agent's actions (:mod:`mmgym.rng`), so every policy faces the
+same market randomness in episode ``i`` (common random numbers) and differences between
+policies are paired. On a ``replay`` market the episodes are windows of a recording, drawn
+from the range its ``range`` parameter names (:func:`data_window` tells which).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mmgym.evaluation.metrics import max_drawdown
+from mmgym.markets.replay import WindowRange
+from mmgym.policies.base import Policy
+from mmgym.vector import MarketMakingVectorEnv
+
+EPISODE_COLUMNS: dict[str, str] = {
+    "pnl": "final mark-to-market PnL, price units",
+    "reward": "sum of the rewards",
+    "final_inventory": "inventory at the end, size units",
+    "mean_abs_inventory": "|inventory| averaged over the steps, size units",
+    "max_drawdown": "largest fall of the PnL from its running peak, price units",
+    "spread": "average quoted spread ask − bid over the steps with both sides quoted, price units",
+    "fills": "number of fills (a side filled in a step counts one)",
+    "volume": "size filled, size units",
+    "spread_captured": "the PnL's spread part: what the fills earned against the mid",
+    "markout": "the fills marked to the mid markout_steps later (the episode's last mid for "
+    "fills closer to the end), price units",
+    "adverse_selection": "spread_captured − markout: what the mid's moves after the fills "
+    "cost, price units (positive: adverse)",
+    "fees": "fees paid, price units (negative: rebates)",
+    "window_start_s": "replay markets only: the episode window's first step boundary, s after "
+    "the recording's first event",
+}
+"""The per-episode results of :func:`rollout`, with their units."""
+
+
+@dataclass
+class Rollout:
+    """The results of one policy on ``episodes`` seeded episodes.
+
+    Attributes:
+        episodes: one row per episode (index ``seed``), columns :data:`EPISODE_COLUMNS`.
+        time: ``(steps,)`` time at the end of each step, in the market's time unit.
+        pnl: ``(steps, episodes)`` mark-to-market PnL after each step.
+        inventory: ``(steps, episodes)`` inventory after each step (float32).
+        mid, bid, ask: ``(steps,)`` the first episode's mid after each step and the quotes in
+            force during it (NaN: no quote).
+        bid_fill, ask_fill: ``(steps,)`` the first episode's fills in each step, size units.
+    """
+
+    episodes: pd.DataFrame
+    time: np.ndarray
+    pnl: np.ndarray
+    inventory: np.ndarray
+    mid: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    bid_fill: np.ndarray
+    ask_fill: np.ndarray
+
+
+def rollout(
+    policy: Policy,
+    episodes: int,
+    seed: int = 0,
+    market: str = "as2008",
+    markout_steps: int = 10,
+    progress: str | None = None,
+    **env_kwargs: Any,
+) -> Rollout:
+    """Play one episode per seed ``seed, seed + 1, ...`` with ``policy``.
+
+    Args:
+        policy: ``policy(obs, info) -> actions`` for a batch; a stateful one (with
+            ``reset(mask)``) is reset first, one that reads the hidden state (``bind``) is
+            bound to the market.
+        episodes: number of episodes, played as one batch.
+        seed: the first episode's seed.
+        market: the market id.
+        markout_steps: the horizon of the fills' markout, in steps.
+        progress: a label to show a progress bar with, or None for none.
+        env_kwargs: the environment's other arguments (features, reward_fn, market
+            parameters, ...).
+    """
+    env = MarketMakingVectorEnv(episodes, market=market, **env_kwargs)
+    if hasattr(policy, "bind"):
+        policy.bind(env.core.market)
+    obs, info = env.reset(seed=seed)
+    starts = getattr(env.core.market, "episode_start_s", None)
+    window_start = None if starts is None else starts()
+    if hasattr(policy, "reset"):
+        policy.reset(np.ones(episodes, dtype=bool))
+    steps = env.core.horizon_steps
+    h = markout_steps
+    pnl = np.empty((steps, episodes))
+    inventory = np.empty((steps, episodes), dtype=np.float32)
+    first = np.empty((5, steps))
+    reward, abs_inventory = np.zeros(episodes), np.zeros(episodes)
+    spread_sum, quoted, fills, volume, markout = (np.zeros(episodes) for _ in range(5))
+    # signed size and cash of each step's fills, kept until their markout is due
+    pending_size, pending_cash = np.zeros((h, episodes)), np.zeros((h, episodes))
+    cash_before = np.zeros(episodes)
+    for t in tqdm(range(steps), desc=progress, unit="step", disable=progress is None,
+                  leave=False, dynamic_ncols=True):
+        obs, r, terminated, _, info = env.step(policy(obs, info))
+        mid = info["mid"]
+        reward += r
+        pnl[t], inventory[t] = info["pnl"], info["inventory"]
+        abs_inventory += np.abs(info["inventory"])
+        both = ~(np.isnan(info["bid_price"]) | np.isnan(info["ask_price"]))
+        spread_sum[both] += (info["ask_price"] - info["bid_price"])[both]
+        quoted += both
+        fills += (info["bid_fill"] > 0).astype(float) + (info["ask_fill"] > 0)
+        volume += info["bid_fill"] + info["ask_fill"]
+        slot = t % h if h else 0
+        if h and t >= h:
+            markout += pending_size[slot] * mid + pending_cash[slot]
+        size = info["bid_fill"] - info["ask_fill"]
+        cash = info["cash"] + info["fees"]  # the fills' cash flow before fees
+        if h:
+            pending_size[slot], pending_cash[slot] = size, cash - cash_before
+        else:
+            markout += size * mid + cash - cash_before
+        cash_before = cash
+        first[:, t] = (mid[0], info["bid_price"][0], info["ask_price"][0],
+                       info["bid_fill"][0], info["ask_fill"][0])
+    if not terminated.all():
+        raise RuntimeError(f"{int((~terminated).sum())} episodes did not end after {steps} steps")
+    markout += pending_size.sum(axis=0) * mid + pending_cash.sum(axis=0)
+    results = {
+        "pnl": info["pnl"],
+        "reward": reward,
+        "final_inventory": info["inventory"],
+        "mean_abs_inventory": abs_inventory / steps,
+        "max_drawdown": max_drawdown(pnl.T),
+        "spread": np.where(quoted > 0, spread_sum / np.maximum(quoted, 1), np.nan),
+        "fills": fills,
+        "volume": volume,
+        "spread_captured": info["pnl_spread"],
+        "markout": markout,
+        "adverse_selection": info["pnl_spread"] - markout,
+        "fees": info["fees"],
+    }
+    if window_start is not None:
+        results["window_start_s"] = window_start
+    table = pd.DataFrame(results, index=pd.RangeIndex(seed, seed + episodes, name="seed"))
+    dt = env.core.market.dt
+    return Rollout(table, dt * np.arange(1, steps + 1), pnl, inventory, *first)
+
+
+def data_window(env_kwargs: dict[str, Any]) -> WindowRange | None:
+    """The range of the recording and its interval of recorded time that episodes with these
+    environment arguments (``market`` included) are drawn from; None on a market that is not
+    a replay."""
+    if env_kwargs["market"] != "replay":
+        return None
+    env = MarketMakingVectorEnv(1, **env_kwargs)
+    try:
+        return env.core.market.window_range()
+    finally:
+        env.close()
+
+
+def run_episodes(
+    policy: Policy, episodes: int, seed: int = 0, market: str = "as2008", **env_kwargs: Any
+) -> pd.DataFrame:
+    """The per-episode results of :func:`rollout` (one row per seed; columns
+    :data:`EPISODE_COLUMNS`)."""
+    return rollout(policy, episodes, seed, market, **env_kwargs).episodes

@@ -1,0 +1,53 @@
+"""Observation features by name.
+
+| name | value | unit / normalisation | markets |
+|---|---|---|---|
+| ``inventory`` | q / max_inventory | [−1, 1] | all |
+| ``time_remaining`` | (T − t)/T | [0, 1] | all |
+| ``volatility`` | realized volatility of the mid | bps/√s | all |
+| ``garman_klass`` | Garman–Klass volatility of mid bars | bps/√s | all |
+| ``imbalance`` | depth imbalance of the top levels | [−1, 1] | with a book |
+| ``ofi`` | order-flow imbalance (Cont–Kukanov–Stoikov) | best-level queues | with a book |
+| ``vpin`` | VPIN (Easley–López de Prado–O'Hara) | [0, 1] | with a book |
+| ``microprice`` | weighted mid − mid | ticks | with a book |
+| ``spread`` | best ask − best bid | ticks | with a book |
+| ``trade_rate`` | market orders per second | 1/s | with a book |
+| ``cumulative_delta`` | buy − sell volume since the start | max_inventory | with a book |
+
+Parameters go through the environment's ``feature_params`` argument, e.g.
+``feature_params={"ofi": {"window": 100}}``.
+"""
+
+from __future__ import annotations
+
+from mmgym.features.base import Feature, FeatureInputs
+from mmgym.features.market import (
+    OFI,
+    CumulativeDeltaFeature,
+    GarmanKlass,
+    Imbalance,
+    Microprice,
+    Spread,
+    TradeArrivalRate,
+    Volatility,
+    VPINFeature,
+)
+from mmgym.features.state import Inventory, TimeRemaining
+from mmgym.registry import FEATURES
+
+for _feature in (
+        Inventory,
+        TimeRemaining,
+        Volatility,
+        GarmanKlass,
+        Imbalance,
+        OFI,
+        VPINFeature,
+        Microprice,
+        Spread,
+        TradeArrivalRate,
+        CumulativeDeltaFeature,
+):
+    FEATURES.add(_feature)
+
+__all__ = ["FEATURES", "Feature", "FeatureInputs"]

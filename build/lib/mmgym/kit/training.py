@@ -1,0 +1,295 @@
+"""A training run from a composed configuration (see ``conf/`` and :mod:`mmgym.kit.config`).
+
+Builds the environment, trains the agent (tabular Q-learning or any Stable-Baselines3
+algorithm) with a progress bar and the ``mmgym/*`` TensorBoard scalars, checkpoints it,
+saves the final model, and compares it with Avellaneda–Stoikov on common seeded episodes.
+Ctrl-C saves a checkpoint and stops cleanly.
+
+On a ``replay`` market the agent trains on the market config's ``range`` (``train`` in
+``conf/market/replay.yaml``) and the comparison plays :data:`COMPARE_RANGE`, the recording's
+evaluation range; both ranges are printed, and checked before training.
+
+Seeds (:mod:`mmgym.rng`, "Seed spaces"): the run with ``seed=k`` trains environment ``j`` on
+the market streams of seed ``training_seed(k, j)`` = 2^63 + k·2^16 + j, in the space reserved
+for training, so runs with different seeds share no stream (they are independent
+replicates) and evaluations, whose seeds lie below 2^63, never replay a training episode.
+``k`` also seeds the agent's own generators (exploration, network initialisation). A run
+resumed from a checkpoint of ``S`` steps (summed over the environments) seeds every
+environment at episode ``S`` of its stream (``options={"episode": S}``; a new run at 0): an
+environment plays at most one episode per step of its own, so every episode the run played
+before the checkpoint has an index below ``S``, and each resumed segment starts past the
+previous ones.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from mmgym.agents import QLearning
+from mmgym.agents import sb3 as sb3_agents
+from mmgym.agents.qlearning import HYPERPARAMETERS
+from mmgym.evaluation import data_window, run_episodes
+from mmgym.evaluation.metrics import Bootstrap, mean
+from mmgym.kit.config import action_form, env_kwargs, validate, with_data_range
+from mmgym.kit.lineup import baseline
+from mmgym.kit.tracking import EpisodeStats, TensorBoardLog
+from mmgym.registry import import_plugins
+from mmgym.rng import training_seed
+from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
+from mmgym.validation import ConfigError, check_known_keys
+from mmgym.vector import MarketMakingVectorEnv
+from mmgym.wrappers import Bins, QuoteGrid
+
+EVAL_SEED = 1_000_000
+"""The closing comparison's first seed: its episodes are those of seeds ``EVAL_SEED`` on, apart
+from ``evaluate.py``'s default (0–999) and below the training seeds (:func:`training_seed`)."""
+COMPARE_RANGE = "eval"
+"""The range of a replay recording the closing comparison plays (windows training never
+saw when it trained on ``train``)."""
+
+
+class Progress:
+    """The progress bar (steps/s, recent mean episode PnL) and the TensorBoard scalars."""
+
+    def __init__(self, cfg: DictConfig, out: Path, start: int) -> None:
+        self.stats = EpisodeStats(cfg.num_envs)
+        self.log = TensorBoardLog(out / "tensorboard")
+        self.bar = tqdm(total=cfg.total_timesteps, initial=start, unit="step",
+                        disable=not cfg.progress, dynamic_ncols=True)
+        self.steps = start
+        self.started = time.perf_counter()
+        self.time_limit_s = cfg.time_limit_s
+        self.checkpoints: list[dict[str, Any]] = []
+
+    def saved(self, path: Path, steps: int) -> None:
+        """Note a checkpoint written at ``steps`` env steps, with the wall-clock seconds
+        since the run started (``training.json``'s ``checkpoints``: a learning curve in time)."""
+        self.checkpoints.append({"path": str(path), "env_steps": steps,
+                                 "seconds": time.perf_counter() - self.started})
+
+    def in_time(self) -> bool:
+        """False once the run's ``time_limit_s`` (if any) has passed."""
+        return not self.time_limit_s or time.perf_counter() - self.started < self.time_limit_s
+
+    def step(self, steps: int, rewards: np.ndarray, ended: np.ndarray,
+             info: dict[str, np.ndarray]) -> None:
+        finished = self.stats.update(rewards, ended, info)
+        self.log.episodes(finished, self.stats, steps)
+        self.bar.update(steps - self.steps)
+        self.steps = steps
+        if finished:
+            self.bar.set_postfix(pnl=f"{np.mean(self.stats.recent):.3g}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
+    """Train the configured agent into ``out``; return the comparison table."""
+    import_plugins(cfg.plugins)
+    validate(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    kwargs = env_kwargs(cfg)
+    print(OmegaConf.to_yaml(cfg))
+    window = data_window(kwargs)
+    if window is not None:
+        print(f"training data: {window}")
+        if cfg.eval_episodes:  # its range holds an episode: checked before training
+            print(f"comparison data: {data_window(with_data_range(kwargs, COMPARE_RANGE))}")
+    out.mkdir(parents=True, exist_ok=True)
+    with _interruptible():
+        if cfg.agent.algo == "qlearning":
+            policy = _train_qlearning(cfg, kwargs, out)
+        else:
+            policy = _train_sb3(cfg, kwargs, out)
+    table = compare(cfg, kwargs, policy)
+    if not table.empty:
+        where = f" ({COMPARE_RANGE} range)" if window is not None else ""
+        print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
+              f"of {cfg.market.name}{where}:")
+        print(table.to_string(float_format="{:.4g}".format))
+        table.to_csv(out / "comparison.csv")
+    return table
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT (Ctrl-C, ``kill -INT``) interrupts the training however the run was started: a
+    process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt. Only the main thread can set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFrame:
+    """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes (on
+    a replay market, of :data:`COMPARE_RANGE`)."""
+    if not cfg.eval_episodes:
+        return pd.DataFrame()
+    kwargs = with_data_range(kwargs, COMPARE_RANGE)
+    reference = baseline("as_inventory", cfg.market)
+    rows = {}
+    for name, p, observation in ((cfg.agent.name, policy, {}),
+                                 (reference.label, reference.policy, reference.observation)):
+        r = run_episodes(p, cfg.eval_episodes, seed=EVAL_SEED, **(kwargs | observation))
+        rows[name] = {"mean PnL": r["pnl"].mean(), "std PnL": r["pnl"].std(),
+                      "mean reward": r["reward"].mean(), "std final q": r["final_inventory"].std(),
+                      "fills": r["fills"].mean(), "spread": r["spread"].mean()}
+    return pd.DataFrame(rows).T
+
+
+def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLearning:
+    env = MarketMakingVectorEnv(cfg.num_envs, **kwargs)
+    if cfg.resume:
+        agent = QLearning.load(cfg.resume)
+        if agent.bins.feature_names != env.feature_names:
+            raise ConfigError(
+                f"resume={cfg.resume!r}: the checkpoint observes {list(agent.bins.feature_names)}, "
+                f"this run {list(env.feature_names)}"
+            )
+    else:
+        a = cfg.agent
+        bins = Bins(env.feature_names, OmegaConf.to_container(a.bins))
+        grid = QuoteGrid(list(a.grid["bid"]), list(a.grid["ask"]))
+        given = OmegaConf.to_container(a.kwargs)
+        check_known_keys("agent.kwargs", given, HYPERPARAMETERS)
+        agent = QLearning(bins, grid, seed=cfg.seed, **given)
+    progress = Progress(cfg, out, agent.steps)
+    next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
+    log = progress.log
+
+    def callback(agent: QLearning, rewards: np.ndarray, ended: np.ndarray, info: dict) -> bool:
+        nonlocal next_checkpoint
+        progress.step(agent.steps, rewards, ended, info)
+        if next_checkpoint and agent.steps >= next_checkpoint:
+            progress.saved(agent.save(out / "checkpoints" / f"qtable_{agent.steps}.npz"),
+                           agent.steps)
+            next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
+        return progress.in_time()
+
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    # seeds the streams (env j: training_seed(k, j), at episode S on resume: module doc);
+    # learn's reset, without a seed, starts the next episode of each
+    env.reset(seed=training_seed(cfg.seed), options={"episode": agent.steps})
+    started = _clock()
+    try:
+        agent.learn(env, cfg.total_timesteps, callback=callback)
+    except KeyboardInterrupt:
+        path = agent.save(out / "checkpoints" / f"qtable_{agent.steps}_interrupted.npz")
+        print(f"\ninterrupted: checkpoint saved to {path}")
+    finally:
+        progress.close()
+    spent = _since(started)
+    agent.save(out / "qtable.npz")
+    _finish(out, log, cfg, progress, agent.steps, spent)
+    return agent
+
+
+def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents.SB3Policy:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    a = cfg.agent
+    # SB3 reads every env's info dict each step; Progress reads the arrays (step_info)
+    adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a), info_dicts=False)
+    venv = VecMonitor(adapter)
+    if cfg.resume:
+        model = sb3_agents.load(a.algo, cfg.resume, venv)
+    else:
+        cls = sb3_agents.algorithm(a.algo)
+        if a.normalize:
+            venv = VecNormalize(venv, norm_reward=False)
+        model = cls(a.policy, venv, seed=cfg.seed, device="cpu", verbose=0,
+                    policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
+                    **sb3_agents.hyperparameters(OmegaConf.to_container(a.kwargs)))
+    # after SB3 seeded the env with the model's seed (building or loading it): env j plays
+    # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
+    model.get_env().seed(training_seed(cfg.seed))
+    model.get_env().set_options({"episode": model.num_timesteps})
+    progress = Progress(cfg, out, model.num_timesteps)
+
+    class Callback(BaseCallback):
+        next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
+
+        def _on_step(self) -> bool:
+            progress.step(self.num_timesteps, np.asarray(self.locals["rewards"]),
+                          np.asarray(self.locals["dones"]), adapter.step_info)
+            if self.next_checkpoint and self.num_timesteps >= self.next_checkpoint:
+                path = out / "checkpoints" / f"model_{self.num_timesteps}.zip"
+                sb3_agents.save(self.model, path)
+                progress.saved(path, self.num_timesteps)
+                self.next_checkpoint = _next(self.num_timesteps, cfg.checkpoint_every)
+            return progress.in_time()
+
+    started = _clock()
+    try:
+        model.learn(cfg.total_timesteps - model.num_timesteps, callback=Callback(),
+                    reset_num_timesteps=not cfg.resume)
+    except KeyboardInterrupt:
+        path = out / "checkpoints" / f"model_{model.num_timesteps}_interrupted.zip"
+        sb3_agents.save(model, path)
+        print(f"\ninterrupted: checkpoint saved to {path}")
+    finally:
+        progress.close()
+    spent = _since(started)
+    sb3_agents.save(model, out / "model.zip")
+    _finish(out, progress.log, cfg, progress, model.num_timesteps, spent)
+    return sb3_agents.SB3Policy(model)
+
+
+def _next(steps: int, every: int) -> int:
+    return (steps // every + 1) * every if every else 0
+
+
+def _clock() -> tuple[float, float]:
+    """Wall-clock and this process's CPU time, seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds since ``started``, a :func:`_clock` reading."""
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1]
+
+
+def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, progress: Progress,
+            steps: int, spent: tuple[float, float]) -> None:
+    """The run's hyperparameters and final figures in TensorBoard, and ``training.json``
+    (the training's ``seconds`` of wall-clock and ``cpu_seconds`` of this process's CPU
+    time, ``spent``, and the ``checkpoints`` written: path, env steps, seconds since the run
+    started). The Sharpe ratio of the last episodes enters HParams, a table to rank
+    runs by, only where they earn (their mean PnL interval above 0, as in the evaluation's
+    verdicts, :func:`mmgym.evaluation.metrics.verdict`)."""
+    seconds, cpu_seconds = spent
+    stats = progress.stats
+    flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
+    recent = float(np.mean(stats.recent)) if stats.recent else 0.0
+    rate = steps / max(seconds, 1e-9)
+    final = {"episode_pnl": recent, "steps_per_second": rate}
+    if Bootstrap().estimate(mean, np.array(stats.recent))[1] > 0:
+        final["sharpe"] = stats.sharpe()
+    log.hparams(flat.to_dict(), final)
+    log.close()
+    summary = {"env_steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
+               "env_steps_per_second": rate, "checkpoints": progress.checkpoints}
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {steps:,} env steps in {seconds:.1f} s ({rate:,.0f} steps/s)")

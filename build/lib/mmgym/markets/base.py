@@ -1,0 +1,100 @@
+"""The market protocol and the record of one step, shared by every market model.
+
+A market knows nothing of agents, rewards or observations. It holds the state of ``n``
+independent markets, takes the agents' quotes (offsets from its mid, one bid and one ask per
+environment) and the step's uniform random numbers, and returns what happened as a
+:class:`MarketStep` of arrays. Accounting, features and rewards are computed from that record
+by :class:`mmgym.core.MarketMakingCore`, in that order.
+
+Randomness enters only through the uniforms passed to :meth:`Market.reset` and
+:meth:`Market.step` (see :mod:`mmgym.rng`): a market draws nothing itself, so the same seed
+gives the same market whatever the batch size, and its draws never depend on the quotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class MarketStep:
+    """What happened in one step, one entry per environment.
+
+    Sizes are in the market's size unit (``as2008``: shares, one per fill), prices and
+    notionals in its price unit. Paired arrays have shape ``(2, n)``: row 0 is the agent's
+    bid side, row 1 its ask side. The arrays may be reused by the market on its next step.
+
+    Attributes:
+        mid_before: ``(n,)`` mid price against which the quotes were set (start of the step).
+        mid: ``(n,)`` mid price at the end of the step.
+        prices: the agent's quotes in force during the step (NaN: no quote on that side).
+        fills: size filled on each side during the step (>= 0).
+        notional: sum of price x size of those fills (0 when none).
+    """
+
+    mid_before: np.ndarray
+    mid: np.ndarray
+    prices: np.ndarray
+    fills: np.ndarray
+    notional: np.ndarray
+
+    @classmethod
+    def empty(cls, mid: np.ndarray) -> MarketStep:
+        """A record for ``len(mid)`` environments whose end-of-step mid is the array ``mid``."""
+        n = len(mid)
+        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)))
+
+
+class Market(Protocol):
+    """A batch of ``n`` market models stepped together.
+
+    Attributes:
+        name: its config id.
+        Params: the frozen dataclass of its parameters, validated on construction.
+        has_book: whether its step record is a :class:`~mmgym.markets.lob.LOBStep` with the
+            book and the trades.
+        default_max_inventory: the position limit when the user sets none, size units.
+        default_features: the observation when the user names none.
+        n_uniforms: uniform numbers it consumes per environment per step (and at reset).
+        horizon_steps: steps per episode.
+        dt: step length, in the market's time unit.
+        quote_size: the agent's total order size per side, size units.
+        offset_low, offset_high: the bounds of the action's offsets.
+        mid: the current mid of each environment, price units.
+        step_record: the :class:`MarketStep` that :meth:`step` fills and returns, the same
+            object every step.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type]
+    default_features: ClassVar[tuple[str, ...]]
+    default_max_inventory: ClassVar[float]
+    has_book: ClassVar[bool]
+    n: int
+    n_uniforms: int
+    horizon_steps: int
+    dt: float
+    quote_size: float
+    offset_low: float
+    offset_high: float
+    mid: np.ndarray
+    step_record: MarketStep
+
+    def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
+        """Start new episodes for the environments where ``mask`` is true, using their reset
+        uniforms (shape ``(n_uniforms, mask.sum())``)."""
+
+    def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> MarketStep:
+        """Advance every environment by one step.
+
+        Args:
+            offsets: ``(2, n)`` distances of the bid (row 0) and ask (row 1) from the mid, in
+                the market's offset unit, positive away from the mid; NaN means no quote.
+            uniforms: the step's uniform numbers, shape ``(n_uniforms, n)``.
+        """
+
+    def params(self) -> dict[str, Any]:
+        """The model's parameters by name (for policies that may know them, and for logs)."""

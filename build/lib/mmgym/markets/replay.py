@@ -1,0 +1,608 @@
+"""The ``replay`` market: a recorded order book and its trades, with the agent's orders in it.
+
+The recording is an event table (:mod:`mmgym.data.schema`, written by ``mmgym-import``).
+Once per file (and step length) the book is rebuilt (:func:`mmgym.data.book.rebuild_book`)
+and cut into steps of ``dt`` seconds of recorded time: step ``k`` runs from boundary
+``t_k = t_0 + k·dt`` to ``t_{k+1}`` (``t_0`` the first event); the book at a boundary is the
+book after every event at or before it. Kept per step: the best prices and the sizes on a
+grid of ticks behind each best at its end, and the recorded trades in it (volume by price and
+aggressor side). Those are laid out once per file (cached) as a table with a column per
+boundary (:class:`Recording`): a step reads the queue and traded volume at each order's price
+by index arithmetic into flat segments of its environment's column, then copies the next
+column in.
+
+A step, for every environment:
+
+1. **The agent's orders.** The quotes (offsets in ticks from the mid at ``t_k``) become a bid
+   at ``floor(mid − δ_b)`` and an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only (a
+   bid at or above the best ask is placed one tick below it, an ask likewise). An order whose
+   price is unchanged keeps its place in the queue; a moved or fully filled one is replaced
+   by a new order that joins the back of the displayed size at its price (none ahead when its
+   price is better than the best).
+2. **Trades.** A resting bid fills when recorded *sells* reach its price: all that is left of
+   it when a sell trades below its price (the level was exhausted), else the sell volume at
+   its price beyond the volume still ahead of it in the queue (which the trades consume
+   first). Asks likewise with recorded buys.
+3. **Queue.** The displayed size at the order's price falls, net of trades, by ``c`` lots
+   between ``t_k`` and ``t_{k+1}`` (the smallest cancellation consistent with the two
+   books). ``queue_model`` ``probabilistic``: a cancelled lot is ahead of the agent with
+   probability ahead / queue (the expected advance is used, as in the ``lob`` market);
+   ``conservative``: cancellations come from behind, so only trades advance the agent. In
+   both, no more can be ahead than the queue displayed at ``t_{k+1}``.
+4. The mid becomes that of the book at ``t_{k+1}``.
+
+**No market impact.** The agent's orders are not in the recorded book: its fills take
+nothing from the recorded queues, its quotes move no one, and the recording plays on as if
+the agent were absent. Fills are therefore optimistic for large orders (size above the
+recorded volume at the price) and for quotes that would have changed others' behaviour.
+
+**Books that show a few levels** (``mmgym.levels`` = ``L`` in the file's metadata: LOBSTER
+level-``L`` files, down to level 1). The book is known up to the ``L``-th shown level of
+each side and unknown behind it (when the side shows fewer than ``L`` levels it shows the
+whole side). An order at a shown level joins behind its displayed size; an order inside the
+spread stands alone at the front and fills when a recorded trade reaches its price; an order
+behind the last shown level has an unknown queue ahead of it, so it fills only when a trade
+goes through its price (all of it then), and once its level is shown it stands behind the
+whole displayed size there. Not modelled: hidden (non-displayed) orders at the agent's price,
+which a real order would queue behind or ahead of (the recording's hidden executions are
+trades like the others), and anything behind level ``L``. A trade between two ticks (a
+midpoint execution at half a cent) reaches the ticks it crossed: a buy the asks at or below
+its price, a sell the bids at or above it.
+
+Episodes are windows of the recording: ``start="random"`` draws the first step uniformly
+among those where the whole window has a two-sided book (from the reset's uniform number, so
+the seed fixes it), a number starts at that many seconds after ``t_0``.
+
+**Held-out windows.** The recording's time span ``T`` (first to last event) is split at
+``s = split_fraction·T`` seconds after ``t_0`` (or ``s = split_seconds``): the *training
+range* is ``[0, s]``, the *evaluation range* ``[s, K·dt]`` (``K·dt`` the last boundary), in
+seconds after ``t_0``. With ``range="train"`` (or ``"eval"``) every episode's window, its
+first boundary and its last, lies in that range: a training window ends at the last boundary
+at or before ``s``, an evaluation window starts at the first boundary at or after it, so a
+training and an evaluation episode never share a step of recorded time (at most the
+boundary ``s`` itself, when it is one). ``range="all"`` uses the whole recording.
+:meth:`ReplayMarket.window_range` tells which range and which interval of recorded time
+(seconds after ``t_0`` and UTC) the episodes come from. The training kit trains on
+``train`` (``conf/market/replay.yaml``) and evaluates on ``eval`` (``evaluate.py``'s
+``data_range``, the closing comparison of ``train.py``).
+
+Randomness: one uniform per reset (the start); none during steps (the recording is the
+market), so episodes from the same seed are identical in any batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from mmgym.data.book import rebuild_book
+from mmgym.data.schema import BUY, SELL, TRADE
+from mmgym.data.store import DataError, read_events
+from mmgym.markets.lob import LOBStep
+from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+
+_BID, _ASK = 0, 1
+
+RANGES = ("all", "train", "eval")
+"""The values of :attr:`ReplayParams.range`: the whole recording, or the part before or after
+its split (see the module doc)."""
+_RANGE_NAMES = {"all": "whole recording", "train": "training range", "eval": "evaluation range"}
+
+
+@dataclass(frozen=True)
+class ReplayParams:
+    """Parameters of the ``replay`` market.
+
+    | name | meaning | unit | default | allowed |
+    |---|---|---|---|---|
+    | ``data_path`` | the event file (parquet, from ``mmgym-import``) | - | required | a file |
+    | ``dt`` | step length, recorded time | s | 0.1 | (0, 60] |
+    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 60 | (dt, recording] |
+    | ``start`` | ``"random"``, or the start after the first event | s | random | see below |
+    | ``range`` | where the episodes lie: ``all``, ``train`` or ``eval`` (module doc) | - | all | |
+    | ``split_fraction`` | the split, a fraction of the events' time span T | - | 0.7 | (0, 1) |
+    | ``split_seconds`` | the split after the first event; None: by fraction | s | None | (0, T) |
+    | ``levels`` | book levels a side in the step record (ticks from the best) | - | 10 | [1, 100] |
+    | ``tick`` | tick size; None: the file's ``mmgym.tick_size`` | price | None | (0, inf) |
+    | ``lot`` | lot size; None: the file's ``mmgym.lot_size`` | size | None | (0, inf) |
+    | ``quote_size`` | size of each of the agent's orders | size | 0.01 | [lot, inf) |
+    | ``queue_model`` | ``conservative`` or ``probabilistic`` (module doc) | - | probabilistic | |
+    | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, 1000] |
+
+    The training range is ``[0, split]`` and the evaluation range ``[split, end]``, in
+    seconds after the first event (``split`` = ``split_seconds`` when set, which overrides
+    ``split_fraction``; ``end`` the recording's last step boundary): every window of
+    ``range="train"`` ends at or before the split, every window of ``range="eval"`` starts at
+    or after it. The chosen range must hold an episode (the error says how long it is), a
+    fixed ``start`` must lie in it (the error gives the allowed interval) and leave a
+    two-sided book at every step boundary of the episode (the error lists the allowed
+    starts); ``data_path`` must be a readable event file
+    (:class:`~mmgym.data.store.DataError` names it otherwise).
+    """
+
+    data_path: str | None = None
+    dt: float = 0.1
+    episode_seconds: float = 60.0
+    start: str | float = "random"
+    range: Literal["all", "train", "eval"] = "all"
+    split_fraction: float = 0.7
+    split_seconds: float | None = None
+    levels: int = 10
+    tick: float | None = None
+    lot: float | None = None
+    quote_size: float = 0.01
+    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    max_offset_ticks: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.data_path is None:
+            raise ConfigError("data_path=None: the replay market needs an event file "
+                              "(parquet written by mmgym-import)")
+        if not isinstance(self.data_path, str | Path):
+            raise ConfigError(f"data_path={self.data_path!r}: expected a file path")
+        check_episode(self.dt, self.episode_seconds)
+        if self.start != "random":
+            if isinstance(self.start, str):
+                raise ConfigError(f"start={self.start!r}: expected 'random' or a number of "
+                                  "seconds >= 0")
+            check_number("start", self.start, low=0)
+        check_choice("range", self.range, RANGES)
+        check_number("split_fraction", self.split_fraction, low=0, high=1, low_open=True,
+                     high_open=True)
+        if self.split_seconds is not None:
+            check_number("split_seconds", self.split_seconds, low=0, low_open=True)
+        check_number("levels", self.levels, low=1, high=100, integer=True)
+        for name in ("tick", "lot"):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), low=0, low_open=True)
+        check_number("quote_size", self.quote_size, low=0, low_open=True)
+        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
+
+
+@dataclass(frozen=True)
+class WindowRange:
+    """Where a replay market's episodes come from: the range of the recording and its
+    interval of recorded time (see the module doc).
+
+    Attributes:
+        name: the range, ``all``, ``train`` or ``eval`` (:attr:`ReplayParams.range`).
+        source: the event file.
+        start_s, end_s: the range's first and last step boundary, s after the recording's
+            first event: every episode's window lies in ``[start_s, end_s]``.
+        split_s: the split between the training and evaluation ranges, s after the first
+            event.
+        start_utc, end_utc: ``start_s`` and ``end_s`` as ISO 8601 UTC times (the event
+            file's clock, ns since the epoch).
+        windows: the number of possible episode starts in the range (step boundaries).
+    """
+
+    name: str
+    source: str
+    start_s: float
+    end_s: float
+    split_s: float
+    start_utc: str
+    end_utc: str
+    windows: int
+
+    def __str__(self) -> str:
+        return (f"{self.name} range of {self.source}: [{self.start_s:g}, {self.end_s:g}] s "
+                f"after its first event ({self.start_utc} to {self.end_utc} UTC; split at "
+                f"{self.split_s:g} s), {self.windows} window starts")
+
+
+def _utc(ts_ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC, without the offset."""
+    return pd.Timestamp(ts_ns, unit="ns").isoformat()
+
+
+# Rows of the step table (column ``k``: boundary ``k``). Prices in ticks are stored *signed*
+# per side, ``y = −price`` for the bid and ``y = price`` for the ask, so that both sides
+# compare alike ("larger y": further from the touch); a ``(2, ·)`` group is (bid, ask).
+_SIGNED_MID = slice(0, 2)  # [−mid, mid] at t_k, ticks
+_LIMIT = slice(2, 4)  # post-only: y >= [−(best ask − 1), best bid + 1] at t_k
+_REACH = slice(4, 6)  # [−lowest sell, highest buy] of step k (−inf: none)
+_SHIFT = slice(6, 12)  # (3, 2) y + shift: the position of y in each lookup segment (below)
+_FIRST = slice(12, 18)  # (3, 2) the position of the 0 before the segment
+_LAST = slice(18, 24)  # (3, 2) the position of the 0 after it
+_SHOWN = 24  # mid, best bid, best ask (price units), depth (2, levels) at t_k; then
+# the recorded buy volume, sell volume, trade count, sell volume, buy volume of step k − 1
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The step table of one file (see the module doc), so that a step is one gather.
+
+    Attributes:
+        table: ``(rows, K + 1)`` float table, column ``k`` the boundary ``t_k`` (rows: the
+            ``_SIGNED_MID`` ... ``_SHOWN`` constants): what step ``k`` reads (its book at
+            ``t_k`` and ``t_{k+1}``, its trades), the book shown at ``t_k`` and the recorded
+            volumes of step ``k − 1``; column-major, so that a column is one contiguous read.
+        values: the lookup segments, flat: for each boundary and side the displayed sizes
+            ``j = 0 .. G − 1`` ticks behind the best (``inf`` where unknown, past the last
+            level a level-limited source shows), between a 0 (what a price better than the
+            best finds) and what lies past the grid (0, or ``inf`` where unknown); then for
+            each step and side the recorded aggressor volume at each price between the step's
+            extreme trades, each segment between two 0s.
+        two_sided: ``(K + 1,)`` both sides non-empty at the boundary.
+        tick, lot: price and size units.
+        first_ns, last_ns: the first and last event's ``ts_ns`` (ns since the epoch).
+    """
+
+    table: np.ndarray
+    values: np.ndarray
+    two_sided: np.ndarray
+    tick: float
+    lot: float
+    first_ns: int
+    last_ns: int
+
+    @property
+    def n_rows_reset(self) -> int:
+        """Rows a reset copies: all but the previous step's recorded volumes."""
+        return len(self.table) - 5
+
+
+@lru_cache(maxsize=4)
+def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
+                   tick: float | None, lot: float | None) -> Recording:
+    """The step table of ``path`` (cached by file, modification time, step and grid)."""
+    events, meta = read_events(path)
+    try:
+        tick = tick if tick is not None else float(meta["mmgym.tick_size"])
+        lot = lot if lot is not None else float(meta["mmgym.lot_size"])
+    except KeyError as e:
+        raise ConfigError(f"{path}: no {e.args[0]} in its metadata; pass tick and lot") from None
+    if len(events) == 0:
+        raise DataError(f"{path}: no events")
+    ts = events["ts_ns"].to_numpy()
+    dt_ns = round(dt * 1e9)
+    n_steps = int((ts[-1] - ts[0]) // dt_ns)
+    cuts = ts[0] + dt_ns * np.arange(n_steps + 1, dtype=np.int64)
+    levels_shown = int(meta["mmgym.levels"]) if "mmgym.levels" in meta else None
+    history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid,
+                           shown_levels=levels_shown)
+    best = np.rint(history.cut_best / tick)  # (K + 1, 2) ticks
+
+    trades = events[events["kind"].to_numpy() == TRADE]
+    t_ts = trades["ts_ns"].to_numpy()
+    step = np.searchsorted(cuts, t_ts, side="left") - 1  # cut_k < ts <= cut_{k+1}
+    keep = (step >= 0) & (step < n_steps)
+    step = step[keep]
+    side = trades["side"].to_numpy()[keep]
+    size = trades["size"].to_numpy()[keep]
+    buy, sell = side == BUY, side == SELL
+    # a trade between two ticks (a midpoint execution) reaches the ticks it crossed: a buy the
+    # asks at or below it, a sell the bids at or above it
+    ticks = trades["price"].to_numpy()[keep] / tick
+    price = np.where(buy, np.floor(ticks + 1e-9), np.ceil(ticks - 1e-9))
+    buy_volume = np.bincount(step[buy], size[buy], minlength=n_steps)
+    sell_volume = np.bincount(step[sell], size[sell], minlength=n_steps)
+    count = np.bincount(step, minlength=n_steps).astype(np.float64)
+
+    K, G = n_steps, grid
+    table = np.zeros((_SHOWN + 3 + 2 * levels + 5, K + 1))
+    sign = np.array([-1.0, 1.0])
+    mid = best.mean(axis=1)
+    table[_SIGNED_MID] = sign[:, None] * mid
+    table[_LIMIT] = -(best[:, 1] - 1.0), best[:, 0] + 1.0
+    # lookup segments, (3, 2) per column: the displayed sizes at t_k (row 0) and t_{k+1}
+    # (row 2), slot j the size j ticks behind the best; the trades of step k (row 1) by price,
+    # slot 0 at the extreme price
+    queue_base = 1 + (G + 2) * np.arange(2 * (K + 1), dtype=np.float64).reshape(K + 1, 2)
+    origin = np.zeros((3, 2, K + 1))  # the signed price of each segment's first slot
+    width = np.zeros((3, 2, K + 1))  # its number of slots
+    base = np.zeros((3, 2, K + 1))  # its position in ``values``
+    origin[0] = (sign * best).T
+    origin[2, :, :K] = origin[0, :, 1:]
+    width[[0, 2]] = G
+    base[0] = queue_base.T
+    base[2, :, :K] = base[0, :, 1:]
+    # no step K: its trades and next book find the leading 0
+    origin[1:, :, K], width[1:, :, K], base[1:, :, K] = np.nan, 0, 1
+    # the queue at each tick behind the best, between a 0 (a price better than the best has
+    # none ahead) and what lies past the grid; unknown (inf: nothing fills there but a trade
+    # through the price) past the last level a level-limited source shows
+    known = history.cut_known[:, :, None]
+    queue = np.where(np.arange(G) > known, np.inf, history.cut_depth)
+    beyond = np.where(np.isfinite(known), np.inf, 0.0)
+    segments = [np.concatenate([np.zeros((K + 1, 2, 1)), queue, beyond], axis=2).ravel(),
+                np.zeros(1)]
+    used = (K + 1) * 2 * (G + 2) + 1
+    min_sell = np.full(K, np.inf)
+    np.minimum.at(min_sell, step[sell], price[sell])
+    max_buy = np.full(K, -np.inf)
+    np.maximum.at(max_buy, step[buy], price[buy])
+    table[_REACH, :K] = -min_sell, max_buy
+    table[_REACH, K] = -np.inf
+    for s, aggressor in ((0, sell), (1, buy)):
+        y = sign[s] * price[aggressor]
+        k = step[aggressor]
+        lo = np.full(K, np.inf)
+        np.minimum.at(lo, k, y)
+        hi = np.full(K, -np.inf)
+        np.maximum.at(hi, k, y)
+        n_slots = np.where(np.isfinite(lo), hi - lo + 1, 0).astype(np.int64)
+        start = used + np.concatenate([[0], np.cumsum(n_slots + 1)[:-1]])
+        origin[1, s, :K] = np.where(np.isfinite(lo), lo, 0.0)
+        width[1, s, :K] = n_slots
+        base[1, s, :K] = start
+        values = np.zeros(int((n_slots + 1).sum()))
+        # the volume at each (step, price), added in recording order
+        slot = (start[k] - used + (y - origin[1, s, k])).astype(np.int64)
+        uniq, inverse = np.unique(slot, return_inverse=True)
+        values[uniq] = np.bincount(inverse, size[aggressor], minlength=len(uniq))
+        segments.append(values)
+        used += len(values)
+    table[_SHIFT] = (base - origin).reshape(6, K + 1)
+    table[_FIRST] = (base - 1).reshape(6, K + 1)
+    table[_LAST] = (base + width).reshape(6, K + 1)
+    shown = table[_SHOWN:_SHOWN + 3 + 2 * levels]
+    shown[0] = mid * tick
+    shown[1:3] = best.T * tick
+    shown[3:] = history.cut_depth[:, :, :levels].transpose(1, 2, 0).reshape(2 * levels, K + 1)
+    recorded = table[_SHOWN + 3 + 2 * levels:]
+    recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
+    return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
+                     two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot,
+                     first_ns=int(ts[0]), last_ns=int(ts[-1]))
+
+
+class ReplayMarket:
+    """``n`` replays of one recording; see the module doc.
+
+    Prices are kept in ticks, signed per side (see ``_SIGNED_MID``); order arrays are
+    ``(2, n)`` (bid row, ask row); :attr:`now` holds each environment's column of the step
+    table (the step record's book and volume arrays are views of its rows). The step is one
+    compiled loop over the environments (numba, ``_step_envs``), each taken through 1–4 of
+    the module doc in turn, so an environment's arithmetic is the same whatever the batch.
+    Stepping an environment already at the recording's last boundary raises ``IndexError``
+    (naming it) before anything changes.
+    """
+
+    name: ClassVar[str] = "replay"
+    Params: ClassVar[type] = ReplayParams
+    default_max_inventory: ClassVar[float] = 0.5
+    has_book: ClassVar[bool] = True
+    default_features: ClassVar[tuple[str, ...]] = (
+        "inventory", "volatility", "ofi", "vpin", "imbalance", "time_remaining",
+    )
+
+    def __init__(self, n: int, **params: Any) -> None:
+        p = ReplayParams(**params)
+        path = Path(p.data_path)
+        if not path.is_file():
+            raise DataError(f"{path}: no such file (data_path)")
+        self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
+        rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
+                                        self.grid, p.levels, p.tick, p.lot)
+        self.p = replace(p, tick=rec.tick, lot=rec.lot)
+        check_number("quote_size", p.quote_size, low=rec.lot)
+        self.n = n
+        self.dt = p.dt
+        self.horizon_steps = round(p.episode_seconds / p.dt)
+        self.quote_size = p.quote_size
+        self.offset_low, self.offset_high = -p.max_offset_ticks, p.max_offset_ticks
+        self.n_uniforms = 1
+        H = self.horizon_steps
+        n_bounds = len(rec.two_sided)
+        if n_bounds <= H:
+            raise ConfigError(f"episode_seconds={p.episode_seconds!r}: the recording {path} "
+                              f"holds {(n_bounds - 1) * p.dt:g} s")
+        first_ns, last_ns = rec.first_ns, rec.last_ns
+        dt_ns = round(p.dt * 1e9)
+        lo, hi, split_ns = self._range_bounds(p, path, last_ns - first_ns, n_bounds - 1)
+
+        def seconds(k: int) -> float:
+            return k * dt_ns / 1e9
+
+        # an episode may start at k when the book is two-sided at every boundary k..k+H and
+        # they all lie in the range
+        bad = np.concatenate([[0], np.cumsum(~rec.two_sided)])
+        allowed = bad[H + 1:] - bad[: n_bounds - H] == 0
+        allowed[:lo] = False
+        allowed[hi - H + 1:] = False
+        self.starts = np.flatnonzero(allowed)
+        where = f"{_RANGE_NAMES[p.range]} [{seconds(lo):g}, {seconds(hi):g}] s"
+        if len(self.starts) == 0:
+            raise DataError(f"{path}: no window of {p.episode_seconds:g} s with a two-sided "
+                            f"book in the {where}")
+        self._window_range = WindowRange(
+            name=p.range, source=str(path), start_s=seconds(lo), end_s=seconds(hi),
+            split_s=split_ns / 1e9, start_utc=_utc(first_ns + lo * dt_ns),
+            end_utc=_utc(first_ns + hi * dt_ns), windows=len(self.starts))
+        if p.start != "random":
+            k0 = round(p.start / p.dt)
+            if not lo <= k0 <= hi - H:
+                raise ConfigError(
+                    f"start={p.start!r}: outside the {where} (range={p.range!r}); allowed "
+                    f"starts (s): {seconds(lo):g} to {seconds(hi - H):g}")
+            if k0 not in set(self.starts.tolist()):
+                raise ConfigError(
+                    f"start={p.start!r}: no two-sided book over [{p.start}, "
+                    f"{p.start + p.episode_seconds}] s; allowed starts (s): "
+                    f"{self.starts[0] * p.dt:g} to {self.starts[-1] * p.dt:g} (with gaps)")
+            self.fixed_start: int | None = k0
+        else:
+            self.fixed_start = None
+        self._probabilistic = p.queue_model == "probabilistic"
+        self._dt_ns = dt_ns
+        self.pos = np.zeros(n, dtype=np.int64)
+        self.start_pos = np.zeros(n, dtype=np.int64)  # each env's episode's first boundary
+        self.now = np.zeros((len(rec.table), n))  # the table's column at each env's boundary
+        self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
+        self.order_left = np.zeros((2, n))  # size units
+        self.order_ahead = np.zeros((2, n))  # size units
+        now = self.now
+        self.mid = now[_SHOWN]
+        L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
+        self.step_record = LOBStep(
+            mid_before=np.empty(n), mid=self.mid, prices=np.full((2, n), np.nan),
+            fills=np.zeros((2, n)), notional=np.zeros((2, n)),
+            best=now[_SHOWN + 1:_SHOWN + 3],
+            depth=now[_SHOWN + 3:volumes].reshape(2, L, n),
+            buy_volume=now[volumes], sell_volume=now[volumes + 1], trades=now[volumes + 2],
+            book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
+        )
+
+    @staticmethod
+    def _range_bounds(p: ReplayParams, path: Path, span_ns: int,
+                      last: int) -> tuple[int, int, int]:
+        """The first and last step boundary of ``p.range`` and the split (ns after the first
+        event), for a recording spanning ``span_ns`` cut into boundaries ``0 .. last``.
+
+        Raises:
+            ConfigError: when ``split_seconds`` is not inside the recording's span, or the
+                range is shorter than an episode (saying how long it is).
+        """
+        dt_ns = round(p.dt * 1e9)
+        if p.split_seconds is None:
+            split_ns = round(p.split_fraction * span_ns)
+        else:
+            try:
+                check_number("split_seconds", p.split_seconds, low=0, high=span_ns / 1e9,
+                             low_open=True, high_open=True)
+            except ConfigError as e:
+                raise ConfigError(f"{e} (the recording {path} spans {span_ns / 1e9:g} s)"
+                                  ) from None
+            split_ns = round(p.split_seconds * 1e9)
+        lo, hi = {"all": (0, last), "train": (0, min(split_ns // dt_ns, last)),
+                  "eval": (min(-(-split_ns // dt_ns), last), last)}[p.range]
+        if hi - lo < round(p.episode_seconds / p.dt):
+            raise ConfigError(
+                f"range={p.range!r}: the {_RANGE_NAMES[p.range]} [{lo * dt_ns / 1e9:g}, "
+                f"{hi * dt_ns / 1e9:g}] s of {path} (split at {split_ns / 1e9:g} s) holds "
+                f"{(hi - lo) * dt_ns / 1e9:g} s, less than episode_seconds="
+                f"{p.episode_seconds!r}")
+        return lo, hi, split_ns
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self.p)
+
+    def window_range(self) -> WindowRange:
+        """The range of the recording the episodes are drawn from, and its interval of
+        recorded time (seconds after the first event and UTC)."""
+        return self._window_range
+
+    def episode_start_s(self) -> np.ndarray:
+        """``(n,)`` the first boundary of each environment's current episode, s after the
+        recording's first event."""
+        return self.start_pos * self._dt_ns / 1e9
+
+    def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
+        if self.fixed_start is None:
+            pick = np.minimum((uniforms[0] * len(self.starts)).astype(np.int64),
+                              len(self.starts) - 1)
+            self.pos[mask] = self.starts[pick]
+        else:
+            self.pos[mask] = self.fixed_start
+        self.start_pos[mask] = self.pos[mask]
+        rows = self.rec.n_rows_reset
+        self.now[:rows, mask] = self.rec.table[:rows, self.pos[mask]]
+        self.order_y[:, mask] = np.nan
+        self.order_left[:, mask] = 0.0
+        self.order_ahead[:, mask] = 0.0
+        self.step_record.prices[:, mask] = np.nan
+
+    def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
+        if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float64:
+            offsets = np.asarray(offsets, dtype=np.float64)
+        if offsets.shape != self.order_y.shape:
+            raise ValueError(f"offsets of shape {offsets.shape}: expected (2, n) = "
+                             f"{self.order_y.shape}")
+        out = self.step_record
+        late = _step_envs(offsets, self.now, self.pos, self.rec.table, self.rec.values,
+                          self.order_y, self.order_left, self.order_ahead, self.quote_size,
+                          self.rec.tick, self._probabilistic, out.mid_before, out.prices,
+                          out.fills, out.notional)
+        if late >= 0:
+            raise IndexError(f"env {late}: at step {self.pos[late]}, the last of the recording "
+                             f"({self.rec.table.shape[1] - 1} steps of {self.dt:g} s); reset it")
+        return out
+
+
+# Rows of ``ReplayMarket.now`` (those of the step table) for the kernel; see ``_SIGNED_MID``.
+_ROW_SIGNED_MID, _ROW_LIMIT, _ROW_REACH = _SIGNED_MID.start, _LIMIT.start, _REACH.start
+_ROW_SHIFT, _ROW_FIRST, _ROW_LAST = _SHIFT.start, _FIRST.start, _LAST.start
+
+
+@njit(cache=True, inline="always")
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum``: NaN if either is NaN; ``b`` when they compare equal (signed zeros)."""
+    return a if a > b or a != a else b
+
+
+@njit(cache=True, inline="always")
+def _minimum(a: float, b: float) -> float:
+    """``np.minimum``: NaN if either is NaN; ``b`` when they compare equal (signed zeros)."""
+    return a if a < b or a != a else b
+
+
+@njit(cache=True)
+def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_size, tick,
+               probabilistic, mid_before, prices, fills, notional):
+    """One step of every environment (the module doc's 1–4); returns −1, or the first
+    environment already at the recording's last boundary (then nothing is changed)."""
+    n, n_rows, last_column = now.shape[1], now.shape[0], table.shape[1] - 1
+    top = values.shape[0] - 1
+    for i in range(n):
+        if pos[i] >= last_column:
+            return i
+    looked = np.empty(3)  # queue at t_k, volume traded at y in step k, queue at t_{k+1}
+    for i in range(n):
+        mid_before[i] = now[_SHOWN, i]
+        for s in range(2):
+            # 1. the order: signed, both sides are ceil(δ ± mid), post-only
+            y = _maximum(np.ceil(offsets[s, i] + now[_ROW_SIGNED_MID + s, i]),
+                         now[_ROW_LIMIT + s, i])
+            unquoted = y != y
+            new = y != order_y[s, i] or left[s, i] <= 0.0
+            # y's position in each lookup segment; beyond its bounds (NaN: no order) the 0
+            # beside it
+            for r in range(3):
+                slot = y + now[_ROW_SHIFT + 2 * r + s, i]
+                first = now[_ROW_FIRST + 2 * r + s, i]
+                last = now[_ROW_LAST + 2 * r + s, i]
+                if slot != slot or slot < first:
+                    slot = first
+                if slot > last:
+                    slot = last
+                looked[r] = values[min(max(int(slot), 0), top)]
+            queue, at, after = looked[0], looked[1], looked[2]
+            if new:
+                ahead[s, i] = queue
+                left[s, i] = quote_size
+            if unquoted:
+                left[s, i] = 0.0
+            order_y[s, i] = y
+            price = y * (tick if s == 1 else -tick)
+            prices[s, i] = price
+            # 2. trades of step k: through the price (all filled), else at it (behind the
+            # queue)
+            fill = _minimum(left[s, i], _maximum(at - ahead[s, i], 0.0))
+            if now[_ROW_REACH + s, i] > y:
+                fill = left[s, i]
+            fills[s, i] = fill
+            a = _maximum(ahead[s, i] - at, 0.0)
+            left[s, i] = left[s, i] - fill
+            # 3. queue at t_{k+1}
+            if probabilistic and queue < np.inf:
+                traded_queue = _maximum(queue - at, 0.0)
+                cancelled = _maximum(traded_queue - after, 0.0)
+                share = a / traded_queue if traded_queue > 0.0 else 0.0
+                a = a - cancelled * share
+            ahead[s, i] = _maximum(_minimum(a, after), 0.0)
+            notional[s, i] = 0.0 if unquoted else fill * price
+        # 4. the book at t_{k+1} and the step's recorded volumes
+        pos[i] += 1
+        for row in range(n_rows):
+            now[row, i] = table[row, pos[i]]
+    return -1
