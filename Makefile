@@ -26,3 +26,4 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks train.py evaluate.py
+	$(BIN)/lint-imports
