@@ -27,10 +27,10 @@ from mmgym.evaluation.metrics import (
     summarize,
 )
 from mmgym.evaluation.rollout import rollout
+from mmgym.evaluation.tensorboard import SCALARS
 from mmgym.kit.compare import evaluate
 from mmgym.kit.config import CONF_MODULE, env_kwargs, register
 from mmgym.kit.lineup import checkpoint
-from mmgym.kit.tracking import SCALARS
 from mmgym.kit.training import train
 from mmgym.policies import make
 from mmgym.spaces import offsets_of
