@@ -16,10 +16,10 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mmgym.evaluation import report
+from mmgym.evaluation.episodes import READ_KEYS, EpisodeStats
 from mmgym.evaluation.metrics import (
     VERDICTS,
     Bootstrap,
-    max_drawdown,
     mean_variance,
     metrics,
     sharpe,
@@ -27,10 +27,10 @@ from mmgym.evaluation.metrics import (
     summarize,
 )
 from mmgym.evaluation.rollout import rollout
+from mmgym.evaluation.tensorboard import SCALARS
 from mmgym.kit.compare import evaluate
 from mmgym.kit.config import CONF_MODULE, env_kwargs, register
 from mmgym.kit.lineup import checkpoint
-from mmgym.kit.tracking import SCALARS
 from mmgym.kit.training import train
 from mmgym.policies import make
 from mmgym.spaces import offsets_of
@@ -87,11 +87,23 @@ def test_a_policy_differing_on_some_episodes_and_steps_differs_only_there() -> N
     assert summary.loc[("dev", "mean_pnl"), "diff"] == pytest.approx(episode_diff.mean())
 
 
+def _max_drawdown(paths: np.ndarray) -> np.ndarray:
+    """The episode statistics' max drawdown of PnL ``paths`` (one row per episode)."""
+    n, steps = paths.shape
+    stats = EpisodeStats(n)
+    zero, nan = np.zeros(n), np.full(n, np.nan)
+    for t in range(steps):
+        info = {k: zero for k in READ_KEYS} | {"pnl": paths[:, t], "bid_price": nan,
+                                                "ask_price": nan}
+        finished = stats.update(zero, np.full(n, t == steps - 1), info)
+    return finished["max_drawdown"].to_numpy()
+
+
 def test_metrics_on_hand_made_paths() -> None:
     paths = np.array([[1.0, 5.0, 2.0, 7.0, 1.0, 3.0],     # peak 7, trough 1
                       [-1.0, -3.0, 2.0, 1.0, 1.5, 0.5],   # from the start (0) to −3
                       [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])    # never falls
-    np.testing.assert_array_equal(max_drawdown(paths), [6.0, 3.0, 0.0])
+    np.testing.assert_array_equal(_max_drawdown(paths), [6.0, 3.0, 0.0])
     pnl = np.array([-1.0, 2.0, 3.0, 4.0])
     mean, std = 2.0, np.sqrt(((pnl - 2.0) ** 2).sum() / 3)
     assert sharpe(pnl) == pytest.approx(mean / std)

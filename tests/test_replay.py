@@ -489,10 +489,11 @@ def test_training_compares_on_the_eval_range(sample_file: Path, tmp_path: Path,
     # the comparison's numbers are those of the eval range's episodes, not the train range's
     policy = baseline("as_symmetric", cfg.market).policy
     kwargs = env_kwargs(cfg)
-    table = compare(cfg, kwargs, policy)
+    summary = compare(cfg, kwargs, policy, tmp_path / "again")
     for name, want in (("eval", True), ("train", False)):
         episodes = run_episodes(policy, 6, seed=EVAL_SEED, **(kwargs | {"range": name}))
-        assert bool(table.loc["qlearning", "mean PnL"] == episodes["pnl"].mean()) is want
+        mean_pnl = summary.loc[("qlearning", "mean_pnl"), "value"]
+        assert bool(mean_pnl == episodes["pnl"].mean()) is want
 
 
 @needs_sample

@@ -16,11 +16,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
+from mmgym.evaluation import rollout
+from mmgym.evaluation.episodes import EpisodeStats
+from mmgym.evaluation.metrics import sharpe
+from mmgym.evaluation.tensorboard import EPISODE_TAGS, SCALARS
 from mmgym.kit.config import CONF_MODULE, register
-from mmgym.kit.tracking import SCALARS
-from mmgym.kit.training import train
+from mmgym.kit.training import Progress, train
+from mmgym.policies import make
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.validation import ConfigError
+from mmgym.vector import MarketMakingVectorEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,10 +48,15 @@ def scalars(run: Path) -> set[str]:
 def test_qlearning_run_saves_logs_and_compares(tmp_path: Path) -> None:
     cfg = config("agent=qlearning", "market=as2008", "total_timesteps=20000",
                  "checkpoint_every=8000", "eval_episodes=20")
-    table = train(cfg, tmp_path)
-    assert set(table.index) == {"qlearning", "as_inventory"}
-    assert np.isfinite(table.to_numpy()).all()
-    assert (tmp_path / "qtable.npz").is_file() and (tmp_path / "comparison.csv").is_file()
+    summary = train(cfg, tmp_path)
+    assert set(summary.index.unique("policy")) == {"qlearning", "as_inventory"}
+    values = summary["value"].unstack("metric")
+    compared = ["mean_pnl", "std_pnl", "reward", "std_final_inventory", "fills", "spread"]
+    assert np.isfinite(values[compared].to_numpy()).all()
+    assert (tmp_path / "qtable.npz").is_file()
+    comparison = tmp_path / "comparison"  # mmgym-evaluate's files
+    assert {p.name for p in comparison.iterdir()} == {"summary.csv", "summary.md",
+                                                      "episodes.parquet"}
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "qtable_16000.npz", "qtable_8000.npz"]
     assert {f"mmgym/{k}" for k in SCALARS} <= scalars(tmp_path)
@@ -55,6 +65,54 @@ def test_qlearning_run_saves_logs_and_compares(tmp_path: Path) -> None:
     assert [(Path(c["path"]).name, c["env_steps"]) for c in points] == [
         ("qtable_8000.npz", 8000), ("qtable_16000.npz", 16000)]
     assert 0 < points[0]["seconds"] < points[1]["seconds"] <= summary["seconds"] + 1
+
+
+@pytest.mark.parametrize("view", ["vector", "sb3"])
+def test_training_logs_the_evaluations_statistics_of_each_episode(tmp_path: Path,
+                                                                  view: str) -> None:
+    """A fixed policy played through training's logging (Q-learning's NextStep vector env,
+    SB3's SameStep adapter) logs, episode for episode, what the evaluation computes."""
+    n, seed = 3, 40
+    policy = make("as_inventory", sigma=2.0, k=1.5, gamma=0.1, T=1.0)
+    progress = Progress(config("market=as2008", f"num_envs={n}"), tmp_path, 0,
+                        next_step_autoreset=view == "vector")
+    if view == "vector":
+        env = MarketMakingVectorEnv(n, market="as2008")
+        obs, info = env.reset(seed=seed)
+    else:
+        env = MarketMakingSB3VecEnv(n, market="as2008", info_dicts=False)
+        env.seed(seed)
+        obs, info = env.reset(), env.step_info
+    horizon = env.core.horizon_steps
+    # two episodes of each env (and, in NextStep, the step between them that only resets)
+    for t in range(1, 2 * horizon + (view == "vector") + 1):
+        if view == "vector":
+            obs, rewards, ended, _, info = env.step(policy(obs, info))
+            progress.step(t * n, rewards, ended, info)
+        else:
+            obs, rewards, ended, _ = env.step(policy(obs, info))
+            progress.step(t * n, rewards, ended, env.step_info)
+            # the policy sees the new episode's start where the step ended one (all at once)
+            info = env.reset_infos.arrays if ended.any() else env.step_info
+    progress.log.close()
+    first = rollout(policy, n, seed=seed).episodes  # the evaluation's episodes
+    # the stream's next episodes, from their start
+    again = MarketMakingVectorEnv(n, market="as2008")
+    obs, info = again.reset(seed=seed, options={"episode": 1})
+    stats = EpisodeStats(n)
+    for _ in range(horizon):
+        obs, rewards, ended, _, info = again.step(policy(obs, info))
+        second = stats.update(rewards, ended, info)
+    np.testing.assert_array_equal(progress.recent, [*first["pnl"], *second["pnl"]])
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    ends = (horizon * n, (2 * horizon + (view == "vector")) * n)
+    for tag, column in EPISODE_TAGS.items():
+        logged = acc.Scalars(f"mmgym/{tag}")
+        assert [e.step for e in logged] == list(ends)
+        want = [first[column].mean(), second[column].mean()]
+        np.testing.assert_array_equal([e.value for e in logged], np.float32(want), tag)
+    assert acc.Scalars("mmgym/sharpe")[0].value == np.float32(sharpe(first["pnl"].to_numpy()))
 
 
 def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:
