@@ -4,6 +4,7 @@ by name and used like the built-ins: from Python, by import path, and from the c
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import subprocess
@@ -35,14 +36,16 @@ baseline: {sigma: 1.0, A: 5.0, k: 2.0, gamma: 0.1, T: 5.0}
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def toy():
+    """The plugin imported afresh, so that it registers its objects (conftest restores the
+    registries after each test)."""
+    sys.modules.pop("toy_plugin", None)
     sys.path.insert(0, str(PLUGINS))
     try:
-        import toy_plugin
+        return importlib.import_module("toy_plugin")
     finally:
         sys.path.remove(str(PLUGINS))
-    return toy_plugin
 
 
 def test_a_users_objects_are_registered_by_name(toy) -> None:
