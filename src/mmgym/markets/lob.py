@@ -64,11 +64,7 @@ counts, order sizes, limit arrivals, cancellations, refills); none at reset, non
 the agent's quotes.
 
 Implementation: the step is one compiled loop over the books (numba, ``_step_books``), each
-book taken through 1–6 in turn by one compiled function per phase (``_agent_orders``,
-``_price_discovery``, ``_limit_orders_and_cancellations``, ``_market_orders``,
-``_book_maintenance``, ``_information_events``, then ``_step_record``), so a book's
-arithmetic is the same whatever the batch. The state arrays travel as NamedTuples (``_Book``,
-``_Tables``, ``_Record``, and ``_Work`` for one book's scratch values). The
+book taken through 1–6 in turn, so a book's arithmetic is the same whatever the batch. The
 lean-dependent rates are a function of the fundamental–mid gap, which moves on a half-tick
 grid: they are computed once per gap and looked up.
 """
@@ -83,7 +79,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import LOBStep
+from mmgym.markets.base import MarketStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
@@ -231,6 +227,35 @@ class LOBParams:
         return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
 
 
+@dataclass(slots=True)
+class LOBStep(MarketStep):
+    """:class:`MarketStep` plus the book and the trades of the ``lob`` market.
+
+    Attributes:
+        best: ``(2, n)`` best bid and ask after the step, price units.
+        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
+            is the best), size units; the agent's orders excluded.
+        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
+            (aggressor side), size units, the agent's fills included.
+        trades: ``(n,)`` number of market orders this step.
+        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
+            excluded) during the market-order phase of the step, size units: what trades
+            took from the background queues (a bookkeeping check: a side's aggressor volume
+            equals this plus the agent's fills on that side).
+        event: ``(n,)`` whether an information event is under way during the step: the
+            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
+            (ground truth, for tests and diagnostics; not an observable feature).
+    """
+
+    best: np.ndarray
+    depth: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+    trades: np.ndarray
+    book_traded: np.ndarray
+    event: np.ndarray
+
+
 class LOBMarket:
     """``n`` independent order books; see the module doc.
 
@@ -330,15 +355,6 @@ class LOBMarket:
             book_traded=np.zeros((2, n)),
             event=self.event,
         )
-        rec = self.step_record
-        self._tables = _Tables(self._rows, self._neg_arrival_dt, self._mean_depth,
-                               self._quote_lots, self._ladder, self._count_cdf, self._rate_table)
-        self._book = _Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
-                           self.order_y, self.order_lots, self.order_ahead, self.pending,
-                           self.mid)
-        self._record = _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best,
-                               rec.depth, rec.buy_volume, rec.sell_volume, rec.trades,
-                               rec.book_traded)
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -380,8 +396,15 @@ class LOBMarket:
         rec = self.step_record
         write = self._slot
         self._slot = (self._slot + 1) % len(self.pending)
-        _step_books(self._consts, self._tables, offsets, uniforms, write, self._slot,
-                     self._book, self._record)
+        _step_books(
+            self._consts, offsets, uniforms, self.pending, write, self._slot, self._rows,
+            self._neg_arrival_dt, self._mean_depth, self._quote_lots, self._ladder,
+            self._count_cdf,
+            self.depth, self.best, self.fundamental, self.event, self.event_dir, self.order_y,
+            self.order_lots, self.order_ahead, self._rate_table, self.mid,
+            rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
+            rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+        )
         return rec
 
 
@@ -421,8 +444,6 @@ def _geometric(u: float, scale: float) -> float:
 
 _TABLE_GAP_TICKS = 100  # the rate table covers gaps of up to this many ticks
 _CANCEL, _REFILL, _ARRIVE = 0, 1, 2  # columns of a side's rates
-# the parts of the step's uniforms, in the order of LOBMarket.uniform_slices (_Tables.rows)
-_R_EVENT, _R_REQUOTE, _R_COUNT, _R_SIZE, _R_ARRIVE, _R_CANCEL, _R_REFILL = range(7)
 
 
 @njit(cache=True)
@@ -441,343 +462,230 @@ def _rates(c, neg_arrival_dt, gap, out):
             out[s, _ARRIVE + j] = -np.expm1(neg_arrival_dt[j] * b)
 
 
-class _Tables(NamedTuple):
-    """The constant arrays of the step."""
-
-    rows: np.ndarray  # the first row of each part of the step's uniforms (uniform_slices)
-    neg_arrival_dt: np.ndarray  # (L,) −λ_j·dt
-    mean_depth: np.ndarray  # (L,) lots
-    quote_lots: np.ndarray  # (Q,) the agent's order sizes, lots
-    ladder: np.ndarray  # (Q,) the ladder's offsets, ticks
-    count_cdf: np.ndarray  # (2, max_orders) CDF of the market orders, without / with informed
-    rate_table: np.ndarray  # (gaps, 2, L + 2) the rates by fundamental–mid gap (see _rates)
-
-
-class _Book(NamedTuple):
-    """The state arrays of the books (see :class:`LOBMarket`)."""
-
-    depth: np.ndarray  # (2, L, n) lots
-    best: np.ndarray  # (2, n) signed best: (−best bid, best ask), ticks
-    fundamental: np.ndarray  # (n,) ticks
-    event: np.ndarray  # (n,) bool
-    event_dir: np.ndarray  # (n,)
-    order_y: np.ndarray  # (2, Q, n) signed prices of the agent's orders, ticks
-    order_lots: np.ndarray  # (2, Q, n)
-    order_ahead: np.ndarray  # (2, Q, n) lots ahead in the queue
-    pending: np.ndarray  # (latency + 1, 2, n) quotes in flight
-    mid: np.ndarray  # (n,) price units
-
-
-class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the step fills."""
-
-    mid_before: np.ndarray
-    prices: np.ndarray
-    fills: np.ndarray
-    notional: np.ndarray
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-
-
-class _Work(NamedTuple):
-    """One book's scratch values during its step (indices: s side, q ladder order, j level)."""
-
-    filled: np.ndarray  # (2, Q) the agent's fills of the step, lots
-    volume: np.ndarray  # (2,) aggressor volume of the step per side hit, lots
-    index: np.ndarray  # (2, Q) int: level of each order, clipped into the book
-    inside: np.ndarray  # (2, Q) bool: live and inside the visible book
-    front: np.ndarray  # (2, Q) bool: better than the best
-    gone: np.ndarray  # (L,) cancelled lots per level
-    agent_at: np.ndarray  # (L,) the agent's lots per level, then its fills per level
-    taken: np.ndarray  # (L,) lots taken per level by market orders
-    fill: np.ndarray  # (Q,) fills of one side's market orders
-    own_rates: np.ndarray  # (2, L + 2) the rates of a gap outside the rate table
-
-
 @njit(cache=True)
-def _step_books(c, t, offsets, uniforms, write, read, b, r):
-    """One step of every book: phases 1–6 of the module doc, then the step record."""
-    n, L, Q = b.depth.shape[2], b.depth.shape[1], b.order_y.shape[1]
-    w = _Work(np.empty((2, Q)), np.empty(2), np.empty((2, Q), dtype=np.int64),
-              np.empty((2, Q), dtype=np.bool_), np.empty((2, Q), dtype=np.bool_), np.empty(L),
-              np.empty(L), np.empty(L), np.empty(Q), np.empty((2, L + 2)))
+def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt, mean_depth,
+                quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
+                order_y, order_lots, order_ahead, rate_table, mid, mid_before, prices, fills,
+                notional,
+                rec_best, rec_depth, buy_volume, sell_volume, trades, book_traded):
+    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    r_event, r_requote, r_count, r_size, r_arrive, r_cancel, r_refill = rows
+    filled = np.empty((2, Q))  # the agent's fills of the step, lots
+    volume = np.empty(2)  # aggressor volume of the step per side hit, lots
+    index = np.empty((2, Q), dtype=np.int64)  # level of each order, clipped into the book
+    inside = np.empty((2, Q), dtype=np.bool_)  # live and inside the visible book
+    front = np.empty((2, Q), dtype=np.bool_)  # better than the best
+    gone = np.empty(L)  # cancelled lots per level
+    agent_at = np.empty(L)  # the agent's lots per level
+    taken = np.empty(L)
+    fill = np.empty(Q)
+    own_rates = np.empty((2, L + 2))
+    mid_table = (rate_table.shape[0] - 1) // 2
     for i in range(n):
-        _start(b, r, w, i)
-        _agent_orders(c, t, offsets, write, read, b, r, i)
-        _price_discovery(c, t, uniforms, b, r, w, i)
-        rates = _information_state(c, t, b, w, i)
-        _limit_orders_and_cancellations(c, t, uniforms, rates, b, w, i)
-        _market_orders(c, t, uniforms, b, r, w, i)
-        _book_maintenance(c, t, uniforms, rates, b, i)
-        _information_events(c, t, uniforms, b, i)
-        _step_record(c, b, r, w, i)
+        mid_before[i] = mid[i]
+        trades[i] = 0.0
+        for s in range(2):
+            volume[s] = 0.0
+            book_traded[s, i] = 0.0
+            for q in range(Q):
+                filled[s, q] = 0.0
+        m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
 
-
-@njit(cache=True)
-def _start(b, r, w, i):
-    """The step's counters of book ``i`` at zero; the mid the quotes are set against."""
-    r.mid_before[i] = b.mid[i]
-    r.trades[i] = 0.0
-    for s in range(2):
-        w.volume[s] = 0.0
-        r.book_traded[s, i] = 0.0
-        for q in range(w.filled.shape[1]):
-            w.filled[s, q] = 0.0
-
-
-@njit(cache=True)
-def _agent_orders(c, t, offsets, write, read, b, r, i):
-    """1. The agent's orders: the quotes in flight arrive; signed price bid −floor(mid − δ),
-    ask ceil(mid + δ), the ladder further out, post-only (at least one tick behind the
-    opposite best); a replaced order queues behind the volume shown at its price (none in
-    front of the best; beyond the visible book, the mean depth of the last level)."""
-    depth, best, pending = b.depth, b.best, b.pending
-    order_y, order_lots, order_ahead = b.order_y, b.order_lots, b.order_ahead
-    L, Q = depth.shape[1], order_y.shape[1]
-    m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
-    for s in range(2):
-        pending[write, s, i] = offsets[s, i]
-    for s in range(2):
-        sign = 2.0 * s - 1.0
-        delta = pending[read, s, i]
-        quoted = delta == delta  # NaN: no quote
-        for q in range(Q):
-            if quoted:
-                y = np.ceil(delta + t.ladder[q] + sign * m)
-                y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
-            else:
-                y = best[s, i] + c.far
-            if y != order_y[s, q, i] or order_lots[s, q, i] <= 0:
-                order_y[s, q, i] = y
-                order_lots[s, q, i] = t.quote_lots[q] if quoted else 0.0
-                level = y - best[s, i]
-                if level < 0:
-                    order_ahead[s, q, i] = 0.0
-                elif level >= L:
-                    order_ahead[s, q, i] = t.mean_depth[L - 1]
+        # 1. the agent's orders: signed price bid −floor(mid − δ), ask ceil(mid + δ), the
+        # ladder further out, post-only (at least one tick behind the opposite best); a
+        # replaced order queues behind the volume shown at its price (none in front of the
+        # best; beyond the visible book, the mean depth of the last level)
+        for s in range(2):
+            pending[write, s, i] = offsets[s, i]
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            delta = pending[read, s, i]
+            quoted = delta == delta  # NaN: no quote
+            for q in range(Q):
+                if quoted:
+                    y = np.ceil(delta + ladder[q] + sign * m)
+                    y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
                 else:
-                    order_ahead[s, q, i] = depth[s, int(level), i]
-        r.prices[s, i] = sign * order_y[s, 0, i] * c.tick if order_lots[s, 0, i] > 0 else np.nan
+                    y = best[s, i] + c.far
+                if y != order_y[s, q, i] or order_lots[s, q, i] <= 0:
+                    order_y[s, q, i] = y
+                    order_lots[s, q, i] = quote_lots[q] if quoted else 0.0
+                    level = y - best[s, i]
+                    if level < 0:
+                        order_ahead[s, q, i] = 0.0
+                    elif level >= L:
+                        order_ahead[s, q, i] = mean_depth[L - 1]
+                    else:
+                        order_ahead[s, q, i] = depth[s, int(level), i]
+            prices[s, i] = sign * order_y[s, 0, i] * c.tick if order_lots[s, 0, i] > 0 else np.nan
 
-
-@njit(cache=True)
-def _price_discovery(c, t, uniforms, b, r, w, i):
-    """2. Price discovery: the book moves toward the fundamental in whole ticks; an agent
-    order it crosses is picked off at its price, the others lose their place. Then where
-    each order stands against the (moved) book."""
-    best, order_y, order_lots, order_ahead = b.best, b.order_y, b.order_lots, b.order_ahead
-    L, Q = b.depth.shape[1], order_y.shape[1]
-    m = (best[1, i] - best[0, i]) * 0.5
-    gap = b.fundamental[i] - m
-    move = np.floor(abs(gap) * c.requote_frac + uniforms[t.rows[_R_REQUOTE], i])
-    if move > 0:
-        move *= np.sign(gap)
-        best[0, i] -= move
-        best[1, i] += move
+        # 2. price discovery: the book moves toward the fundamental in whole ticks; an agent
+        # order it crosses is picked off at its price, the others lose their place
+        gap = fundamental[i] - m
+        move = np.floor(abs(gap) * c.requote_frac + uniforms[r_requote, i])
+        if move > 0:
+            move *= np.sign(gap)
+            best[0, i] -= move
+            best[1, i] += move
+            for s in range(2):
+                for q in range(Q):
+                    lots = order_lots[s, q, i]
+                    if lots > 0 and order_y[s, q, i] + best[1 - s, i] <= 0:
+                        filled[s, q] += lots
+                        volume[s] += lots
+                        trades[i] += 1.0
+                        order_lots[s, q, i] = 0.0
+                    order_ahead[s, q, i] = 0.0
+            m = (best[1, i] - best[0, i]) * 0.5
         for s in range(2):
             for q in range(Q):
-                lots = order_lots[s, q, i]
-                if lots > 0 and order_y[s, q, i] + best[1 - s, i] <= 0:
-                    w.filled[s, q] += lots
-                    w.volume[s] += lots
-                    r.trades[i] += 1.0
-                    order_lots[s, q, i] = 0.0
-                order_ahead[s, q, i] = 0.0
-    for s in range(2):
-        for q in range(Q):
-            level = order_y[s, q, i] - best[s, i]
-            w.index[s, q] = int(min(max(level, 0.0), L - 1.0))
-            w.front[s, q] = level < 0
-            w.inside[s, q] = level >= 0 and level < L and order_lots[s, q, i] > 0
+                level = order_y[s, q, i] - best[s, i]
+                index[s, q] = int(min(max(level, 0.0), L - 1.0))
+                front[s, q] = level < 0
+                inside[s, q] = level >= 0 and level < L and order_lots[s, q, i] > 0
 
-
-@njit(cache=True)
-def _information_state(c, t, b, w, i):
-    """Whether an event is under way and its direction; the rates of both sides for the
-    fundamental–mid gap (the lean of background liquidity toward the fundamental), from the
-    rate table (filled on first use), or computed into ``w.own_rates`` when the gap is off
-    the table."""
-    best = b.best
-    gap = b.fundamental[i] - (best[1, i] - best[0, i]) * 0.5
-    b.event[i] = abs(gap) >= c.informed_gap
-    b.event_dir[i] = np.sign(gap)
-    table = t.rate_table
-    mid_table = (table.shape[0] - 1) // 2
-    half_ticks = 2.0 * gap + mid_table
-    if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < table.shape[0]:
-        rates = table[int(half_ticks)]
-        if np.isnan(rates[0, 0]):
-            _rates(c, t.neg_arrival_dt, gap, rates)
-    else:
-        rates = w.own_rates
-        _rates(c, t.neg_arrival_dt, gap, rates)
-    return rates
-
-
-@njit(cache=True)
-def _limit_orders_and_cancellations(c, t, uniforms, rates, b, w, i):
-    """3. Limit orders and cancellations; the agent's place under cancellations (its queue
-    model)."""
-    depth, order_ahead = b.depth, b.order_ahead
-    L, Q = depth.shape[1], b.order_y.shape[1]
-    r_arrive, r_cancel = t.rows[_R_ARRIVE], t.rows[_R_CANCEL]
-    for s in range(2):
-        cancel_frac = rates[s, _CANCEL]
-        for j in range(L):
-            d = depth[s, j, i]
-            w.gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
-        for q in range(Q):
-            if w.inside[s, q]:
-                order_ahead[s, q, i] = ahead_after_cancel(
-                    c.queue_model, c.queue_power, order_ahead[s, q, i],
-                    depth[s, w.index[s, q], i], w.gone[w.index[s, q]])
-        for j in range(L):
-            prob = rates[s, _ARRIVE + j]
-            u = uniforms[r_arrive + s * L + j, i]
-            added = 0.0
-            if u < prob:
-                added = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
-            depth[s, j, i] = depth[s, j, i] + added - w.gone[j]
-
-
-@njit(cache=True)
-def _market_orders(c, t, uniforms, b, r, w, i):
-    """4. Market orders: Poisson counts by inversion (sells hit the bids, side 0), informed
-    traders on the side of the event's direction; each side's volume walks the book in
-    price-time order, the agent's orders included."""
-    depth, order_lots, order_ahead = b.depth, b.order_lots, b.order_ahead
-    L, Q = depth.shape[1], b.order_y.shape[1]
-    count_cdf = t.count_cdf
-    r_count, r_size = t.rows[_R_COUNT], t.rows[_R_SIZE]
-    index, inside, front = w.index, w.inside, w.front
-    agent_at, taken, fill = w.agent_at, w.taken, w.fill
-    for s in range(2):
-        u = uniforms[r_count + s, i]
-        cdf = 1 if b.event[i] and (2.0 * s - 1.0) * b.event_dir[i] > 0 else 0
-        count = 0
-        while count < count_cdf.shape[1] and count_cdf[cdf, count] <= u:
-            count += 1
-        if count == 0:
-            continue
-        r.trades[i] += count
-        total = 0.0
-        for k in range(count):
-            total += _geometric(uniforms[r_size + s * count_cdf.shape[1] + k, i],
-                                c.market_size)
-        book_before = 0.0
-        for j in range(L):
-            book_before += depth[s, j, i]
-            agent_at[j] = 0.0
-        front_lots = 0.0
-        for q in range(Q):
-            if inside[s, q]:
-                agent_at[index[s, q]] = order_lots[s, q, i]
-            if front[s, q]:
-                front_lots += order_lots[s, q, i]
-        agent_lots = 0.0
-        for j in range(L):
-            agent_lots += agent_at[j]
-        total = min(total, max(book_before + agent_lots + front_lots - 1.0, 0.0))
-        # orders better than the best first, the most aggressive (q = 0) first
-        before = 0.0
-        front_fill = 0.0
-        for q in range(Q):
-            lots = order_lots[s, q, i] if front[s, q] else 0.0
-            fill[q] = min(max(total - before, 0.0), lots)
-            before += lots
-            front_fill += fill[q]
-        left = total - front_fill
-        # then level by level; at its level the agent's order comes after the volume ahead
-        before = 0.0
-        for j in range(L):
-            effective = depth[s, j, i] + agent_at[j]
-            taken[j] = min(max(left - before, 0.0), effective)
-            before += effective
-        # agent_at becomes the agent's fills per level
-        for q in range(Q):
-            if inside[s, q]:
-                at = taken[index[s, q]]
-                ahead = order_ahead[s, q, i]
-                in_book = min(max(at - ahead, 0.0), order_lots[s, q, i])
-                fill[q] += in_book
-                order_ahead[s, q, i] = max(ahead - at, 0.0)
-                agent_at[index[s, q]] = in_book
-        for j in range(L):
-            depth[s, j, i] = depth[s, j, i] - taken[j] + agent_at[j]
-        for q in range(Q):
-            order_lots[s, q, i] -= fill[q]
-            w.filled[s, q] += fill[q]
-        w.volume[s] += total
-        book_after = 0.0
-        for j in range(L):
-            book_after += depth[s, j, i]
-        r.book_traded[s, i] = (book_before - book_after) * c.lot
-
-
-@njit(cache=True)
-def _book_maintenance(c, t, uniforms, rates, b, i):
-    """5. Book maintenance: emptied best levels leave (new levels enter at the back with the
-    mean depth of their level); an open spread refills by a tick per side (the bid first
-    when one tick is left)."""
-    depth, best = b.depth, b.best
-    L = depth.shape[1]
-    for s in range(2):
-        if depth[s, 0, i] <= 0:
-            shift = 0
-            while shift < L and depth[s, shift, i] <= 0:
-                shift += 1
-            if shift < L:
-                for j in range(L):
-                    src = j + shift
-                    depth[s, j, i] = depth[s, src, i] if src < L else t.mean_depth[j]
-                best[s, i] += shift
-    spread = best[1, i] + best[0, i]
-    if spread > 1:
-        for s in range(2):
-            prob = rates[s, _REFILL]
-            u = uniforms[t.rows[_R_REFILL] + s, i]
-            if u < prob and spread > 1:
-                for j in range(L - 1, 0, -1):
-                    depth[s, j, i] = depth[s, j - 1, i]
-                depth[s, 0, i] = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
-                best[s, i] -= 1.0
-                spread -= 1.0
-
-
-@njit(cache=True)
-def _information_events(c, t, uniforms, b, i):
-    """6. Information events: a geometric jump of the fundamental, up or down."""
-    r_event = t.rows[_R_EVENT]
-    if uniforms[r_event, i] < c.event_start:
-        u = uniforms[r_event + 1, i]
-        if u < 0.5:
-            b.fundamental[i] += _geometric(2.0 * u, c.event_jump)
+        # information state and the lean of background liquidity toward the fundamental
+        gap = fundamental[i] - m
+        event[i] = abs(gap) >= c.informed_gap
+        event_dir[i] = np.sign(gap)
+        half_ticks = 2.0 * gap + mid_table
+        if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < rate_table.shape[0]:
+            rates = rate_table[int(half_ticks)]
+            if np.isnan(rates[0, 0]):
+                _rates(c, neg_arrival_dt, gap, rates)
         else:
-            b.fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
+            rates = own_rates
+            _rates(c, neg_arrival_dt, gap, rates)
 
+        # 3. limit orders and cancellations; the agent's place under cancellations
+        for s in range(2):
+            cancel_frac = rates[s, _CANCEL]
+            for j in range(L):
+                d = depth[s, j, i]
+                gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
+            for q in range(Q):
+                if inside[s, q]:
+                    order_ahead[s, q, i] = ahead_after_cancel(
+                        c.queue_model, c.queue_power, order_ahead[s, q, i],
+                        depth[s, index[s, q], i], gone[index[s, q]])
+            for j in range(L):
+                prob = rates[s, _ARRIVE + j]
+                u = uniforms[r_arrive + s * L + j, i]
+                added = 0.0
+                if u < prob:
+                    added = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
+                depth[s, j, i] = depth[s, j, i] + added - gone[j]
 
-@njit(cache=True)
-def _step_record(c, b, r, w, i):
-    """The step record of book ``i``: the agent's fills and their notional, the book, the
-    aggressor volumes, the mid."""
-    best, depth, order_y = b.best, b.depth, b.order_y
-    L, Q = depth.shape[1], order_y.shape[1]
-    for s in range(2):
-        sign = 2.0 * s - 1.0
-        size = 0.0
-        value = 0.0
-        for q in range(Q):
-            size += w.filled[s, q]
-            value += w.filled[s, q] * order_y[s, q, i]
-        r.fills[s, i] = size * c.lot
-        r.notional[s, i] = value * (sign * (c.lot * c.tick))
-        r.best[s, i] = sign * best[s, i] * c.tick
-        for j in range(L):
-            r.depth[s, j, i] = depth[s, j, i] * c.lot
-    r.sell_volume[i] = w.volume[0] * c.lot
-    r.buy_volume[i] = w.volume[1] * c.lot
-    b.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+        # 4. market orders: Poisson counts by inversion (sells hit the bids, side 0), informed
+        # traders on the side of the event's direction; each side's volume walks the book
+        for s in range(2):
+            u = uniforms[r_count + s, i]
+            cdf = 1 if event[i] and (2.0 * s - 1.0) * event_dir[i] > 0 else 0
+            count = 0
+            while count < count_cdf.shape[1] and count_cdf[cdf, count] <= u:
+                count += 1
+            if count == 0:
+                continue
+            trades[i] += count
+            total = 0.0
+            for k in range(count):
+                total += _geometric(uniforms[r_size + s * count_cdf.shape[1] + k, i],
+                                    c.market_size)
+            book_before = 0.0
+            for j in range(L):
+                book_before += depth[s, j, i]
+                agent_at[j] = 0.0
+            front_lots = 0.0
+            for q in range(Q):
+                if inside[s, q]:
+                    agent_at[index[s, q]] = order_lots[s, q, i]
+                if front[s, q]:
+                    front_lots += order_lots[s, q, i]
+            agent_lots = 0.0
+            for j in range(L):
+                agent_lots += agent_at[j]
+            total = min(total, max(book_before + agent_lots + front_lots - 1.0, 0.0))
+            # orders better than the best first, the most aggressive (q = 0) first
+            before = 0.0
+            front_fill = 0.0
+            for q in range(Q):
+                lots = order_lots[s, q, i] if front[s, q] else 0.0
+                fill[q] = min(max(total - before, 0.0), lots)
+                before += lots
+                front_fill += fill[q]
+            left = total - front_fill
+            # then level by level; at its level the agent's order comes after the volume ahead
+            before = 0.0
+            for j in range(L):
+                effective = depth[s, j, i] + agent_at[j]
+                taken[j] = min(max(left - before, 0.0), effective)
+                before += effective
+            # agent_at becomes the agent's fills per level
+            for q in range(Q):
+                if inside[s, q]:
+                    at = taken[index[s, q]]
+                    ahead = order_ahead[s, q, i]
+                    in_book = min(max(at - ahead, 0.0), order_lots[s, q, i])
+                    fill[q] += in_book
+                    order_ahead[s, q, i] = max(ahead - at, 0.0)
+                    agent_at[index[s, q]] = in_book
+            for j in range(L):
+                depth[s, j, i] = depth[s, j, i] - taken[j] + agent_at[j]
+            for q in range(Q):
+                order_lots[s, q, i] -= fill[q]
+                filled[s, q] += fill[q]
+            volume[s] += total
+            book_after = 0.0
+            for j in range(L):
+                book_after += depth[s, j, i]
+            book_traded[s, i] = (book_before - book_after) * c.lot
+
+        # 5. book maintenance: emptied best levels leave (new levels enter at the back with
+        # the mean depth of their level); an open spread refills by a tick per side (the bid
+        # first when one tick is left)
+        for s in range(2):
+            if depth[s, 0, i] <= 0:
+                shift = 0
+                while shift < L and depth[s, shift, i] <= 0:
+                    shift += 1
+                if shift < L:
+                    for j in range(L):
+                        src = j + shift
+                        depth[s, j, i] = depth[s, src, i] if src < L else mean_depth[j]
+                    best[s, i] += shift
+        spread = best[1, i] + best[0, i]
+        if spread > 1:
+            for s in range(2):
+                prob = rates[s, _REFILL]
+                u = uniforms[r_refill + s, i]
+                if u < prob and spread > 1:
+                    for j in range(L - 1, 0, -1):
+                        depth[s, j, i] = depth[s, j - 1, i]
+                    depth[s, 0, i] = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
+                    best[s, i] -= 1.0
+                    spread -= 1.0
+
+        # 6. information events: a geometric jump of the fundamental, up or down
+        if uniforms[r_event, i] < c.event_start:
+            u = uniforms[r_event + 1, i]
+            if u < 0.5:
+                fundamental[i] += _geometric(2.0 * u, c.event_jump)
+            else:
+                fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
+
+        # the step record
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            size = 0.0
+            value = 0.0
+            for q in range(Q):
+                size += filled[s, q]
+                value += filled[s, q] * order_y[s, q, i]
+            fills[s, i] = size * c.lot
+            notional[s, i] = value * (sign * (c.lot * c.tick))
+            rec_best[s, i] = sign * best[s, i] * c.tick
+            for j in range(L):
+                rec_depth[s, j, i] = depth[s, j, i] * c.lot
+        sell_volume[i] = volume[0] * c.lot
+        buy_volume[i] = volume[1] * c.lot
+        mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick

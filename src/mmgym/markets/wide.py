@@ -92,10 +92,8 @@ occupancy of a tick away from the touch), drawn from the reset's uniforms; the f
 and the consensus are the mid.
 
 Implementation: one compiled loop over the books (numba, ``_step_books``), each book taken
-through 1–6 in turn by one compiled function per phase (``_agent_orders``,
-``_price_discovery``, ``_limit_orders``, ``_cancellations``, ``_market_orders``,
-``_information_events``, then ``_step_record``); a step's order-flow events are few, so
-its cost barely depends on the window.
+through 1–6 in turn; a step's order-flow events are few, so its cost barely depends on the
+window.
 """
 
 from __future__ import annotations
@@ -108,15 +106,13 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
+from mmgym.markets.lob import LOBStep
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
-# the parts of the step's uniforms, in the order of WideMarket.uniform_slices (its _rows)
-_R_EVENT, _R_LIMIT_COUNT, _R_LIMIT, _R_CANCEL_COUNT, _R_CANCEL, _R_COUNT, _R_SIZE = range(7)
 
 
 @dataclass(frozen=True)
@@ -306,7 +302,7 @@ class _Book(NamedTuple):
 
 
 class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
+    """The arrays of the step record (:class:`~mmgym.markets.lob.LOBStep`) the kernel fills."""
 
     mid_before: np.ndarray
     prices: np.ndarray
@@ -595,259 +591,215 @@ def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
 
 @njit(cache=True)
 def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book, rec):
-    """One step of every book: phases 1–6 of the module doc, then the step record."""
-    n, L = book.depth.shape[2], book.depth.shape[1]
+    depth, best, fundamental, event, event_dir = (book.depth, book.best, book.fundamental,
+                                                  book.event, book.event_dir)
+    consensus, anchor = book.consensus, book.anchor
+    order_y, order_lots, order_ahead, pending, mid = (book.order_y, book.order_lots,
+                                                      book.order_ahead, book.pending, book.mid)
+    n, L = depth.shape[2], depth.shape[1]
+    r_event, r_lcount, r_limit, r_ccount, r_cancel, r_count, r_size = rows
+    max_limit, max_cancel = limits[0], limits[1]
+    max_orders = count_cdf.shape[1]
     filled = np.zeros(2)  # the agent's fills of the step, lots
     volume = np.zeros(2)  # aggressor volume of the step per side hit, lots
     push = np.zeros(2)  # the market orders' impact units, Σ √(size/mean), per side hit
     for i in range(n):
-        rec.mid_before[i] = book.mid[i]
+        rec.mid_before[i] = mid[i]
         rec.trades[i] = 0.0
         for s in range(2):
             filled[s] = 0.0
             volume[s] = 0.0
             push[s] = 0.0
             rec.book_traded[s, i] = 0.0
-        _agent_orders(c, offsets, write, read, book, rec, i)
-        tilt = _price_discovery(c, book, rec, filled, volume, i)
-        skew = np.round(tilt * c.skew_ticks)
-        lean = tilt * c.lean
-        _limit_orders(c, uniforms, rows, limits[0], skew, lean, book, rec, filled, volume, i)
-        _cancellations(c, uniforms, rows, limits[1], skew, lean, book, i)
-        _market_orders(c, uniforms, rows, count_cdf, book, rec, filled, volume, push, i)
-        # the consensus moves with the market orders (square-root impact)
-        book.consensus[i] += (push[1] - push[0]) * c.impact
-        _information_events(c, uniforms, rows, book, i)
-        _step_record(c, book, rec, filled, volume, i)
-    # the record's depth, in memory order (book by book it is a strided copy)
-    for s in range(2):
-        for j in range(L):
-            for i in range(n):
-                rec.depth[s, j, i] = book.depth[s, j, i] * c.lot
+        m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
 
-
-@njit(cache=True)
-def _agent_orders(c, offsets, write, read, book, rec, i):
-    """1. The agent's orders: the quotes in flight arrive; a new or moved order joins the
-    back of the volume at its price, post-only."""
-    depth, best, pending = book.depth, book.best, book.pending
-    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
-    L = depth.shape[1]
-    m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
-    for s in range(2):
-        pending[write, s, i] = offsets[s, i]
-    for s in range(2):
-        sign = 2.0 * s - 1.0
-        delta = pending[read, s, i]
-        if delta == delta:
-            y = max(np.ceil(delta + sign * m), 1.0 - best[1 - s, i])
-            if y != order_y[s, i] or order_lots[s, i] <= 0.0:
-                order_y[s, i] = y
-                order_lots[s, i] = c.quote_lots
-                level = y - best[s, i]
-                if level < 0:
-                    order_ahead[s, i] = 0.0
-                elif level >= L:
-                    order_ahead[s, i] = c.far_depth
-                else:
-                    order_ahead[s, i] = depth[s, int(level), i]
-        else:
-            order_lots[s, i] = 0.0
-        rec.prices[s, i] = sign * order_y[s, i] * c.tick if order_lots[s, i] > 0 else np.nan
-
-
-@njit(cache=True)
-def _price_discovery(c, book, rec, filled, volume, i):
-    """2. Price discovery: the consensus learns the fundamental; the book follows the
-    consensus in whole ticks; an agent order it crosses is picked off at its price, the
-    others stand at the front. Then whether an event is under way; returns the tilt
-    ``tanh((v − c)/lean_scale_ticks)`` of the liquidity providers' flow."""
-    best, fundamental, consensus, anchor = (book.best, book.fundamental, book.consensus,
-                                            book.anchor)
-    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
-    consensus[i] += (fundamental[i] - consensus[i]) * c.requote_frac
-    move = np.trunc(consensus[i] - anchor[i])
-    if move != 0.0:
-        anchor[i] += move
-        best[0, i] -= move
-        best[1, i] += move
+        # 1. the agent's orders
         for s in range(2):
-            lots = order_lots[s, i]
-            if lots > 0 and order_y[s, i] + best[1 - s, i] <= 0:
-                filled[s] += lots
-                volume[s] += lots
-                rec.trades[i] += 1.0
+            pending[write, s, i] = offsets[s, i]
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            delta = pending[read, s, i]
+            if delta == delta:
+                y = max(np.ceil(delta + sign * m), 1.0 - best[1 - s, i])
+                if y != order_y[s, i] or order_lots[s, i] <= 0.0:
+                    order_y[s, i] = y
+                    order_lots[s, i] = c.quote_lots
+                    level = y - best[s, i]
+                    if level < 0:
+                        order_ahead[s, i] = 0.0
+                    elif level >= L:
+                        order_ahead[s, i] = c.far_depth
+                    else:
+                        order_ahead[s, i] = depth[s, int(level), i]
+            else:
                 order_lots[s, i] = 0.0
-            order_ahead[s, i] = 0.0
-    if fundamental[i] - best[1, i] >= c.informed_gap:
-        book.event[i], book.event_dir[i] = True, 1.0
-    elif -best[0, i] - fundamental[i] >= c.informed_gap:
-        book.event[i], book.event_dir[i] = True, -1.0
-    else:
-        book.event[i], book.event_dir[i] = False, 0.0
-    return np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
+            rec.prices[s, i] = sign * order_y[s, i] * c.tick if order_lots[s, i] > 0 else np.nan
 
+        # 2. price discovery: the consensus learns the fundamental; the book follows the
+        # consensus in whole ticks; an agent order it crosses is picked off at its price,
+        # the others stand at the front
+        consensus[i] += (fundamental[i] - consensus[i]) * c.requote_frac
+        move = np.trunc(consensus[i] - anchor[i])
+        if move != 0.0:
+            anchor[i] += move
+            best[0, i] -= move
+            best[1, i] += move
+            for s in range(2):
+                lots = order_lots[s, i]
+                if lots > 0 and order_y[s, i] + best[1 - s, i] <= 0:
+                    filled[s] += lots
+                    volume[s] += lots
+                    rec.trades[i] += 1.0
+                    order_lots[s, i] = 0.0
+                order_ahead[s, i] = 0.0
+        if fundamental[i] - best[1, i] >= c.informed_gap:
+            event[i], event_dir[i] = True, 1.0
+        elif -best[0, i] - fundamental[i] >= c.informed_gap:
+            event[i], event_dir[i] = True, -1.0
+        else:
+            event[i], event_dir[i] = False, 0.0
+        tilt = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
+        lean = tilt * c.lean
 
-@njit(cache=True)
-def _limit_orders(c, uniforms, rows, max_limit, skew, lean, book, rec, filled, volume, i):
-    """3. Limit orders, uniform over the placement ticks from the anchor: two-sided quotes
-    (both sides at one distance, skewed toward the fundamental by ``skew`` ticks) and
-    one-sided orders (their rates leaning toward it by ``lean``)."""
-    depth, best, anchor = book.depth, book.best, book.anchor
-    order_y, order_lots = book.order_y, book.order_lots
-    r_lcount, r_limit = rows[_R_LIMIT_COUNT], rows[_R_LIMIT]
-    pairs = _poisson(uniforms[r_lcount, i], c.limit_dt * c.two_sided, max_limit)
-    for k in range(pairs):
-        base = r_limit + 6 * k
-        d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-        size = _geometric(uniforms[base + 1, i], c.limit_size)
-        for s in range(2):
-            _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
-                   anchor[i] + skew, size)
-    for s in range(2):
-        b = 1.0 + lean if s == 0 else 1.0 - lean
-        count = _poisson(uniforms[r_lcount + 1 + s, i],
-                         c.limit_dt * (1.0 - c.two_sided) * b, max_limit)
-        for k in range(count):
-            base = r_limit + 6 * k + 2 + 2 * s
+        # 3. limit orders, uniform over the placement ticks from the anchor: two-sided
+        # quotes (both sides at one distance, skewed toward the fundamental) and one-sided
+        # orders (their rates leaning toward it)
+        skew = np.round(tilt * c.skew_ticks)
+        pairs = _poisson(uniforms[r_lcount, i], c.limit_dt * c.two_sided, max_limit)
+        for k in range(pairs):
+            base = r_limit + 6 * k
             d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-            _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
-                   anchor[i], _geometric(uniforms[base + 1, i], c.limit_size))
-
-
-@njit(cache=True)
-def _cancellations(c, uniforms, rows, max_cancel, skew, lean, book, i):
-    """4. Cancellations in proportion to the volume, the agent's queue advancing: of
-    two-sided quotes with their other side (the order at the mirror price about the pairs'
-    current center, when it is still there), and of one-sided orders."""
-    depth, best, anchor = book.depth, book.best, book.anchor
-    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
-    L = depth.shape[1]
-    r_ccount, r_cancel = rows[_R_CANCEL_COUNT], rows[_R_CANCEL]
-    both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
-    count = _poisson(uniforms[r_ccount, i], c.cancel_dt * c.two_sided * both * 0.5,
-                     max_cancel)
-    for k in range(count):
-        base = r_cancel + 6 * k
-        bids = _side_volume(depth, 0, i)
-        target = uniforms[base, i] * (bids + _side_volume(depth, 1, i))
-        s = 0 if target < bids else 1
-        j = _level_at(depth, s, i, target if s == 0 else target - bids)
-        size = _geometric(uniforms[base + 1, i], c.limit_size)
-        # the mirror price about the pairs' center, before the cancellation can move the
-        # best
-        mirror = best[s, i] + j + 2.0 * (anchor[i] + skew) * (1.0 - 2.0 * s)
-        _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
-        o = 1 - s
-        jm = mirror - best[o, i]
-        if 0 <= jm < L and depth[o, int(jm), i] > 0:
-            _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm), size)
-    for s in range(2):
-        b = 1.0 + lean if s == 0 else 1.0 - lean
-        count = _poisson(uniforms[r_ccount + 1 + s, i],
-                         c.cancel_dt * (1.0 - c.two_sided) * (2.0 - b)
-                         * _side_volume(depth, s, i), max_cancel)
-        for k in range(count):
-            base = r_cancel + 6 * k + 2 + 2 * s
-            j = _level_at(depth, s, i, uniforms[base, i] * _side_volume(depth, s, i))
             size = _geometric(uniforms[base + 1, i], c.limit_size)
-            _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
+            for s in range(2):
+                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                       anchor[i] + skew, size)
+        for s in range(2):
+            b = 1.0 + lean if s == 0 else 1.0 - lean
+            count = _poisson(uniforms[r_lcount + 1 + s, i],
+                             c.limit_dt * (1.0 - c.two_sided) * b, max_limit)
+            for k in range(count):
+                base = r_limit + 6 * k + 2 + 2 * s
+                d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
+                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                       anchor[i], _geometric(uniforms[base + 1, i], c.limit_size))
 
-
-@njit(cache=True)
-def _market_orders(c, uniforms, rows, count_cdf, book, rec, filled, volume, push, i):
-    """5. Market orders: sells hit the bids (side 0), buys the asks; informed traders on the
-    side of the event's direction; each side's volume walks the book in price-time order,
-    the agent's order included; the impact units of the orders into ``push``."""
-    depth, best = book.depth, book.best
-    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
-    L = depth.shape[1]
-    max_orders = count_cdf.shape[1]
-    r_count, r_size = rows[_R_COUNT], rows[_R_SIZE]
-    for s in range(2):
-        u = uniforms[r_count + s, i]
-        cdf = 1 if book.event[i] and (2.0 * s - 1.0) * book.event_dir[i] > 0 else 0
-        count = 0
-        while count < max_orders and count_cdf[cdf, count] <= u:
-            count += 1
-        if count == 0:
-            continue
-        rec.trades[i] += count
-        want = 0.0
+        # 4. cancellations in proportion to the volume, the agent's queue advancing: of
+        # two-sided quotes with their other side (the order at the mirror price about the
+        # pairs' current center, when it is still there), and of one-sided orders
+        both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
+        count = _poisson(uniforms[r_ccount, i], c.cancel_dt * c.two_sided * both * 0.5,
+                         max_cancel)
         for k in range(count):
-            size = _geometric(uniforms[r_size + s * max_orders + k, i], c.market_size)
-            want += size
-            push[s] += np.sqrt(size * c.inv_market_size)
-        resting = 0.0
-        for j in range(L):
-            resting += depth[s, j, i]
-        level = order_y[s, i] - best[s, i]
-        lots = order_lots[s, i] if level < L else 0.0  # behind the window: not reached
-        # the book keeps its last lot: the agent's order counts only with a lot of the book
-        # behind it (else the walk stops in the volume ahead of it)
-        behind = resting
-        if lots > 0 and level >= 0:
-            behind = max(depth[s, int(level), i] - order_ahead[s, i], 0.0)
-            for j in range(int(level) + 1, L):
-                behind += depth[s, j, i]
-        want = min(want, max(resting + (lots if behind >= 1.0 else 0.0) - 1.0, 0.0))
-        left = want
-        if lots > 0 and level < 0:  # in front of the best
-            take = min(left, lots)
-            filled[s] += take
-            order_lots[s, i] -= take
-            left -= take
-            lots = 0.0
-        j = 0
-        while left > 0.0 and j < L:
-            here = depth[s, j, i]
-            if lots > 0 and level == j:
-                ahead = min(order_ahead[s, i], here)
-                before = min(left, ahead)
-                left -= before
+            base = r_cancel + 6 * k
+            bids = _side_volume(depth, 0, i)
+            target = uniforms[base, i] * (bids + _side_volume(depth, 1, i))
+            s = 0 if target < bids else 1
+            j = _level_at(depth, s, i, target if s == 0 else target - bids)
+            size = _geometric(uniforms[base + 1, i], c.limit_size)
+            # the mirror price about the pairs' center, before the cancellation can move the
+            # best
+            mirror = best[s, i] + j + 2.0 * (anchor[i] + skew) * (1.0 - 2.0 * s)
+            _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
+            o = 1 - s
+            jm = mirror - best[o, i]
+            if 0 <= jm < L and depth[o, int(jm), i] > 0:
+                _cancel(c, depth, best, order_y, order_lots, order_ahead, o, i, int(jm), size)
+        for s in range(2):
+            b = 1.0 + lean if s == 0 else 1.0 - lean
+            count = _poisson(uniforms[r_ccount + 1 + s, i],
+                             c.cancel_dt * (1.0 - c.two_sided) * (2.0 - b)
+                             * _side_volume(depth, s, i), max_cancel)
+            for k in range(count):
+                base = r_cancel + 6 * k + 2 + 2 * s
+                j = _level_at(depth, s, i, uniforms[base, i] * _side_volume(depth, s, i))
+                size = _geometric(uniforms[base + 1, i], c.limit_size)
+                _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
+
+        # 5. market orders: sells hit the bids (side 0), buys the asks; informed traders on
+        # the side of the event's direction
+        for s in range(2):
+            u = uniforms[r_count + s, i]
+            cdf = 1 if event[i] and (2.0 * s - 1.0) * event_dir[i] > 0 else 0
+            count = 0
+            while count < max_orders and count_cdf[cdf, count] <= u:
+                count += 1
+            if count == 0:
+                continue
+            rec.trades[i] += count
+            want = 0.0
+            for k in range(count):
+                size = _geometric(uniforms[r_size + s * max_orders + k, i], c.market_size)
+                want += size
+                push[s] += np.sqrt(size * c.inv_market_size)
+            resting = 0.0
+            for j in range(L):
+                resting += depth[s, j, i]
+            level = order_y[s, i] - best[s, i]
+            lots = order_lots[s, i] if level < L else 0.0  # behind the window: not reached
+            # the book keeps its last lot: the agent's order counts only with a lot of the
+            # book behind it (else the walk stops in the volume ahead of it)
+            behind = resting
+            if lots > 0 and level >= 0:
+                behind = max(depth[s, int(level), i] - order_ahead[s, i], 0.0)
+                for j in range(int(level) + 1, L):
+                    behind += depth[s, j, i]
+            want = min(want, max(resting + (lots if behind >= 1.0 else 0.0) - 1.0, 0.0))
+            left = want
+            if lots > 0 and level < 0:  # in front of the best
                 take = min(left, lots)
                 filled[s] += take
                 order_lots[s, i] -= take
                 left -= take
-                after = min(left, here - before)
-                left -= after
-                depth[s, j, i] = here - before - after
-                order_ahead[s, i] = ahead - before
+                lots = 0.0
+            j = 0
+            while left > 0.0 and j < L:
+                here = depth[s, j, i]
+                if lots > 0 and level == j:
+                    ahead = min(order_ahead[s, i], here)
+                    before = min(left, ahead)
+                    left -= before
+                    take = min(left, lots)
+                    filled[s] += take
+                    order_lots[s, i] -= take
+                    left -= take
+                    after = min(left, here - before)
+                    left -= after
+                    depth[s, j, i] = here - before - after
+                    order_ahead[s, i] = ahead - before
+                else:
+                    taken = min(left, here)
+                    depth[s, j, i] = here - taken
+                    left -= taken
+                j += 1
+            volume[s] += want
+            after_book = 0.0
+            for j in range(L):
+                after_book += depth[s, j, i]
+            rec.book_traded[s, i] = (resting - after_book) * c.lot
+            _drop_empty_best(depth, best, s, i)
+
+        # the consensus moves with the market orders (square-root impact)
+        consensus[i] += (push[1] - push[0]) * c.impact
+
+        # 6. information events
+        if uniforms[r_event, i] < c.event_start:
+            u = uniforms[r_event + 1, i]
+            if u < 0.5:
+                fundamental[i] += _geometric(2.0 * u, c.event_jump)
             else:
-                taken = min(left, here)
-                depth[s, j, i] = here - taken
-                left -= taken
-            j += 1
-        volume[s] += want
-        after_book = 0.0
-        for j in range(L):
-            after_book += depth[s, j, i]
-        rec.book_traded[s, i] = (resting - after_book) * c.lot
-        _drop_empty_best(depth, best, s, i)
+                fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
 
-
-@njit(cache=True)
-def _information_events(c, uniforms, rows, book, i):
-    """6. Information events: a geometric jump of the fundamental, up or down."""
-    r_event = rows[_R_EVENT]
-    if uniforms[r_event, i] < c.event_start:
-        u = uniforms[r_event + 1, i]
-        if u < 0.5:
-            book.fundamental[i] += _geometric(2.0 * u, c.event_jump)
-        else:
-            book.fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
-
-
-@njit(cache=True)
-def _step_record(c, book, rec, filled, volume, i):
-    """The step record of book ``i`` (all but the depth): the agent's fills and their
-    notional, the best prices, the aggressor volumes, the mid."""
-    best, order_y = book.best, book.order_y
+        # the step record
+        for s in range(2):
+            sign = 2.0 * s - 1.0
+            rec.fills[s, i] = filled[s] * c.lot
+            rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
+            rec.best[s, i] = sign * best[s, i] * c.tick
+        rec.sell_volume[i] = volume[0] * c.lot
+        rec.buy_volume[i] = volume[1] * c.lot
+        mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+    # the record's depth, in memory order (book by book it is a strided copy)
     for s in range(2):
-        sign = 2.0 * s - 1.0
-        rec.fills[s, i] = filled[s] * c.lot
-        rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
-        rec.best[s, i] = sign * best[s, i] * c.tick
-    rec.sell_volume[i] = volume[0] * c.lot
-    rec.buy_volume[i] = volume[1] * c.lot
-    book.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+        for j in range(L):
+            for i in range(n):
+                rec.depth[s, j, i] = depth[s, j, i] * c.lot
