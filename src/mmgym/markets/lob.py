@@ -79,7 +79,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import MarketStep
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
@@ -225,35 +225,6 @@ class LOBParams:
         rate = self.limit_rate * np.exp(-self.limit_decay * j)
         theta = max(self.cancel_rate, 1.0 / self.episode_seconds)
         return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
-
-
-@dataclass(slots=True)
-class LOBStep(MarketStep):
-    """:class:`MarketStep` plus the book and the trades of the ``lob`` market.
-
-    Attributes:
-        best: ``(2, n)`` best bid and ask after the step, price units.
-        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
-            is the best), size units; the agent's orders excluded.
-        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
-            (aggressor side), size units, the agent's fills included.
-        trades: ``(n,)`` number of market orders this step.
-        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
-            excluded) during the market-order phase of the step, size units: what trades
-            took from the background queues (a bookkeeping check: a side's aggressor volume
-            equals this plus the agent's fills on that side).
-        event: ``(n,)`` whether an information event is under way during the step: the
-            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
-            (ground truth, for tests and diagnostics; not an observable feature).
-    """
-
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-    event: np.ndarray
 
 
 class LOBMarket:

@@ -88,7 +88,7 @@ from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
 from mmgym.data.store import DataError, read_events
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.lob import LOBStep
+from mmgym.markets.base import LOBStep
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 

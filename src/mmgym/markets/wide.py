@@ -106,8 +106,8 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
-from mmgym.markets.lob import LOBStep
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
@@ -302,7 +302,7 @@ class _Book(NamedTuple):
 
 
 class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.lob.LOBStep`) the kernel fills."""
+    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
 
     mid_before: np.ndarray
     prices: np.ndarray
