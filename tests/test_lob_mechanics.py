@@ -124,6 +124,20 @@ def test_queue_models_under_cancellations(model: str, ahead_after: float) -> Non
     assert m.order_ahead[ASK, 0, 0] == ahead_after
 
 
+def test_the_power_queue_model_advances_slower_near_the_front() -> None:
+    ahead = {}
+    for model in ("probabilistic", "power"):
+        m = quiet_market(queue_model=model, queue_power=2.0, cancel_rate=math.log(2))
+        m.step(offsets(ask=0.5), uniforms(m))
+        m.order_ahead[ASK, 0, 0] = 2.0  # near the front: 2 lots ahead, 18 behind
+        m.depth[ASK, 0, 0] = 20.0
+        m.step(offsets(ask=0.5), uniforms(m))  # 10 of the 20 lots cancel
+        ahead[model] = m.order_ahead[ASK, 0, 0]
+    assert ahead["probabilistic"] == 1.0  # 10·2/20
+    assert ahead["power"] == pytest.approx(2.0 - 10.0 / 82.0)  # 10·2²/(2² + 18²)
+    assert ahead["power"] > ahead["probabilistic"]
+
+
 def test_latency_delays_new_quotes() -> None:
     m = quiet_market(latency_steps=2)
     seen = [m.step(offsets(bid=0.5, ask=0.5), uniforms(m)).prices[:, 0].copy()

@@ -75,6 +75,27 @@ def test_fills_only_when_trades_reach_the_price(hand_file: Path, queue_model: st
     assert market.order_ahead[0, 0] == 1.0
 
 
+def test_the_power_queue_model_advances_slower_near_the_front(tmp_path: Path) -> None:
+    # the agent's bid joins 2 lots at 99; 18 lots join behind it, then 10 lots cancel
+    events = table([
+        (0, SNAPSHOT, BID, 99, 2, 1), (0, SNAPSHOT, ASK, 101, 3, 1),
+        (S // 2, DELTA, BID, 99, 20, 2), (3 * S // 2, DELTA, BID, 99, 10, 3),
+        (3 * S, DELTA, ASK, 101, 4, 4),
+    ])
+    path = tmp_path / "queue.parquet"
+    write_events(events, path, {"mmgym.tick_size": "1", "mmgym.lot_size": "1"})
+    ahead = {}
+    for model in ("probabilistic", "power"):
+        market = ReplayMarket(1, data_path=str(path), dt=1.0, episode_seconds=2.0, start=0.0,
+                              quote_size=1.0, queue_model=model, queue_power=2.0)
+        market.reset(np.ones(1, dtype=bool), np.zeros((1, 1)))
+        for _ in range(2):
+            market.step(np.array([[1.0], [np.nan]]), np.zeros((1, 1)))
+        ahead[model] = market.order_ahead[0, 0]
+    assert ahead["probabilistic"] == 1.0  # 10·2/20
+    assert ahead["power"] == pytest.approx(2.0 - 10.0 / 82.0)  # 10·2²/(2² + 18²)
+
+
 def test_recorded_volumes_in_the_step_record(hand_file: Path) -> None:
     market = ReplayMarket(1, data_path=str(hand_file), dt=1.0, episode_seconds=3.0, start=0.0)
     market.reset(np.ones(1, dtype=bool), np.zeros((1, 1)))

@@ -300,6 +300,20 @@ def test_queue_models_under_cancellations(two_sided: bool, model: str,
         assert best(m)[0] == 99.0 and depth(m, BID)[:2] == [10.0, 10.0]
 
 
+def test_the_power_queue_model_advances_slower_near_the_front() -> None:
+    ahead = {}
+    for model in ("probabilistic", "power"):
+        m = quiet_market(False, queue_model=model, queue_power=3.0, cancel_rate=0.1)
+        set_book(m, 99, 101, [10, 10], [20])
+        m.step(offsets(ask=0.5), uniforms(m))
+        m.order_ahead[ASK, 0] = 4.0  # near the front: 4 lots ahead, 16 behind
+        m.step(offsets(ask=0.5), uniforms(m, cancels=[(ASK, 3.0)]))  # one order of 10 lots
+        ahead[model] = m.order_ahead[ASK, 0]
+    assert ahead["probabilistic"] == 2.0  # 10·4/20
+    assert ahead["power"] == pytest.approx(4.0 - 10.0 / 65.0)  # 10·4³/(4³ + 16³)
+    assert ahead["power"] > ahead["probabilistic"]
+
+
 def test_latency_delays_new_quotes() -> None:
     m = quiet_market(latency_steps=2)
     seen = [m.step(offsets(bid=0.5, ask=0.5), uniforms(m)).prices[:, 0].copy()

@@ -23,10 +23,13 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    ``1 − exp(−λ_j·dt)``, ``λ_j = limit_rate·exp(−limit_decay·j)`` (more near the touch), its
    size geometric with mean ``limit_size_lots``. Each level loses ``B_j·(1 − exp(−θ·dt))``
    lots to cancellations (``θ = cancel_rate``, rounded stochastically), in proportion to its
-   size. The agent's queue position advances with cancellations by ``queue_model``:
-   ``conservative`` (cancellations come from behind the agent: only trades advance it) or
-   ``probabilistic`` (a cancelled lot is ahead of the agent with probability ahead / queue,
-   the proportional model of the queue-position literature; the expected advance is used).
+   size. The agent's queue position advances with cancellations by ``queue_model``
+   (:mod:`mmgym.markets.queue`): ``conservative`` (cancellations come from behind the agent:
+   only trades advance it), ``probabilistic`` (a cancelled lot is ahead of the agent with
+   probability ahead / queue, the proportional model of the queue-position literature; the
+   expected advance is used), ``power`` (the part ahead ``c·f(ahead)/(f(ahead) + f(behind))``,
+   ``f(x) = x^queue_power``: slower near the front for ``queue_power > 1``) or ``log``
+   (``f(x) = log(1 + x)``).
 4. **Market orders.** Uninformed buys and sells arrive as Poisson processes of rate
    ``market_rate`` each; during an information event informed traders add orders in the
    event's direction at rate ``informed_rate`` (Easley & O'Hara's PIN model: ε and μ). At
@@ -75,8 +78,10 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 from numba import njit
 
-from mmgym.markets.base import MarketStep
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
@@ -115,7 +120,8 @@ class LOBParams:
     | ``quote_spacing_ticks`` | ladder spacing | ticks | 1 | [1, inf) |
     | ``quote_sizes`` | sizes per ladder level (overrides quote_size) | BTC | None | lots |
     | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
-    | ``queue_model`` | queue model (see the module doc) | - | probabilistic | see the doc |
+    | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
 
     ``max_orders`` truncates the Poisson number of market orders per side per step: with
@@ -158,7 +164,8 @@ class LOBParams:
     quote_spacing_ticks: int = 1
     quote_sizes: tuple[float, ...] | None = None
     latency_steps: int = 0
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 20.0
 
     def __post_init__(self) -> None:
@@ -187,7 +194,9 @@ class LOBParams:
         check_number("quote_levels", self.quote_levels, low=1, high=10, integer=True)
         check_number("quote_spacing_ticks", self.quote_spacing_ticks, low=1, integer=True)
         check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, **pos)
         sizes = self.sizes()
         if len(sizes) != self.quote_levels:
@@ -216,35 +225,6 @@ class LOBParams:
         rate = self.limit_rate * np.exp(-self.limit_decay * j)
         theta = max(self.cancel_rate, 1.0 / self.episode_seconds)
         return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
-
-
-@dataclass(slots=True)
-class LOBStep(MarketStep):
-    """:class:`MarketStep` plus the book and the trades of the ``lob`` market.
-
-    Attributes:
-        best: ``(2, n)`` best bid and ask after the step, price units.
-        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
-            is the best), size units; the agent's orders excluded.
-        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
-            (aggressor side), size units, the agent's fills included.
-        trades: ``(n,)`` number of market orders this step.
-        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
-            excluded) during the market-order phase of the step, size units: what trades
-            took from the background queues (a bookkeeping check: a side's aggressor volume
-            equals this plus the agent's fills on that side).
-        event: ``(n,)`` whether an information event is under way during the step: the
-            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
-            (ground truth, for tests and diagnostics; not an observable feature).
-    """
-
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-    event: np.ndarray
 
 
 class LOBMarket:
@@ -306,7 +286,8 @@ class LOBMarket:
             limit_size=geometric_scale(p.limit_size_lots),
             market_size=geometric_scale(p.market_size_lots),
             event_jump=geometric_scale(p.event_jump_ticks),
-            probabilistic=p.queue_model == "probabilistic",
+            queue_model=QUEUE_MODELS[p.queue_model],
+            queue_power=float(p.queue_power),
         )
         self._neg_arrival_dt = -p.limit_rate * np.exp(-p.limit_decay * np.arange(L)) * p.dt
         self._mean_depth = self.mean_depth[0, :, 0].copy()
@@ -414,7 +395,8 @@ class _Constants(NamedTuple):
     limit_size: float  # −1 / ln(1 − 1/mean) of the geometric sizes (0: all sizes 1)
     market_size: float
     event_jump: float
-    probabilistic: bool
+    queue_model: int  # a code of mmgym.markets.queue.QUEUE_MODELS
+    queue_power: float
 
 
 # The step, compiled: one loop over the books, each book stepped through phases 1–6 of the
@@ -554,14 +536,9 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                 gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
             for q in range(Q):
                 if inside[s, q]:
-                    queue = depth[s, index[s, q], i]
-                    out = gone[index[s, q]]
-                    ahead = order_ahead[s, q, i]
-                    if c.probabilistic:  # a cancelled lot is ahead with probability ahead/queue
-                        advance = out * ahead / max(queue, 1.0)
-                    else:  # only cancellations beyond the volume behind the agent reach it
-                        advance = max(ahead - (queue - out), 0.0)
-                    order_ahead[s, q, i] = max(ahead - advance, 0.0)
+                    order_ahead[s, q, i] = ahead_after_cancel(
+                        c.queue_model, c.queue_power, order_ahead[s, q, i],
+                        depth[s, index[s, q], i], gone[index[s, q]])
             for j in range(L):
                 prob = rates[s, _ARRIVE + j]
                 u = uniforms[r_arrive + s * L + j, i]

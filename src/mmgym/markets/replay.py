@@ -25,10 +25,12 @@ A step, for every environment:
    first). Asks likewise with recorded buys.
 3. **Queue.** The displayed size at the order's price falls, net of trades, by ``c`` lots
    between ``t_k`` and ``t_{k+1}`` (the smallest cancellation consistent with the two
-   books). ``queue_model`` ``probabilistic``: a cancelled lot is ahead of the agent with
-   probability ahead / queue (the expected advance is used, as in the ``lob`` market);
-   ``conservative``: cancellations come from behind, so only trades advance the agent. In
-   both, no more can be ahead than the queue displayed at ``t_{k+1}``.
+   books). The part of it ahead of the agent is estimated by ``queue_model``
+   (:mod:`mmgym.markets.queue`, as in the ``lob`` market): ``probabilistic``: a cancelled lot
+   is ahead of the agent with probability ahead / queue (the expected advance is used);
+   ``conservative``: cancellations come from behind, so only trades advance the agent;
+   ``power`` and ``log``: the power-law and logarithmic forms of the literature. In all, no
+   more can be ahead than the queue displayed at ``t_{k+1}``.
 4. The mid becomes that of the book at ``t_{k+1}``.
 
 **No market impact.** The agent's orders are not in the recorded book: its fills take
@@ -85,7 +87,9 @@ from numba import njit
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
 from mmgym.data.store import DataError, read_events
-from mmgym.markets.lob import LOBStep
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
@@ -113,7 +117,8 @@ class ReplayParams:
     | ``tick`` | tick size; None: the file's ``mmgym.tick_size`` | price | None | (0, inf) |
     | ``lot`` | lot size; None: the file's ``mmgym.lot_size`` | size | None | (0, inf) |
     | ``quote_size`` | size of each of the agent's orders | size | 0.01 | [lot, inf) |
-    | ``queue_model`` | ``conservative`` or ``probabilistic`` (module doc) | - | probabilistic | |
+    | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, 1000] |
 
     The training range is ``[0, split]`` and the evaluation range ``[split, end]``, in
@@ -138,7 +143,8 @@ class ReplayParams:
     tick: float | None = None
     lot: float | None = None
     quote_size: float = 0.01
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 20.0
 
     def __post_init__(self) -> None:
@@ -163,7 +169,9 @@ class ReplayParams:
             if getattr(self, name) is not None:
                 check_number(name, getattr(self, name), low=0, low_open=True)
         check_number("quote_size", self.quote_size, low=0, low_open=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
 
 
@@ -433,7 +441,7 @@ class ReplayMarket:
             self.fixed_start: int | None = k0
         else:
             self.fixed_start = None
-        self._probabilistic = p.queue_model == "probabilistic"
+        self._queue_model = QUEUE_MODELS[p.queue_model]
         self._dt_ns = dt_ns
         self.pos = np.zeros(n, dtype=np.int64)
         self.start_pos = np.zeros(n, dtype=np.int64)  # each env's episode's first boundary
@@ -521,7 +529,8 @@ class ReplayMarket:
         out = self.step_record
         late = _step_envs(offsets, self.now, self.pos, self.rec.table, self.rec.values,
                           self.order_y, self.order_left, self.order_ahead, self.quote_size,
-                          self.rec.tick, self._probabilistic, out.mid_before, out.prices,
+                          self.rec.tick, self._queue_model, float(self.p.queue_power),
+                          out.mid_before, out.prices,
                           out.fills, out.notional)
         if late >= 0:
             raise IndexError(f"env {late}: at step {self.pos[late]}, the last of the recording "
@@ -548,7 +557,7 @@ def _minimum(a: float, b: float) -> float:
 
 @njit(cache=True)
 def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_size, tick,
-               probabilistic, mid_before, prices, fills, notional):
+               queue_model, queue_power, mid_before, prices, fills, notional):
     """One step of every environment (the module doc's 1–4); returns −1, or the first
     environment already at the recording's last boundary (then nothing is changed)."""
     n, n_rows, last_column = now.shape[1], now.shape[0], table.shape[1] - 1
@@ -593,12 +602,11 @@ def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_siz
             fills[s, i] = fill
             a = _maximum(ahead[s, i] - at, 0.0)
             left[s, i] = left[s, i] - fill
-            # 3. queue at t_{k+1}
-            if probabilistic and queue < np.inf:
+            # 3. queue at t_{k+1}: the cancellations (queue_model), known queues only
+            if queue < np.inf:
                 traded_queue = _maximum(queue - at, 0.0)
-                cancelled = _maximum(traded_queue - after, 0.0)
-                share = a / traded_queue if traded_queue > 0.0 else 0.0
-                a = a - cancelled * share
+                a = ahead_after_cancel(queue_model, queue_power, a, traded_queue,
+                                       _maximum(traded_queue - after, 0.0))
             ahead[s, i] = _maximum(_minimum(a, after), 0.0)
             notional[s, i] = 0.0 if unquoted else fill * price
         # 4. the book at t_{k+1} and the step's recorded volumes

@@ -63,7 +63,8 @@ Each step of ``dt`` seconds runs, in order:
    center, the anchor skewed as in 3 (when there is one), and per side one-sided ones of mean
    ``(1 − two_sided)·cancel_rate·dt·D_side/size``, each of one order's size (at most the
    level's volume; a side keeps at least one lot). The agent's place in the queue advances
-   with the cancellations at its level (``queue_model`` as in ``lob``).
+   with the cancellations at its level (``queue_model`` as in ``lob``, see
+   :mod:`mmgym.markets.queue`).
 5. **Market orders**: uninformed buys and sells at rate ``market_rate`` each, informed ones at
    ``informed_rate`` on the side of an event under way, at most ``max_orders`` per side per
    step; sizes geometric with mean ``market_size_lots``. A side's orders walk the book in
@@ -104,8 +105,10 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 from numba import njit
 
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
-from mmgym.markets.lob import LOBStep
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
 _BID, _ASK = 0, 1
@@ -150,7 +153,8 @@ class WideParams:
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
     | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
-    | ``queue_model`` | ``conservative`` or ``probabilistic`` (as ``lob``) | - | probabilistic | |
+    | ``queue_model`` | queue model (as ``lob``, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 30 | (0, levels] |
 
     ``placement_ticks`` is in [1, 1000]; ``informed_gap_ticks`` in (0, inf). The Poisson counts
@@ -188,7 +192,8 @@ class WideParams:
     initial_spread_ticks: int = 14
     quote_size: float = 100.0
     latency_steps: int = 0
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 30.0
 
     def __post_init__(self) -> None:
@@ -227,7 +232,9 @@ class WideParams:
             raise ConfigError(f"quote_size={self.quote_size!r}: must be a multiple of "
                               f"lot={self.lot!r}")
         check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=self.levels,
                      low_open=True)
 
@@ -271,7 +278,8 @@ class _Constants(NamedTuple):
     limit_size: float  # −1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
     market_size: float
     event_jump: float
-    probabilistic: bool
+    queue_model: int  # a code of mmgym.markets.queue.QUEUE_MODELS
+    queue_power: float
     two_sided: float  # the share of the limit-order flow posted as two-sided quotes
     skew_ticks: float  # lean·lean_scale_ticks: the largest skew of a two-sided quote
 
@@ -294,7 +302,7 @@ class _Book(NamedTuple):
 
 
 class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.lob.LOBStep`) the kernel fills."""
+    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
 
     mid_before: np.ndarray
     prices: np.ndarray
@@ -363,7 +371,8 @@ class WideMarket:
                         else -p.limit_size_lots),
             market_size=geometric_scale(p.market_size_lots),
             event_jump=geometric_scale(p.event_jump_ticks),
-            probabilistic=p.queue_model == "probabilistic",
+            queue_model=QUEUE_MODELS[p.queue_model],
+            queue_power=float(p.queue_power),
             two_sided=float(p.two_sided),
             skew_ticks=p.lean * p.lean_scale_ticks,
         )
@@ -573,12 +582,8 @@ def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
     if gone <= 0.0:
         return
     if order_lots[s, i] > 0 and order_y[s, i] - best[s, i] == j:
-        ahead = order_ahead[s, i]
-        if c.probabilistic:
-            advance = gone * ahead / max(queue, 1.0)
-        else:
-            advance = max(ahead - (queue - gone), 0.0)
-        order_ahead[s, i] = max(ahead - advance, 0.0)
+        order_ahead[s, i] = ahead_after_cancel(c.queue_model, c.queue_power, order_ahead[s, i],
+                                               queue, gone)
     depth[s, j, i] = queue - gone
     if j == 0:
         _drop_empty_best(depth, best, s, i)
