@@ -71,12 +71,20 @@ def baseline(
     params |= _plain(market.get("policies", {}).get(name, {}))
     params |= _plain((overrides or {}).get(name, {}))
     features = _features(market)
-    if "feature_names" in accepted:
+    shown: dict[str, Any] = {}
+    if "base" in accepted and hasattr(cls, "reads"):  # a policy around a base policy
+        inner = baseline(params.pop("base", "as_inventory"), market, overrides)
+        params["base"] = inner.policy
+        shown = {"base": inner.label} | {f"base.{k}": v for k, v in inner.params.items()}
+        features = list(inner.observation["features"])
+        features += [f for f in cls.reads(params) if f not in features]
+        params["feature_names"] = tuple(features)
+    elif "feature_names" in accepted:
         reads = accepted["feature_names"].default
         features += [f for f in reads if f not in features]
         params["feature_names"] = tuple(features)
     policy = policies.make(name, **params)
-    shown = {k: v for k, v in params.items() if k != "feature_names"}
+    shown |= {k: v for k, v in params.items() if k not in ("feature_names", "base")}
     return Contender(name, policy, _observation(features, market.feature_params), shown)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
+from mmgym.policies.gated import DetectorGated
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
 from mmgym.policies.oracle import Oracle
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
@@ -32,6 +33,7 @@ for _policy in (
         NoQuote,
         SignalAS,
         Oracle,
+        DetectorGated,
 ):
     POLICIES.add(_policy)
 
@@ -46,6 +48,7 @@ __all__ = [
     "ASInventory",
     "ASSymmetric",
     "CarteaJaimungal",
+    "DetectorGated",
     "FixedSpread",
     "GLFTApprox",
     "GLFTExact",
