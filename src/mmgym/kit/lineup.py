@@ -83,8 +83,11 @@ def baseline(
         reads = accepted["feature_names"].default
         features += [f for f in reads if f not in features]
         params["feature_names"] = tuple(features)
+    if "feature_params" in accepted:
+        params["feature_params"] = _plain(market.feature_params)
     policy = policies.make(name, **params)
-    shown |= {k: v for k, v in params.items() if k not in ("feature_names", "base")}
+    shown |= {k: v for k, v in params.items()
+              if k not in ("feature_names", "feature_params", "base")}
     return Contender(name, policy, _observation(features, market.feature_params), shown)
 
 

@@ -56,6 +56,12 @@ class Fills:
     feature_names: tuple[str, ...]
     horizon: int
 
+    def select(self, names: list[str] | tuple[str, ...]) -> Fills:
+        """The same fills with the features ``names`` only, in that order."""
+        columns = [self.feature_names.index(f) for f in names]
+        return Fills(self.features[:, columns], self.side, self.adverse, self.markout,
+                     self.episode, self.step, tuple(names), self.horizon)
+
     def of_side(self, side: int) -> Fills:
         """The fills of one side (0 bid, 1 ask)."""
         keep = self.side == side

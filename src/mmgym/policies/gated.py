@@ -31,18 +31,24 @@ class DetectorGated:
         threshold: the probability above which a side is widened, in (0, 1).
         widen: how much further from the mid, offset units (≥ 0; ``inf``: withdraw).
         feature_names: the observation's features; the detector's must be among them.
+        feature_params: the observation's feature parameters, checked against those the
+            detector was fitted with (None: not checked).
     """
 
     name: ClassVar[str] = "detector_gated"
 
     def __init__(self, base: Policy, model: str, threshold: float = 0.5,
-                 widen: float = math.inf, feature_names: tuple[str, ...] = ()) -> None:
+                 widen: float = math.inf, feature_names: tuple[str, ...] = (),
+                 feature_params: dict[str, Any] | None = None) -> None:
         self.base = base
         self.detector = Detector.load(model, "detector_gated.model")
         self.threshold = check_number("detector_gated.threshold", threshold, low=0, high=1,
                                       low_open=True, high_open=True)
-        self.widen = check_number("detector_gated.widen", widen, low=0)
+        self.widen = widen if widen == math.inf else check_number(
+            "detector_gated.widen", widen, low=0)
         self.columns = self.detector.columns(tuple(feature_names), "detector_gated")
+        if feature_params is not None:
+            self.detector.check_feature_params(feature_params, "detector_gated")
 
     @staticmethod
     def reads(params: dict[str, Any]) -> tuple[str, ...]:

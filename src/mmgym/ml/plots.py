@@ -1,0 +1,46 @@
+"""Figures of the supervised models' held-out reports (matplotlib's object-oriented API)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mmgym.ml.detector import Detector
+from mmgym.ml.fills import SIDES, Fills
+
+
+def calibration(detector: Detector, test: Fills, bins: int = 10) -> Figure:
+    """The detector's calibration on held-out fills: per side, the observed frequency of
+    adverse fills against the mean predicted probability in quantile bins (on the diagonal
+    when calibrated), with the AUC; and the distribution of the predicted probability of
+    adverse and other fills."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import roc_auc_score
+
+    columns = detector.columns(test.feature_names, "held-out fills")
+    p = detector.probability(test.features[:, columns])[np.arange(len(test.side)), test.side]
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--", label="calibrated")
+    for s, side in enumerate(SIDES):
+        keep = test.side == s
+        observed, predicted = calibration_curve(test.adverse[keep], p[keep], n_bins=bins,
+                                                strategy="quantile")
+        auc = roc_auc_score(test.adverse[keep], p[keep])
+        left.plot(predicted, observed, marker="o", label=f"{side} fills (AUC {auc:.3f}, "
+                                                         f"n={keep.sum()})")
+    top = float(max(p.max(), test.adverse.mean() * 2, 0.05))
+    left.set_xlim(0, min(1.0, top * 1.05))
+    left.set_ylim(0, min(1.0, top * 1.05))
+    left.set_xlabel("predicted P(adverse)")
+    left.set_ylabel("observed frequency of adverse fills")
+    left.set_title(f"Calibration on held-out fills (markout at {detector.horizon} steps)")
+    left.legend(loc="upper left", fontsize=8)
+    edges = np.linspace(0, float(p.max()), 41)
+    right.hist(p[~test.adverse], bins=edges, alpha=0.6, density=True, label="not adverse")
+    right.hist(p[test.adverse], bins=edges, alpha=0.6, density=True, label="adverse")
+    right.set_xlabel("predicted P(adverse)")
+    right.set_ylabel("density")
+    right.set_title("Predicted probability by outcome")
+    right.legend(fontsize=8)
+    return fig
