@@ -1,10 +1,12 @@
 """Observation features of the market: the order book, the order flow and volatility.
 
 Each wraps a streaming estimator of :mod:`mmgym.features.book`, :mod:`~mmgym.features.flow`
-or :mod:`~mmgym.features.volatility` and normalises its value to order one, as documented per
-feature. Features marked ``needs_book`` read the order book and trades of the step record
-(:class:`mmgym.markets.LOBStep`) and are available on markets that have a book; the others
-only read the mid.
+or :mod:`~mmgym.features.volatility` (``queue_pressure``, ``avg_trade_size`` and
+``spread_zscore`` keep their own :class:`~mmgym.features.flow.RollingSum`; ``depth_ratio``,
+like ``imbalance``, reads the current book only) and normalises its value to order one, as
+documented per feature. Features marked ``needs_book`` read the order book and trades of the
+step record (:class:`mmgym.markets.LOBStep`) and are available on markets that have a book;
+the others only read the mid.
 """
 
 from __future__ import annotations
