@@ -72,11 +72,12 @@ def baseline(
     params |= _plain((overrides or {}).get(name, {}))
     features = _features(market)
     shown: dict[str, Any] = {}
-    if "base" in accepted and hasattr(cls, "reads"):  # a policy around a base policy
+    if "base" in accepted:  # a policy around a base policy, which observes its features
         inner = baseline(params.pop("base", "as_inventory"), market, overrides)
         params["base"] = inner.policy
         shown = {"base": inner.label} | {f"base.{k}": v for k, v in inner.params.items()}
         features = list(inner.observation["features"])
+    if hasattr(cls, "reads"):  # the features it reads depend on its parameters (a model)
         features += [f for f in cls.reads(params) if f not in features]
         params["feature_names"] = tuple(features)
     elif "feature_names" in accepted:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mmgym.ml.fills import SIDES, Fills
+from mmgym.ml.inputs import check_feature_params, columns
 from mmgym.validation import ConfigError
 
 KIND = "mmgym.adverse_selection_detector"
@@ -58,25 +59,14 @@ class Detector:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def columns(self, observed: tuple[str, ...] | list[str], reader: str) -> np.ndarray:
-        """The column of each of its features in an observation of features ``observed``.
-
-        Raises:
-            ConfigError: a feature it reads is not observed, named with ``reader``.
-        """
-        missing = [f for f in self.feature_names if f not in observed]
-        if missing:
-            raise ConfigError(f"{reader}: the detector reads the feature {missing[0]!r}, which "
-                              f"the observation {list(observed)} lacks (it was fitted on "
-                              f"{list(self.feature_names)})")
-        return np.array([list(observed).index(f) for f in self.feature_names])
+        """The column of each of its features in an observation of features ``observed``
+        (:func:`mmgym.ml.inputs.columns`)."""
+        return columns("detector", self.feature_names, observed, reader)
 
     def check_feature_params(self, params: dict[str, Any], reader: str) -> None:
         """Raise if a feature it reads is computed with other parameters than in training."""
-        for name in self.feature_names:
-            trained, given = self.feature_params.get(name, {}), dict(params.get(name, {}))
-            if trained != given:
-                raise ConfigError(f"{reader}: feature {name!r} is computed with {given}, the "
-                                  f"detector was fitted on it computed with {trained}")
+        check_feature_params("detector", self.feature_names, self.feature_params, params,
+                             reader)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """``(n, 2)`` P(adverse) of a bid fill and an ask fill, for features ``x`` ``(n, F)``
@@ -174,8 +164,8 @@ def evaluate_detector(detector: Detector, test: Fills, bins: int = 10) -> dict[s
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import roc_auc_score
 
-    columns = detector.columns(test.feature_names, "held-out fills")
-    p = detector.probability(test.features[:, columns])[np.arange(len(test.side)), test.side]
+    where = detector.columns(test.feature_names, "held-out fills")
+    p = detector.probability(test.features[:, where])[np.arange(len(test.side)), test.side]
     report: dict[str, Any] = {"fills": len(p), "horizon": detector.horizon}
     for name, keep in (("bid", test.side == 0), ("ask", test.side == 1),
                        ("all", np.ones(len(p), dtype=bool))):

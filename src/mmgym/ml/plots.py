@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
 from mmgym.ml.detector import Detector
 from mmgym.ml.fills import SIDES, Fills
+from mmgym.ml.predictor import SpreadPredictor
+from mmgym.ml.spread import SpreadSamples
 
 
 def calibration(detector: Detector, test: Fills, bins: int = 10) -> Figure:
@@ -17,8 +21,8 @@ def calibration(detector: Detector, test: Fills, bins: int = 10) -> Figure:
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import roc_auc_score
 
-    columns = detector.columns(test.feature_names, "held-out fills")
-    p = detector.probability(test.features[:, columns])[np.arange(len(test.side)), test.side]
+    where = detector.columns(test.feature_names, "held-out fills")
+    p = detector.probability(test.features[:, where])[np.arange(len(test.side)), test.side]
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--", label="calibrated")
@@ -42,5 +46,38 @@ def calibration(detector: Detector, test: Fills, bins: int = 10) -> Figure:
     right.set_xlabel("predicted P(adverse)")
     right.set_ylabel("density")
     right.set_title("Predicted probability by outcome")
+    right.legend(fontsize=8)
+    return fig
+
+
+def spread_prediction(predictor: SpreadPredictor, test: SpreadSamples,
+                      report: dict[str, Any], unit: str = "ticks") -> Figure:
+    """The predictor on held-out samples: the ex-post best spread against the predicted one
+    (binned means, with the diagonal), and the mean window score of each fixed grid spread
+    beside the predictor's and the ex-post best's."""
+    where = predictor.columns(test.feature_names, "held-out samples")
+    predicted = predictor.predict(test.features[:, where])
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    edges = np.unique(np.quantile(predicted, np.linspace(0, 1, 11)))
+    which = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, len(edges) - 2)
+    centers = [predicted[which == b].mean() for b in range(len(edges) - 1)]
+    means = [test.target[which == b].mean() for b in range(len(edges) - 1)]
+    grid = 2 * test.half_spreads
+    left.plot([grid[0], grid[-1]], [grid[0], grid[-1]], color="0.6", lw=0.8, ls="--",
+              label="predicted = ex-post best")
+    left.plot(centers, means, marker="o", label="mean ex-post best spread (decile bins)")
+    left.set_xlabel(f"predicted spread ({unit})")
+    left.set_ylabel(f"ex-post best spread ({unit})")
+    left.set_title(f"Held-out samples (RMSE {report['rmse']:.2f}, constant "
+                   f"{report['rmse_constant']:.2f} {unit})")
+    left.legend(fontsize=8)
+    right.plot(grid, test.scores.mean(axis=0), marker="o", label="fixed spread")
+    right.axhline(report["score_predicted"], color="tab:green",
+                  label="predicted spread (nearest grid spread)")
+    right.axhline(report["score_ex_post"], color="tab:red", ls=":", label="ex-post best")
+    right.set_xlabel(f"spread ({unit})")
+    right.set_ylabel("mean risk-adjusted window score (price units)")
+    right.set_title("Window score: fixed spreads, the predictor, hindsight")
     right.legend(fontsize=8)
     return fig

@@ -13,9 +13,10 @@ from mmgym.policies.gated import DetectorGated
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
 from mmgym.policies.oracle import Oracle
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
+from mmgym.policies.predicted import PredictedSpread
 from mmgym.policies.rule_based import RuleBased
 from mmgym.policies.signals import SignalAS
-from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes
+from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes, SkewedSpread
 from mmgym.registry import POLICIES
 from mmgym.validation import make_registered
 
@@ -34,6 +35,8 @@ for _policy in (
         SignalAS,
         Oracle,
         DetectorGated,
+        PredictedSpread,
+        SkewedSpread,
 ):
     POLICIES.add(_policy)
 
@@ -57,9 +60,11 @@ __all__ = [
     "OBISkewInventory",
     "Oracle",
     "Policy",
+    "PredictedSpread",
     "RandomQuotes",
     "RuleBased",
     "SignalAS",
+    "SkewedSpread",
     "make",
     "market_params",
 ]
