@@ -74,7 +74,7 @@ def spread_prediction(predictor: SpreadPredictor, test: SpreadSamples,
     left.legend(fontsize=8)
     right.plot(grid, test.scores.mean(axis=0), marker="o", label="fixed spread")
     right.axhline(report["score_predicted"], color="tab:green",
-                  label="predicted spread (nearest grid spread)")
+                  label="predicted spread (score interpolated)")
     right.axhline(report["score_ex_post"], color="tab:red", ls=":", label="ex-post best")
     right.set_xlabel(f"spread ({unit})")
     right.set_ylabel("mean risk-adjusted window score (price units)")

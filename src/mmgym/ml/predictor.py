@@ -202,12 +202,20 @@ def _interpolated(scores: Any, grid: Any, spread: Any) -> Any:
 def evaluate_predictor(predictor: SpreadPredictor, test: SpreadSamples) -> dict[str, Any]:
     """The held-out report: the error of the predicted spread against the ex-post best spread
     (RMSE and MAE, offset units), against the best constant (the training-free baseline that
-    predicts the test targets' mean), the mean window score of the grid spread nearest the
-    prediction against the best fixed grid spread's and the ex-post best's (price units)."""
+    predicts the test targets' mean), and the mean window score of the predicted spread
+    (interpolated on the grid, as the ``score`` objective sees it) against the best fixed
+    grid spread's and the ex-post best's (price units). The window scores are those of the
+    grid's fixed-spread runs: a policy that follows the prediction has its own inventory path,
+    so its episodes are the test of record (``mmgym-evaluate``)."""
     predicted = predictor.predict(test.features[:, predictor.columns(test.feature_names,
                                                                      "held-out samples")])
     error = predicted - test.target
-    nearest = np.abs(2 * test.half_spreads[None, :] - predicted[:, None]).argmin(axis=1)
+    grid = 2 * test.half_spreads
+    s = np.clip(predicted, grid[0], grid[-1])
+    k = np.clip(np.searchsorted(grid, s), 1, len(grid) - 1)
+    w = (s - grid[k - 1]) / (grid[k] - grid[k - 1])
+    rows = np.arange(len(s))
+    interpolated = test.scores[rows, k - 1] * (1 - w) + test.scores[rows, k] * w
     by_grid = test.scores.mean(axis=0)
     return {
         "samples": len(error),
@@ -216,7 +224,7 @@ def evaluate_predictor(predictor: SpreadPredictor, test: SpreadSamples) -> dict[
         "rmse_constant": float(test.target.std()),
         "mean_target": float(test.target.mean()),
         "mean_prediction": float(predicted.mean()),
-        "score_predicted": float(test.scores[np.arange(len(nearest)), nearest].mean()),
+        "score_predicted": float(interpolated.mean()),
         "score_best_fixed": float(by_grid.max()),
         "best_fixed_spread": float(2 * test.half_spreads[by_grid.argmax()]),
         "score_ex_post": float(test.scores.max(axis=1).mean()),
