@@ -68,17 +68,20 @@ def test_ppo_run_saves_the_model_and_its_normalisation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("agent", "extra", "files"),
-    [
-        ("sac", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
-        ("td3", ["agent.kwargs.learning_starts=200"], ["model.zip", "model.replay_buffer.pkl"]),
+    [  # a2c, the quickest, in the fast subset; the off-policy ones train for seconds
+        pytest.param("sac", ["agent.kwargs.learning_starts=200"],
+                     ["model.zip", "model.replay_buffer.pkl"], marks=pytest.mark.slow),
+        pytest.param("td3", ["agent.kwargs.learning_starts=200"],
+                     ["model.zip", "model.replay_buffer.pkl"], marks=pytest.mark.slow),
         ("a2c", [], ["model.zip", "model.vecnormalize.pkl"]),
-        ("recurrent_ppo", ["agent.kwargs.n_steps=128", "agent.kwargs.batch_size=128"],
-         ["model.zip", "model.vecnormalize.pkl"]),
-        ("sac", ["agent.algo=TQC", "agent.kwargs.learning_starts=200"],
-         ["model.zip", "model.replay_buffer.pkl"]),
-        ("ppo", ["agent.algo=DDPG", "agent.normalize=false",
-                 "+agent.kwargs.learning_starts=200", "~agent.kwargs.n_steps",
-                 "~agent.kwargs.n_epochs", "~agent.kwargs.gamma"], ["model.zip"]),
+        pytest.param("recurrent_ppo", ["agent.kwargs.n_steps=128", "agent.kwargs.batch_size=128"],
+                     ["model.zip", "model.vecnormalize.pkl"], marks=pytest.mark.slow),
+        pytest.param("sac", ["agent.algo=TQC", "agent.kwargs.learning_starts=200"],
+                     ["model.zip", "model.replay_buffer.pkl"], marks=pytest.mark.slow),
+        pytest.param("ppo", ["agent.algo=DDPG", "agent.normalize=false",
+                             "+agent.kwargs.learning_starts=200", "~agent.kwargs.n_steps",
+                             "~agent.kwargs.n_epochs", "~agent.kwargs.gamma"], ["model.zip"],
+                     marks=pytest.mark.slow),
     ],
 )
 def test_any_sb3_algorithm_is_one_config_away(tmp_path: Path, agent: str, extra: list[str],
@@ -181,11 +184,13 @@ def test_train_command_line(tmp_path: Path) -> None:
     assert typo.returncode != 0 and "total_timestep" in typo.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [None, "joblib"])
 def test_a_sweep_runs_every_job(tmp_path: Path, launcher: str | None) -> None:
     extra = []
-    if launcher == "joblib":  # the optional extra [sweep]: jobs in parallel
-        pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    if launcher == "joblib":  # the extra [sweep] (in [dev]): jobs in parallel
+        import hydra_plugins.hydra_joblib_launcher  # noqa: F401  (installed: fail, not skip)
+
         extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     run = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", *extra, "agent=qlearning",
@@ -198,6 +203,7 @@ def test_a_sweep_runs_every_job(tmp_path: Path, launcher: str | None) -> None:
         assert (tmp_path / f"runs/default/as2008/qlearning-seed{seed}/qtable.npz").is_file()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path) -> None:
     import signal
     import time
