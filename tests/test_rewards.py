@@ -231,6 +231,7 @@ def test_stateful_reward_restarts_each_episode() -> None:
     assert runs[0] == runs[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", [-1.0, 1.0])
 def test_a_custom_reward_changes_what_ppo_learns(side: float) -> None:
     """PPO paid for holding short (long) inventory ends short (long), on the same seeds."""
