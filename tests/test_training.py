@@ -16,11 +16,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
-from mmgym.kit.config import CONF_MODULE, register
+from mmgym.kit.config import CONF_MODULE, env_kwargs, register
+from mmgym.kit.lineup import baseline
 from mmgym.kit.tracking import SCALARS
-from mmgym.kit.training import train
+from mmgym.kit.training import EVAL_SEED, train
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.validation import ConfigError
+from mmgym.vector import MarketMakingVectorEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +47,19 @@ def test_qlearning_run_saves_logs_and_compares(tmp_path: Path) -> None:
                  "checkpoint_every=8000", "eval_episodes=20")
     table = train(cfg, tmp_path)
     assert set(table.index) == {"qlearning", "as_inventory"}
-    assert np.isfinite(table.to_numpy()).all()
+    # the comparison is the saved Q-table's and AS inventory's, played by hand on its seeds
+    for name, policy in (("qlearning", QLearning.load(tmp_path / "qtable.npz")),
+                         ("as_inventory", baseline("as_inventory", cfg.market).policy)):
+        env = MarketMakingVectorEnv(20, **env_kwargs(cfg))
+        obs, info = env.reset(seed=EVAL_SEED)
+        total, done = np.zeros(20), np.zeros(20, dtype=bool)
+        while not done.all():
+            obs, reward, done, _, info = env.step(policy(obs, info))
+            total += reward
+        row = table.loc[name]
+        assert (row["mean PnL"], row["mean reward"]) == pytest.approx(
+            (info["pnl"].mean(), total.mean()), rel=1e-12), name
+    assert table.loc["qlearning", "mean PnL"] != table.loc["as_inventory", "mean PnL"]
     assert (tmp_path / "qtable.npz").is_file() and (tmp_path / "comparison.csv").is_file()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "qtable_16000.npz", "qtable_8000.npz"]
