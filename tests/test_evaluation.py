@@ -137,7 +137,7 @@ def test_a_bigger_loser_with_a_larger_sharpe_is_not_marked_better() -> None:
     assert "The reference ref does not earn: no verdict (n/a) for any policy." in text
 
 
-@pytest.mark.slow  # bootstraps 5 policies × 2,000 episodes
+@pytest.mark.slow  # bootstraps 4 policies × 2,000 episodes
 def test_a_sharpe_difference_is_marked_only_where_both_surely_earn() -> None:
     rng = np.random.default_rng(6)
     reference = _episodes(rng, 2000, pnl=(1.0, 1.0))             # Sharpe 1
