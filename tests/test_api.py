@@ -106,12 +106,31 @@ def test_vector_reset_mask() -> None:
     assert obs[0, 1] == obs[2, 1] == 1.0 and obs[1, 1] == pytest.approx(1 - 1 / 200)
 
 
+def mean_episode_reward(model, episodes: int = 64) -> float:
+    """The model's deterministic mean episode reward on as2008 episodes of seeds 1000, ...."""
+    env = mmgym.MarketMakingVectorEnv(episodes)
+    obs, _ = env.reset(seed=1000)
+    total, done = np.zeros(episodes), np.zeros(episodes, dtype=bool)
+    while not done.all():
+        obs, reward, done, _, _ = env.step(model.predict(obs, deterministic=True)[0])
+        total += reward
+    return float(total.mean())
+
+
 def test_sb3_ppo_learns_on_adapter() -> None:
-    """SB3 trains directly on the adapter (a smoke run: a few PPO updates)."""
+    """SB3 trains directly on the adapter, and learns: 4,096 steps of PPO lift its mean
+    episode reward on 64 common episodes far above its untrained self's (measured with
+    seeds 0-3: from -7.9 to -9.3 before, 38 to 48 after)."""
+    import torch
     from stable_baselines3 import PPO
 
-    venv = VecMonitor(mmgym.MarketMakingSB3VecEnv(4))
-    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    model.learn(1024)
-    assert model.num_timesteps == 1024
-    assert len(model.ep_info_buffer) == 4  # one 200-step episode per env, through VecMonitor
+    torch.set_num_threads(1)
+    venv = VecMonitor(mmgym.MarketMakingSB3VecEnv(8))
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=4,
+                learning_rate=3e-3, seed=0, device="cpu")
+    before = mean_episode_reward(model)
+    model.learn(4096)
+    assert model.num_timesteps == 4096
+    assert len(model.ep_info_buffer) == 16  # two 200-step episodes per env, through VecMonitor
+    after = mean_episode_reward(model)
+    assert after > before + 20, (before, after)

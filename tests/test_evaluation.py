@@ -149,6 +149,7 @@ def test_a_bigger_loser_with_a_larger_sharpe_is_not_marked_better() -> None:
     assert "The reference ref does not earn: no verdict (n/a) for any policy." in text
 
 
+@pytest.mark.slow  # bootstraps 4 policies × 2,000 episodes
 def test_a_sharpe_difference_is_marked_only_where_both_surely_earn() -> None:
     rng = np.random.default_rng(6)
     reference = _episodes(rng, 2000, pnl=(1.0, 1.0))             # Sharpe 1
@@ -266,6 +267,16 @@ def test_evaluation_writes_readable_outputs(tmp_path: Path) -> None:
 
 
 def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) -> None:
+    """The numbers evaluated for a checkpoint are its own: each episode's PnL equals the PnL
+    of the checkpoint loaded by hand (the Q-table; the PPO model with its normalisation
+    statistics, its [-1, 1] actions mapped onto the market's bounds) played on the same
+    seeds."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from mmgym.agents import QLearning
+    from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
+
     train_cfg = _train_config("agent=qlearning", "market=as2008", "total_timesteps=4000",
                               "eval_episodes=0")
     train(train_cfg, tmp_path / "q")
@@ -277,9 +288,34 @@ def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) 
                  f"checkpoints=[{tmp_path / 'q' / 'qtable.npz'},PPO:{tmp_path / 'ppo/model.zip'}]")
     summary = evaluate(cfg, tmp_path / "eval")
     assert list(summary.index.unique("policy")) == ["as_inventory", "qtable", "model"]
-    values = summary["value"].unstack("metric")
-    trained = values.loc[["qtable", "model"], ["mean_pnl", "sharpe", "fills"]]
-    assert np.isfinite(trained.to_numpy()).all()
+    episodes = pd.read_parquet(tmp_path / "eval" / "episodes.parquet")
+
+    def play(policy) -> np.ndarray:
+        env = MarketMakingVectorEnv(cfg.episodes, **env_kwargs(cfg))
+        obs, info = env.reset(seed=cfg.seed)
+        done = np.zeros(cfg.episodes, dtype=bool)
+        while not done.all():
+            obs, _, done, _, info = env.step(policy(obs, info))
+        return info["pnl"]
+
+    qtable = QLearning.load(tmp_path / "q" / "qtable.npz")
+    model = PPO.load(tmp_path / "ppo" / "model.zip", device="cpu")
+    stats = VecNormalize.load(str(tmp_path / "ppo" / "model.vecnormalize.pkl"),
+                              MarketMakingSB3VecEnv(1))
+    core = MarketMakingVectorEnv(1).core
+    low, high = core.action_low, core.action_high
+    by_hand = {
+        "qtable": play(qtable),
+        "model": play(lambda obs, info: offsets_of(
+            model.predict(stats.normalize_obs(obs), deterministic=True)[0], low, high)),
+    }
+    for label, pnl in by_hand.items():
+        evaluated = episodes[episodes["policy"] == label]["pnl"]
+        assert evaluated.index.tolist() == list(range(cfg.seed, cfg.seed + cfg.episodes))
+        np.testing.assert_array_equal(evaluated.to_numpy(), pnl, err_msg=label)
+        mean_pnl = summary.loc[(label, "mean_pnl"), "value"]
+        assert mean_pnl == pytest.approx(pnl.mean(), rel=1e-12)
+    assert not np.array_equal(by_hand["qtable"], by_hand["model"])
 
 
 def test_a_checkpoint_acts_in_the_action_form_it_was_trained_on(tmp_path: Path) -> None:

@@ -148,6 +148,7 @@ def test_vpin_is_higher_during_information_events(market: str) -> None:
 
 
 @pytest.mark.parametrize("market", MARKETS)
+@pytest.mark.slow
 def test_a_million_steps_stay_sane_stationary_and_conserve_volume(market: str) -> None:
     facts = MARKETS[market]
     n, steps = 100, 10_000  # one 1,000-second episode per env: 10⁶ env-steps

@@ -84,6 +84,7 @@ def test_cartea_jaimungal_depths_are_one_over_k_without_penalties() -> None:
     np.testing.assert_allclose(cj(obs, info), 1 / 1.5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cartea_jaimungal_mean_reward_equals_its_value_function() -> None:
     """On the matching market (fills A·e^(−kδ)·dt, martingale mid, |q| ≤ Q), the mean sum
     of the running-inventory-penalty rewards equals h_0(0) of the closed form.

@@ -24,12 +24,14 @@ from mmgym.wrappers import (
 OFFSETS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 
 
-def as2008_agent(seed: int = 0) -> QLearning:
+@pytest.fixture(scope="module")
+def as2008_agent() -> QLearning:
+    """A Q-learning agent trained on as2008 (400,000 steps), once for the module."""
     env = MarketMakingVectorEnv(64, max_inventory=10)
     bins = Bins(env.feature_names, {"inventory": np.linspace(-0.95, 0.95, 20),
                                     "time_remaining": [0.25, 0.5, 0.75]})
     agent = QLearning(bins, QuoteGrid(OFFSETS, OFFSETS), learning_rate=0.05, discount=1.0,
-                      epsilon_decay_steps=200_000, seed=seed)
+                      epsilon_decay_steps=200_000, seed=0)
     return agent.learn(env, 400_000, seed=1)
 
 
@@ -72,8 +74,9 @@ def test_discrete_wrappers_drive_the_same_environments() -> None:
     assert obs.tolist() == [1, 1] and binned.single_observation_space.n == 2
 
 
-def test_qlearning_beats_random_and_a_far_too_wide_spread_on_common_seeds() -> None:
-    agent = as2008_agent()
+def test_qlearning_beats_random_and_a_far_too_wide_spread_on_common_seeds(
+        as2008_agent: QLearning) -> None:
+    agent = as2008_agent
     results = {name: run_episodes(policy, 500, seed=10_000, max_inventory=10)["reward"]
                for name, policy in (("q", agent),
                                     ("random", make("random", low=0.0, high=3.0)),
@@ -83,8 +86,8 @@ def test_qlearning_beats_random_and_a_far_too_wide_spread_on_common_seeds() -> N
         assert diff.mean() > 5 * diff.std(ddof=1) / np.sqrt(len(diff))
 
 
-def test_save_and_load(tmp_path) -> None:
-    agent = as2008_agent()
+def test_save_and_load(tmp_path, as2008_agent: QLearning) -> None:
+    agent = as2008_agent
     path = agent.save(tmp_path / "qtable.npz")
     loaded = QLearning.load(path)
     np.testing.assert_array_equal(loaded.q, agent.q)

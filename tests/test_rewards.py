@@ -136,17 +136,90 @@ def test_realized_spread_over_the_whole_episode_is_the_default_reward() -> None:
         np.testing.assert_allclose(r1, r2, rtol=1e-9, atol=1e-9)
 
 
+PARAMS = {
+    "pnl": {},
+    "pnl_minus_inventory_penalty": {"inventory_penalty": 0.3},
+    "running_inventory_penalty": {"phi": 0.2, "alpha": 0.7},
+    "cara_utility": {"gamma": 0.002},
+    "asymmetric_dampened_pnl": {"eta": 0.4},
+    "differential_sharpe": {"eta": 0.1},
+    "realized_spread": {"horizon": 0.03, "inventory_penalty": 0.05},  # 6 steps on as2008
+}
+
+
+class HandReward:
+    """``name``'s formula from the ``info`` of each step and of the step before (the
+    accounts' changes), with its state (moving moments, recent fills) kept by hand."""
+
+    def __init__(self, name: str, params: dict, dt: float, n: int) -> None:
+        self.name, self.p, self.dt, self.n = name, params, dt, n
+        self.recent: list[list[float]] = [[] for _ in range(n)]
+        self.a, self.b = np.zeros(n), np.zeros(n)
+
+    def start(self, i: int) -> None:
+        self.recent[i], self.a[i], self.b[i] = [], 0.0, 0.0
+
+    def __call__(self, i: int, before: dict, info: dict, terminated: bool) -> float:
+        p = self.p
+        d = {k: info[k][i] - before[k][i] for k in ("pnl", "pnl_spread", "pnl_inventory",
+                                                      "fees", "mid")}
+        q0, q = before["inventory"][i], info["inventory"][i]
+        if self.name == "pnl":
+            return d["pnl"]
+        if self.name == "pnl_minus_inventory_penalty":
+            return d["pnl"] - p["inventory_penalty"] * q**2
+        if self.name == "running_inventory_penalty":
+            return d["pnl"] - p["phi"] * q0**2 * self.dt - p["alpha"] * q**2 * terminated
+        if self.name == "cara_utility":
+            w = info["pnl"][i]
+            return (1 - math.exp(-p["gamma"] * w)) / p["gamma"] if terminated else 0.0
+        if self.name == "asymmetric_dampened_pnl":
+            return d["pnl"] - p["eta"] * max(d["pnl_inventory"], 0.0)
+        if self.name == "differential_sharpe":
+            a, b, x = self.a[i], self.b[i], d["pnl"]
+            var = b - a * a
+            r = (b * (x - a) - 0.5 * a * (x * x - b)) / var**1.5 if var > 1e-12 else 0.0
+            self.a[i], self.b[i] = a + p["eta"] * (x - a), b + p["eta"] * (x * x - b)
+            return r
+        assert self.name == "realized_spread"
+        horizon = max(1, round(p["horizon"] / self.dt))
+        self.recent[i] = [*self.recent[i], info["bid_fill"][i] - info["ask_fill"][i]]
+        held = sum(self.recent[i][-horizon:])  # the fills of the last H steps, this one's too
+        return (d["pnl_spread"] - d["fees"] + held * d["mid"]
+                - p["inventory_penalty"] * q**2)
+
+
 @pytest.mark.parametrize("name", sorted(REWARDS))
-def test_every_reward_runs_in_every_simulated_market(name: str) -> None:
+def test_every_reward_in_every_simulated_market_is_its_formula_of_the_steps_info(
+        name: str) -> None:
+    """Through the registered ids, each step's reward is the reward's formula computed by
+    hand from that step's ``info`` and the previous one's (the changes of PnL, its spread and
+    inventory parts and fees, the mid's move, the inventories and fills), with the
+    parameters given; the NextStep autoreset step after an as2008 episode end pays 0 and
+    the stateful rewards start afresh."""
+    n, ended = 3, 0
     for env_id in ("mmgym/AvellanedaStoikov-v0", "mmgym/MarketMaking-v0",
                    "mmgym/WideSpread-v0"):
-        env = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point",
-                           reward_fn=name)
-        env.reset(seed=0)
-        total = np.zeros(3)
+        env = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                           reward_fn=name, reward_kwargs=PARAMS[name])
+        core = env.unwrapped.core
+        hand = HandReward(name, PARAMS[name], core.market.dt, n)
+        rng = np.random.default_rng(0)
+        _, before = env.reset(seed=0)
+        done = np.zeros(n, dtype=bool)
         for _ in range(300):  # crosses an as2008 episode end (autoreset)
-            total += env.step(np.ones((3, 2)))[1]
-        assert np.isfinite(total).all()
+            actions = rng.uniform(0.0, core.action_high / 4, (n, 2))
+            _, reward, terminated, _, info = env.step(actions)
+            for i in range(n):
+                if done[i]:  # the autoreset step
+                    assert reward[i] == 0.0 and info["pnl"][i] == 0.0
+                    hand.start(i)
+                    continue
+                expected = hand(i, before, info, terminated[i])
+                assert reward[i] == pytest.approx(expected, rel=1e-9, abs=1e-9), (env_id, i)
+            ended += terminated.sum()
+            before, done = info, terminated
+    assert ended == n  # the as2008 episodes ended once each (200 steps)
 
 
 def test_stateful_reward_restarts_each_episode() -> None:
@@ -158,6 +231,7 @@ def test_stateful_reward_restarts_each_episode() -> None:
     assert runs[0] == runs[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", [-1.0, 1.0])
 def test_a_custom_reward_changes_what_ppo_learns(side: float) -> None:
     """PPO paid for holding short (long) inventory ends short (long), on the same seeds."""
