@@ -16,8 +16,9 @@ from mmgym.evaluation import run_episodes
 from mmgym.kit.config import CONF_MODULE, env_kwargs, register
 from mmgym.kit.fit import fit
 from mmgym.kit.lineup import baseline
-from mmgym.ml.detector import Detector, evaluate_detector, fit_detector
+from mmgym.ml.detector import evaluate_detector, fit_detector
 from mmgym.ml.fills import collect_fills
+from mmgym.models.detector import Detector
 from mmgym.policies.gated import DetectorGated
 from mmgym.policies.simple import FixedSpread
 
@@ -150,3 +151,42 @@ def test_on_wide_the_detector_separates_and_its_gating_beats_as(tmp_path: Path) 
     d = a - b
     low = d.mean() - 1.96 * d.std(ddof=1) / math.sqrt(len(d))
     assert low > 0, f"gated − AS: {d.mean():.2f}, 95% low {low:.2f}"
+
+
+def test_the_detector_features_are_its_probabilities_of_the_observation(tmp_path: Path) -> None:
+    """``adverse_bid`` / ``adverse_ask`` equal the detector applied to the observation of its
+    own features, step by step, through the vector env and gym.make alike."""
+    import gymnasium as gym
+
+    from mmgym.vector import MarketMakingVectorEnv
+
+    path = str(handmade(tmp_path))
+    features = ["imbalance", "inventory", "adverse_bid", "adverse_ask"]
+    params = {"adverse_bid": {"model": path}, "adverse_ask": {"model": path}}
+    detector = Detector.load(path)
+    env = MarketMakingVectorEnv(3, market="wide", features=features, feature_params=params,
+                                episode_seconds=20.0)
+    single = gym.make("mmgym/WideSpread-v0", features=features, feature_params=params,
+                      episode_seconds=20.0)
+    obs, _ = env.reset(seed=4)
+    one, _ = single.reset(seed=4)
+    np.testing.assert_array_equal(one, obs[0])
+    for t in range(250):  # past an episode's end (200 steps): autoreset included
+        expected = detector.probability(obs[:, :2].astype(np.float64))
+        np.testing.assert_allclose(obs[:, 2:], expected, rtol=1e-6)
+        obs, *_ = env.step(np.full((3, 2), 6.0))
+        if t < 199:  # the single env's episode (it does not reset itself)
+            one, *_ = single.step(np.array([6.0, 6.0]))
+            np.testing.assert_array_equal(one, obs[0])
+    assert 0.05 < obs[:, 2:].std()
+
+
+def test_the_detector_features_need_a_model(tmp_path: Path) -> None:
+    from mmgym.vector import MarketMakingVectorEnv
+
+    with pytest.raises(ConfigError, match=r"feature_params\.adverse_bid\.model='x\.json': no "
+                                          r"such detector file"):
+        MarketMakingVectorEnv(1, market="wide", features=["adverse_bid"],
+                              feature_params={"adverse_bid": {"model": "x.json"}})
+    with pytest.raises(ConfigError, match=r"feature_params\['adverse_ask'\]: .*model"):
+        MarketMakingVectorEnv(1, market="wide", features=["adverse_ask"])

@@ -16,8 +16,9 @@ from mmgym.evaluation import run_episodes
 from mmgym.kit.config import CONF_MODULE, env_kwargs, register
 from mmgym.kit.fit import fit
 from mmgym.kit.lineup import baseline
-from mmgym.ml.predictor import SpreadPredictor, fit_predictor
+from mmgym.ml.predictor import fit_predictor
 from mmgym.ml.spread import spread_samples
+from mmgym.models.predictor import SpreadPredictor
 from mmgym.policies.predicted import PredictedSpread
 from mmgym.vector import MarketMakingVectorEnv
 

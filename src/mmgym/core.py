@@ -18,7 +18,8 @@ import numpy as np
 from numba import njit
 
 from mmgym.accounting import INFO_KEYS, Accounts
-from mmgym.features import FEATURES, Feature, FeatureInputs
+from mmgym.features import FEATURES, FeatureInputs
+from mmgym.features.base import make_features
 from mmgym.markets import MARKETS, Market, make_market
 from mmgym.rewards import DEFAULT_REWARD, RewardFn, Transition, make_reward
 from mmgym.rng import RandomStreams, check_seed, fresh_seeds
@@ -329,33 +330,6 @@ def _describe(r: object) -> str:
     if isinstance(r, np.ndarray):
         return f"an array of shape {r.shape} and dtype {r.dtype}"
     return f"{type(r).__name__} {r!r}"
-
-
-def make_features(
-    names: tuple[str, ...],
-    params: dict[str, dict[str, Any]] | None,
-    obs: np.ndarray,
-    market: Market,
-) -> list[Feature]:
-    """The named features, each writing its column of ``obs``, with their parameters."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"feature_params: {', '.join(map(repr, unknown))} not among the features {list(names)}"
-        )
-    features = []
-    for j, name in enumerate(names):
-        cls = FEATURES.lookup("features", name)
-        if cls.needs_book and not market.has_book:
-            raise ConfigError(
-                f"features: {name!r} reads an order book, which market {market.name!r} lacks"
-            )
-        try:
-            features.append(cls(obs[:, j], market, **params.get(name, {})))
-        except TypeError as e:
-            raise ConfigError(f"feature_params[{name!r}]: {e}") from None
-    return features
 
 
 def check_action_bounds(bounds: Sequence[float] | None, market: Market) -> tuple[float, float]:

@@ -17,6 +17,7 @@
 | ``queue_pressure`` | change of best bid − best ask volume over a window | queues/s | with a book |
 | ``avg_trade_size`` | volume per market order over a window | quote_size | with a book |
 | ``spread_zscore`` | (spread − rolling mean) / rolling std | dimensionless | with a book |
+| ``adverse_bid``, ``adverse_ask`` | detector P(adverse) of a bid, ask fill | [0, 1] | its inputs' |
 
 Parameters go through the environment's ``feature_params`` argument, e.g.
 ``feature_params={"ofi": {"window": 100}}``.
@@ -25,6 +26,7 @@ Parameters go through the environment's ``feature_params`` argument, e.g.
 from __future__ import annotations
 
 from mmgym.features.base import Feature, FeatureInputs
+from mmgym.features.detector import AdverseAsk, AdverseBid
 from mmgym.features.market import (
     OFI,
     AvgTradeSize,
@@ -59,6 +61,8 @@ for _feature in (
         QueuePressure,
         AvgTradeSize,
         SpreadZScore,
+        AdverseBid,
+        AdverseAsk,
 ):
     FEATURES.add(_feature)
 

@@ -27,10 +27,6 @@ from mmgym.vector import MarketMakingVectorEnv
 if TYPE_CHECKING:
     from mmgym.policies.base import Policy
 
-SIDES = ("bid", "ask")
-"""Row 0 of the side arrays is the agent's bid (it buys), row 1 its ask (it sells)."""
-
-
 @dataclass
 class Fills:
     """Fills of one side or both, one row per fill.

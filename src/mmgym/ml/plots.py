@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmgym.ml.detector import Detector
-from mmgym.ml.fills import SIDES, Fills
-from mmgym.ml.predictor import SpreadPredictor
+from mmgym.ml.fills import Fills
 from mmgym.ml.spread import SpreadSamples
+from mmgym.models.detector import SIDES, Detector
+from mmgym.models.predictor import SpreadPredictor
 
 
 def calibration(detector: Detector, test: Fills, bins: int = 10) -> Figure:

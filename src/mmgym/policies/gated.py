@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mmgym.ml.detector import Detector
+from mmgym.models.detector import Detector
 from mmgym.policies.base import Policy
 from mmgym.validation import check_number
 

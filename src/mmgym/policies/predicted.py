@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mmgym.ml.predictor import SpreadPredictor
+from mmgym.models.predictor import SpreadPredictor
 from mmgym.policies.base import feature_column
 from mmgym.validation import check_number
 
