@@ -4,10 +4,13 @@ A book of ``levels`` price levels a side on a tick grid. Level ``j`` of the bid 
 price ``best_bid − j`` ticks, level ``j`` of the ask side ``best_ask + j`` ticks; volumes are
 integer numbers of lots. Each step of ``dt`` seconds runs, in order:
 
-1. **The agent's orders.** The quotes (offsets in ticks from the mid, after
-   ``latency_steps`` steps of latency) become limit orders: bid at ``floor(mid − δ_b)``, ask at
-   ``ceil(mid + δ_a)``, and with ``quote_levels > 1`` a ladder of orders ``i·quote_spacing_ticks``
-   further out, of sizes ``quote_sizes``. Quotes are post-only: a bid at or above the best ask
+1. **The agent's orders.** The quotes in force become limit orders: bid at
+   ``floor(mid − δ_b)``, ask at ``ceil(mid + δ_a)`` (offsets in ticks from the mid the agent
+   saw), and with ``quote_levels > 1`` a ladder of orders ``i·quote_spacing_ticks`` further
+   out, of sizes ``quote_sizes``. With latency (:mod:`mmgym.markets.latency`) a quote is
+   priced at submission and in force ``entry_latency_steps`` steps later, a withdrawal
+   ``cancel_latency_steps`` steps later; the latest submission that has arrived is in force,
+   and until then the previous order stays. Quotes are post-only: a bid at or above the best ask
    is placed one tick below it (an ask likewise one tick above the best bid). An order whose
    price is unchanged keeps its place in the queue; a moved (or fully filled) one is replaced
    by a new order, which joins the back of the displayed volume at its price, or stands alone
@@ -85,6 +88,7 @@ from numba import njit
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
 from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
+from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
@@ -123,7 +127,8 @@ class LOBParams:
     | ``quote_levels`` | orders per side (a ladder) | - | 1 | [1, 10] |
     | ``quote_spacing_ticks`` | ladder spacing | ticks | 1 | [1, inf) |
     | ``quote_sizes`` | sizes per ladder level (overrides quote_size) | BTC | None | lots |
-    | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
+    | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
     | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
     | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
@@ -167,7 +172,8 @@ class LOBParams:
     quote_levels: int = 1
     quote_spacing_ticks: int = 1
     quote_sizes: tuple[float, ...] | None = None
-    latency_steps: int = 0
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
     queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
     queue_power: float = 2.0
     max_offset_ticks: float = 20.0
@@ -197,7 +203,7 @@ class LOBParams:
         check_number("refill_rate", self.refill_rate, **nonneg)
         check_number("quote_levels", self.quote_levels, low=1, high=10, integer=True)
         check_number("quote_spacing_ticks", self.quote_spacing_ticks, low=1, integer=True)
-        check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
         check_choice("queue_model", self.queue_model, QUEUE_MODELS)
         check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
                      high=QUEUE_POWER_RANGE[1], low_open=True)
@@ -310,8 +316,7 @@ class LOBMarket:
         self.order_y = np.zeros((2, Q, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, Q, n))
         self.order_ahead = np.zeros((2, Q, n))
-        self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
-        self._slot = 0
+        self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
         # the lean-dependent rates of each side by fundamental–mid gap, filled on first use:
         # the gap moves on a half-tick grid, so most steps look them up (see _rates)
         self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 2), np.nan)
@@ -336,7 +341,7 @@ class LOBMarket:
             *_Fixed(self._rows, self._neg_arrival_dt, self._mean_depth, self._quote_lots,
                     self._ladder, self._count_cdf),
             *_Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
-                   self.order_y, self.order_lots, self.order_ahead, self.pending,
+                   self.order_y, self.order_lots, self.order_ahead,
                    self._rate_table, np.zeros((n, 2, L + 2)), self.mid),
             *_Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
                      rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded),
@@ -371,7 +376,7 @@ class LOBMarket:
         self.event_dir[mask] = 0.0
         self.order_lots[:, :, mask] = 0.0
         self.order_ahead[:, :, mask] = 0.0
-        self.pending[:, :, mask] = np.nan
+        self.latency.reset(mask)
         self.mid[mask] = (best_bid + 0.5) * p.tick
         rec = self.step_record
         rec.prices[:, mask] = np.nan
@@ -380,9 +385,12 @@ class LOBMarket:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         rec = self.step_record
-        write = self._slot
-        self._slot = (self._slot + 1) % len(self.pending)
-        _step_books(self._consts, offsets, uniforms, write, self._slot, *self._arrays)
+        lat = self.latency
+        if lat.active:  # the orders in force, priced against the signed mid at submission
+            quotes, refs = lat.arrive(offsets, self._sign * self.mid_ticks())
+        else:
+            quotes, refs = offsets, offsets
+        _step_books(self._consts, quotes, refs, lat.active, uniforms, *self._arrays)
         return rec
 
 
@@ -434,7 +442,6 @@ class _Book(NamedTuple):
     order_y: np.ndarray  # (2, Q, n) signed order prices, ticks
     order_lots: np.ndarray  # (2, Q, n)
     order_ahead: np.ndarray  # (2, Q, n) lots ahead in the queue
-    pending: np.ndarray  # (latency + 1, 2, n) quotes in flight
     rate_table: np.ndarray  # (rows, 2, L + 2) the rates by fundamental–mid gap (see _rates)
     own_rates: np.ndarray  # (n, 2, L + 2) the rates of a gap the table does not hold
     mid: np.ndarray  # (n,) price units
@@ -507,9 +514,11 @@ def _book_rates(b, sc, i):
 
 
 @njit(cache=True, inline="always")
-def _agent_orders(c, f, b, rec, sc, offsets, write, read):
-    """1. The agent's orders: signed price bid −floor(mid − δ), ask ceil(mid + δ), the ladder
-    further out, post-only (at least one tick behind the opposite best); a replaced order
+def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
+    """1. The agent's orders in force (``quotes``, offsets in ticks; with latency, ``delayed``,
+    priced against ``refs``, the signed mid they were sent against, else against the mid
+    now): signed price bid −floor(mid − δ), ask ceil(mid + δ), the ladder further out,
+    post-only (at least one tick behind the opposite best); a replaced order
     queues behind the volume shown at its price (none in front of the best; beyond the
     visible book, the mean depth of the last level). Also clears the step's counters."""
     best, depth, order_y, order_lots, order_ahead = (b.best, b.depth, b.order_y, b.order_lots,
@@ -525,14 +534,13 @@ def _agent_orders(c, f, b, rec, sc, offsets, write, read):
                 sc.filled[s, q, i] = 0.0
         m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
         for s in range(2):
-            b.pending[write, s, i] = offsets[s, i]
-        for s in range(2):
             sign = 2.0 * s - 1.0
-            delta = b.pending[read, s, i]
+            delta = quotes[s, i]
             quoted = delta == delta  # NaN: no quote
+            ref = refs[s, i] if delayed else sign * m  # the signed mid it was sent against
             for q in range(Q):
                 if quoted:
-                    y = np.ceil(delta + f.ladder[q] + sign * m)
+                    y = np.ceil(delta + f.ladder[q] + ref)
                     y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
                 else:
                     y = best[s, i] + c.far
@@ -778,16 +786,17 @@ def _record(c, b, rec, sc):
 
 
 @njit(cache=True)
-def _step_books(c, offsets, uniforms, write, read, rows, neg_arrival_dt, mean_depth, quote_lots,
-                ladder, count_cdf, depth, best, fundamental, event, event_dir, order_y,
-                order_lots, order_ahead, pending, rate_table, own_rates, mid, mid_before, prices,
-                fills, notional, rec_best, rec_depth, buy_volume, sell_volume, trades, book_traded):
+def _step_books(c, quotes, refs, delayed, uniforms, rows, neg_arrival_dt, mean_depth,
+                quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
+                order_y, order_lots, order_ahead, rate_table, own_rates, mid, mid_before,
+                prices, fills, notional, rec_best, rec_depth, buy_volume, sell_volume, trades,
+                book_traded):
     """One step of every book: the phases of the module doc in turn, each over all books.
     The arrays come one by one (numba unboxes a tuple of arrays from Python far more slowly)
     and are grouped here."""
     f = _Fixed(rows, neg_arrival_dt, mean_depth, quote_lots, ladder, count_cdf)
     b = _Book(depth, best, fundamental, event, event_dir, order_y, order_lots, order_ahead,
-              pending, rate_table, own_rates, mid)
+              rate_table, own_rates, mid)
     rec = _Record(mid_before, prices, fills, notional, rec_best, rec_depth, buy_volume,
                   sell_volume, trades, book_traded)
     n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
@@ -795,7 +804,7 @@ def _step_books(c, offsets, uniforms, write, read, rows, neg_arrival_dt, mean_de
                   np.empty((2, Q, n), dtype=np.bool_), np.empty((2, Q, n), dtype=np.bool_),
                   np.empty(n, dtype=np.int64), np.empty(L), np.empty(L), np.empty(L),
                   np.empty(Q))
-    _agent_orders(c, f, b, rec, sc, offsets, write, read)
+    _agent_orders(c, f, b, rec, sc, quotes, refs, delayed)
     _price_discovery(c, f, b, rec, sc, uniforms)
     _limits_and_cancels(c, f, b, sc, uniforms)
     _market_orders(c, f, b, rec, sc, uniforms)

@@ -32,12 +32,15 @@ Prices are in ticks; the book holds ``L = levels`` ticks a side from each side's
 ``j`` of the bids is the price ``best_bid − j``, of the asks ``best_ask + j``), volumes in lots.
 Each step of ``dt`` seconds runs, in order:
 
-1. **The agent's orders** (quotes in ticks from the mid, after ``latency_steps`` steps): a bid
+1. **The agent's orders** (the quotes in force, in ticks from the mid the agent saw): a bid
    at ``floor(mid − δ_b)``, an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only (an
    order that would cross is placed one tick behind the opposite best). An order whose price
    is unchanged keeps its place in the queue; a new or moved one joins the back of the
    volume at its price (alone at the front when its price is better than the best; behind
-   the window, the book's mean depth per tick).
+   the window, the book's mean depth per tick). With latency (:mod:`mmgym.markets.latency`)
+   a quote is priced at submission and in force ``entry_latency_steps`` steps later, a
+   withdrawal ``cancel_latency_steps`` steps later; the latest submission that has arrived is
+   in force, and until then the previous order stays.
 2. **Price discovery**: the consensus moves toward ``v`` by the fraction
    ``1 − exp(−requote_rate·dt)`` of the gap; when it has moved a whole tick or more from the
    anchor the book was placed around, the whole book moves by the whole ticks (the anchor
@@ -108,6 +111,7 @@ from numba import njit
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
 from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
+from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
 from mmgym.validation import ConfigError, check_choice, check_episode, check_number
 
@@ -152,7 +156,8 @@ class WideParams:
     | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 3 | (0, inf) |
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
-    | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
+    | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
     | ``queue_model`` | queue model (as ``lob``, :mod:`mmgym.markets.queue`) | - | probabilistic | |
     | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 30 | (0, levels] |
@@ -191,7 +196,8 @@ class WideParams:
     lean_scale_ticks: float = 3.0
     initial_spread_ticks: int = 14
     quote_size: float = 100.0
-    latency_steps: int = 0
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
     queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
     queue_power: float = 2.0
     max_offset_ticks: float = 30.0
@@ -231,7 +237,7 @@ class WideParams:
         if abs(lots - round(lots)) > 1e-9 * lots:
             raise ConfigError(f"quote_size={self.quote_size!r}: must be a multiple of "
                               f"lot={self.lot!r}")
-        check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
         check_choice("queue_model", self.queue_model, QUEUE_MODELS)
         check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
                      high=QUEUE_POWER_RANGE[1], low_open=True)
@@ -297,7 +303,6 @@ class _Book(NamedTuple):
     order_y: np.ndarray  # (2, n) signed prices of the agent's orders, ticks
     order_lots: np.ndarray  # (2, n)
     order_ahead: np.ndarray  # (2, n) lots ahead in the queue
-    pending: np.ndarray  # (latency + 1, 2, n) quotes in flight
     mid: np.ndarray  # (n,) price units
 
 
@@ -390,8 +395,8 @@ class WideMarket:
         self.order_y = np.zeros((2, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, n))
         self.order_ahead = np.zeros((2, n))
-        self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
-        self._slot = 0
+        self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
+        self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
         self.mid = np.zeros(n)
         rec = self.step_record = LOBStep(
             mid_before=np.empty(n), mid=self.mid, prices=np.full((2, n), np.nan),
@@ -401,7 +406,7 @@ class WideMarket:
         )
         self._book = _Book(self.depth, self.best, self.fundamental, self.consensus,
                            self.anchor, self.event, self.event_dir, self.order_y,
-                           self.order_lots, self.order_ahead, self.pending, self.mid)
+                           self.order_lots, self.order_ahead, self.mid)
         self._record = _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best,
                                rec.depth, rec.buy_volume, rec.sell_volume, rec.trades,
                                rec.book_traded)
@@ -436,7 +441,7 @@ class WideMarket:
         self.order_lots[:, idx] = 0.0
         self.order_ahead[:, idx] = 0.0
         self.order_y[:, idx] = 0.0
-        self.pending[:, :, idx] = np.nan
+        self.latency.reset(mask)
         self.mid[idx] = (best_bid + 0.5 * p.initial_spread_ticks) * p.tick
         rec = self.step_record
         rec.prices[:, idx] = np.nan
@@ -446,10 +451,14 @@ class WideMarket:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         rec = self.step_record
-        write = self._slot
-        self._slot = (self._slot + 1) % len(self.pending)
-        _step_books(self._consts, offsets, uniforms, write, self._slot, self._rows,
-                    self._limits, self._count_cdf, self._book, self._record)
+        lat = self.latency
+        if lat.active:  # the orders in force, priced against the signed mid at submission
+            mid = (self.best[_ASK] - self.best[_BID]) * 0.5
+            quotes, refs = lat.arrive(offsets, self._sign * mid)
+        else:
+            quotes, refs = offsets, offsets
+        _step_books(self._consts, quotes, refs, lat.active, uniforms, self._rows, self._limits,
+                    self._count_cdf, self._book, self._record)
         return rec
 
 
@@ -590,12 +599,12 @@ def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
 
 
 @njit(cache=True)
-def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book, rec):
+def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, book, rec):
     depth, best, fundamental, event, event_dir = (book.depth, book.best, book.fundamental,
                                                   book.event, book.event_dir)
     consensus, anchor = book.consensus, book.anchor
-    order_y, order_lots, order_ahead, pending, mid = (book.order_y, book.order_lots,
-                                                      book.order_ahead, book.pending, book.mid)
+    order_y, order_lots, order_ahead, mid = (book.order_y, book.order_lots, book.order_ahead,
+                                             book.mid)
     n, L = depth.shape[2], depth.shape[1]
     r_event, r_lcount, r_limit, r_ccount, r_cancel, r_count, r_size = rows
     max_limit, max_cancel = limits[0], limits[1]
@@ -615,12 +624,11 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
 
         # 1. the agent's orders
         for s in range(2):
-            pending[write, s, i] = offsets[s, i]
-        for s in range(2):
             sign = 2.0 * s - 1.0
-            delta = pending[read, s, i]
+            delta = quotes[s, i]
             if delta == delta:
-                y = max(np.ceil(delta + sign * m), 1.0 - best[1 - s, i])
+                ref = refs[s, i] if delayed else sign * m  # the signed mid it was sent against
+                y = max(np.ceil(delta + ref), 1.0 - best[1 - s, i])
                 if y != order_y[s, i] or order_lots[s, i] <= 0.0:
                     order_y[s, i] = y
                     order_lots[s, i] = c.quote_lots
