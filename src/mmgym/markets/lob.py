@@ -10,8 +10,13 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    out, of sizes ``quote_sizes``. With latency (:mod:`mmgym.markets.latency`) a quote is
    priced at submission and in force ``entry_latency_steps`` steps later, a withdrawal
    ``cancel_latency_steps`` steps later; the latest submission that has arrived is in force,
-   and until then the previous order stays. Quotes are post-only: a bid at or above the best ask
-   is placed one tick below it (an ask likewise one tick above the best bid). An order whose
+   and until then the previous order stays. With ``post_only`` (the default) quotes never take
+   liquidity: a bid at or above the best ask is placed one tick below it (an ask likewise one
+   tick above the best bid). Without it an order that crosses the opposite best takes
+   liquidity at once: it walks the opposite side's levels at or better than its price, up to
+   its size (leaving the side one lot), trading at their prices (taker fills, charged
+   ``taker_fee_bps``; not against the agent's own orders), and the remainder rests at its
+   price (one tick behind the opposite best if the visible book ran out first). An order whose
    price is unchanged keeps its place in the queue; a moved (or fully filled) one is replaced
    by a new order, which joins the back of the displayed volume at its price, or stands alone
    at the front when its price is better than the best.
@@ -90,7 +95,13 @@ from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
-from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+from mmgym.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_episode,
+    check_number,
+)
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
@@ -129,6 +140,7 @@ class LOBParams:
     | ``quote_sizes`` | sizes per ladder level (overrides quote_size) | BTC | None | lots |
     | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
     | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
+    | ``post_only`` | quotes never take liquidity (module doc, 1) | - | true | bool |
     | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
     | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
@@ -174,6 +186,7 @@ class LOBParams:
     quote_sizes: tuple[float, ...] | None = None
     entry_latency_steps: int = 0
     cancel_latency_steps: int = 0
+    post_only: bool = True
     queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
     queue_power: float = 2.0
     max_offset_ticks: float = 20.0
@@ -204,6 +217,7 @@ class LOBParams:
         check_number("quote_levels", self.quote_levels, low=1, high=10, integer=True)
         check_number("quote_spacing_ticks", self.quote_spacing_ticks, low=1, integer=True)
         check_latency(self.entry_latency_steps, self.cancel_latency_steps)
+        check_bool("post_only", self.post_only)
         check_choice("queue_model", self.queue_model, QUEUE_MODELS)
         check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
                      high=QUEUE_POWER_RANGE[1], low_open=True)
@@ -298,6 +312,7 @@ class LOBMarket:
             event_jump=geometric_scale(p.event_jump_ticks),
             queue_model=QUEUE_MODELS[p.queue_model],
             queue_power=float(p.queue_power),
+            post_only=bool(p.post_only),
         )
         self._neg_arrival_dt = -p.limit_rate * np.exp(-p.limit_decay * np.arange(L)) * p.dt
         self._mean_depth = self.mean_depth[0, :, 0].copy()
@@ -334,6 +349,8 @@ class LOBMarket:
             trades=np.zeros(n),
             book_traded=np.zeros((2, n)),
             event=self.event,
+            taker_fills=np.zeros((2, n)),
+            taker_notional=np.zeros((2, n)),
         )
         rec = self.step_record
         # the kernel's arrays, in its order: _Fixed, _Book, _Record
@@ -344,7 +361,8 @@ class LOBMarket:
                    self.order_y, self.order_lots, self.order_ahead,
                    self._rate_table, np.zeros((n, 2, L + 2)), self.mid),
             *_Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
-                     rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded),
+                     rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+                     rec.taker_fills, rec.taker_notional),
         )
 
     def params(self) -> dict[str, Any]:
@@ -412,6 +430,7 @@ class _Constants(NamedTuple):
     event_jump: float
     queue_model: int  # a code of mmgym.markets.queue.QUEUE_MODELS
     queue_power: float
+    post_only: bool
 
 
 # The step, compiled: a driver (:func:`_step_books`) calling one function per phase of the
@@ -460,12 +479,16 @@ class _Record(NamedTuple):
     sell_volume: np.ndarray
     trades: np.ndarray
     book_traded: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
 
 
 class _Scratch(NamedTuple):
     """Per-book values one phase leaves for a later one, and one book's working arrays."""
 
-    filled: np.ndarray  # (2, Q, n) the agent's fills of the step, lots
+    filled: np.ndarray  # (2, Q, n) the agent's maker fills of the step, lots
+    taken: np.ndarray  # (2, n) the agent's taker fills of the step, lots
+    taken_value: np.ndarray  # (2, n) their Σ lots × signed price (the order's side), ticks
     volume: np.ndarray  # (2, n) aggressor volume of the step per side hit, lots
     index: np.ndarray  # (2, Q, n) int: level of each order, clipped into the book
     inside: np.ndarray  # (2, Q, n) bool: live and inside the visible book
@@ -473,7 +496,7 @@ class _Scratch(NamedTuple):
     rate_row: np.ndarray  # (n,) int: the book's row of the rate table, −1: own_rates
     gone: np.ndarray  # (L,) cancelled lots per level
     agent_at: np.ndarray  # (L,) the agent's lots per level, then its fills per level
-    taken: np.ndarray  # (L,) lots taken per level by the market orders
+    walked: np.ndarray  # (L,) lots taken per level by the market orders
     fill: np.ndarray  # (Q,) the agent's fills per order
 
 
@@ -514,11 +537,67 @@ def _book_rates(b, sc, i):
 
 
 @njit(cache=True, inline="always")
+def _drop_empty_levels(f, depth, best, s, i):
+    """Emptied best levels of side ``s`` of book ``i`` leave (the best moves to the first level
+    with volume); new levels enter at the back with the mean depth of their level."""
+    L = depth.shape[1]
+    if depth[s, 0, i] <= 0:
+        shift = 0
+        while shift < L and depth[s, shift, i] <= 0:
+            shift += 1
+        if shift < L:
+            for j in range(L):
+                src = j + shift
+                depth[s, j, i] = depth[s, src, i] if src < L else f.mean_depth[j]
+            best[s, i] += shift
+
+
+@njit(cache=True)
+def _take(c, f, b, rec, sc, s, q, i):
+    """Order ``q`` of side ``s`` of book ``i`` (``post_only`` off) takes what it crosses: the
+    opposite side's levels at or better than its price, best first, up to its size and
+    leaving the side one lot, at their prices (taker fills, in ``sc.taken``); emptied levels
+    leave. The remainder rests at the front, one tick behind the opposite best if it still
+    crosses it."""
+    depth, best, order_y = b.depth, b.best, b.order_y
+    L = depth.shape[1]
+    o = 1 - s
+    y = order_y[s, q, i]
+    if y + best[o, i] > 0:  # does not cross
+        return
+    lots = b.order_lots[s, q, i]
+    room = -1.0
+    for j in range(L):
+        room += depth[o, j, i]
+    taken = 0.0
+    j = 0
+    while j < L and lots > 0 and room > 0 and y + best[o, i] + j <= 0:
+        take = min(lots, depth[o, j, i], room)
+        depth[o, j, i] -= take
+        lots -= take
+        room -= take
+        taken += take
+        sc.taken_value[s, i] -= take * (best[o, i] + j)  # the level's price, signed as y
+        j += 1
+    if taken > 0:
+        sc.taken[s, i] += taken
+        sc.volume[o, i] += taken
+        rec.trades[i] += 1.0
+        rec.book_traded[o, i] += taken * c.lot
+        b.order_lots[s, q, i] = lots
+        _drop_empty_levels(f, depth, best, o, i)
+    if lots > 0 and y + best[o, i] <= 0:
+        order_y[s, q, i] = 1.0 - best[o, i]
+    b.order_ahead[s, q, i] = 0.0
+
+
+@njit(cache=True, inline="always")
 def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
     """1. The agent's orders in force (``quotes``, offsets in ticks; with latency, ``delayed``,
     priced against ``refs``, the signed mid they were sent against, else against the mid
     now): signed price bid −floor(mid − δ), ask ceil(mid + δ), the ladder further out,
-    post-only (at least one tick behind the opposite best); a replaced order
+    post-only (at least one tick behind the opposite best) or, without, taking what they
+    cross (:func:`_take`); a replaced order
     queues behind the volume shown at its price (none in front of the best; beyond the
     visible book, the mean depth of the last level). Also clears the step's counters."""
     best, depth, order_y, order_lots, order_ahead = (b.best, b.depth, b.order_y, b.order_lots,
@@ -529,6 +608,8 @@ def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
         rec.trades[i] = 0.0
         for s in range(2):
             sc.volume[s, i] = 0.0
+            sc.taken[s, i] = 0.0
+            sc.taken_value[s, i] = 0.0
             rec.book_traded[s, i] = 0.0
             for q in range(Q):
                 sc.filled[s, q, i] = 0.0
@@ -541,7 +622,9 @@ def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
             for q in range(Q):
                 if quoted:
                     y = np.ceil(delta + f.ladder[q] + ref)
-                    y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
+                    if c.post_only:
+                        y = max(y, 1.0 - best[1 - s, i])
+                    y = min(y, best[s, i] + c.far)
                 else:
                     y = best[s, i] + c.far
                 if y != order_y[s, q, i] or order_lots[s, q, i] <= 0:
@@ -554,8 +637,10 @@ def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
                         order_ahead[s, q, i] = f.mean_depth[L - 1]
                     else:
                         order_ahead[s, q, i] = depth[s, int(level), i]
-            rec.prices[s, i] = (sign * order_y[s, 0, i] * c.tick if order_lots[s, 0, i] > 0
-                                else np.nan)
+                if not c.post_only and order_lots[s, q, i] > 0:
+                    _take(c, f, b, rec, sc, s, q, i)
+            live = order_lots[s, 0, i] > 0 or sc.taken[s, i] > 0
+            rec.prices[s, i] = sign * order_y[s, 0, i] * c.tick if live else np.nan
 
 
 @njit(cache=True, inline="always")
@@ -649,7 +734,7 @@ def _market_orders(c, f, b, rec, sc, uniforms):
     count_cdf = f.count_cdf
     K = count_cdf.shape[1]
     index, inside, front = sc.index, sc.inside, sc.front
-    agent_at, taken, fill = sc.agent_at, sc.taken, sc.fill
+    agent_at, taken, fill = sc.agent_at, sc.walked, sc.fill
     for i in range(n):
         for s in range(2):
             u = uniforms[r_count + s, i]
@@ -710,7 +795,7 @@ def _market_orders(c, f, b, rec, sc, uniforms):
             book_after = 0.0
             for j in range(L):
                 book_after += depth[s, j, i]
-            rec.book_traded[s, i] = (book_before - book_after) * c.lot
+            rec.book_traded[s, i] += (book_before - book_after) * c.lot
 
 
 @njit(cache=True, inline="always")
@@ -723,15 +808,7 @@ def _maintenance(c, f, b, sc, uniforms):
     r_refill = f.rows[6]
     for i in range(n):
         for s in range(2):
-            if depth[s, 0, i] <= 0:
-                shift = 0
-                while shift < L and depth[s, shift, i] <= 0:
-                    shift += 1
-                if shift < L:
-                    for j in range(L):
-                        src = j + shift
-                        depth[s, j, i] = depth[s, src, i] if src < L else f.mean_depth[j]
-                    best[s, i] += shift
+            _drop_empty_levels(f, depth, best, s, i)
         spread = best[1, i] + best[0, i]
         if spread > 1:
             rates = _book_rates(b, sc, i)
@@ -761,20 +838,22 @@ def _information_events(c, f, b, uniforms):
 
 @njit(cache=True, inline="always")
 def _record(c, b, rec, sc):
-    """The step record: the agent's fills and their notional, the book, the volumes, the
-    mid."""
+    """The step record: the agent's fills and their notional (maker and taker), the book, the
+    volumes, the mid."""
     depth, best, order_y = b.depth, b.best, b.order_y
     n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
     for i in range(n):
         for s in range(2):
             sign = 2.0 * s - 1.0
-            size = 0.0
-            value = 0.0
+            size = sc.taken[s, i]
+            value = sc.taken_value[s, i]
             for q in range(Q):
                 size += sc.filled[s, q, i]
                 value += sc.filled[s, q, i] * order_y[s, q, i]
             rec.fills[s, i] = size * c.lot
             rec.notional[s, i] = value * (sign * (c.lot * c.tick))
+            rec.taker_fills[s, i] = sc.taken[s, i] * c.lot
+            rec.taker_notional[s, i] = sc.taken_value[s, i] * (sign * (c.lot * c.tick))
             rec.best[s, i] = sign * best[s, i] * c.tick
         rec.sell_volume[i] = sc.volume[0, i] * c.lot
         rec.buy_volume[i] = sc.volume[1, i] * c.lot
@@ -790,7 +869,7 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, neg_arrival_dt, mean_d
                 quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
                 order_y, order_lots, order_ahead, rate_table, own_rates, mid, mid_before,
                 prices, fills, notional, rec_best, rec_depth, buy_volume, sell_volume, trades,
-                book_traded):
+                book_traded, taker_fills, taker_notional):
     """One step of every book: the phases of the module doc in turn, each over all books.
     The arrays come one by one (numba unboxes a tuple of arrays from Python far more slowly)
     and are grouped here."""
@@ -798,12 +877,14 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, neg_arrival_dt, mean_d
     b = _Book(depth, best, fundamental, event, event_dir, order_y, order_lots, order_ahead,
               rate_table, own_rates, mid)
     rec = _Record(mid_before, prices, fills, notional, rec_best, rec_depth, buy_volume,
-                  sell_volume, trades, book_traded)
+                  sell_volume, trades, book_traded, taker_fills, taker_notional)
     n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
-    sc = _Scratch(np.empty((2, Q, n)), np.empty((2, n)), np.empty((2, Q, n), dtype=np.int64),
-                  np.empty((2, Q, n), dtype=np.bool_), np.empty((2, Q, n), dtype=np.bool_),
-                  np.empty(n, dtype=np.int64), np.empty(L), np.empty(L), np.empty(L),
-                  np.empty(Q))
+    sc = _Scratch(
+        filled=np.empty((2, Q, n)), taken=np.empty((2, n)), taken_value=np.empty((2, n)),
+        volume=np.empty((2, n)), index=np.empty((2, Q, n), dtype=np.int64),
+        inside=np.empty((2, Q, n), dtype=np.bool_), front=np.empty((2, Q, n), dtype=np.bool_),
+        rate_row=np.empty(n, dtype=np.int64), gone=np.empty(L), agent_at=np.empty(L),
+        walked=np.empty(L), fill=np.empty(Q))
     _agent_orders(c, f, b, rec, sc, quotes, refs, delayed)
     _price_discovery(c, f, b, rec, sc, uniforms)
     _limits_and_cancels(c, f, b, sc, uniforms)

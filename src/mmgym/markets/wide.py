@@ -33,14 +33,20 @@ Prices are in ticks; the book holds ``L = levels`` ticks a side from each side's
 Each step of ``dt`` seconds runs, in order:
 
 1. **The agent's orders** (the quotes in force, in ticks from the mid the agent saw): a bid
-   at ``floor(mid − δ_b)``, an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only (an
-   order that would cross is placed one tick behind the opposite best). An order whose price
-   is unchanged keeps its place in the queue; a new or moved one joins the back of the
-   volume at its price (alone at the front when its price is better than the best; behind
-   the window, the book's mean depth per tick). With latency (:mod:`mmgym.markets.latency`)
-   a quote is priced at submission and in force ``entry_latency_steps`` steps later, a
-   withdrawal ``cancel_latency_steps`` steps later; the latest submission that has arrived is
-   in force, and until then the previous order stays.
+   at ``floor(mid − δ_b)``, an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only by
+   default (an order that would cross is placed one tick behind the opposite best). An
+   order whose price is unchanged keeps its place in the queue; a new or moved one joins the
+   back of the volume at its price (alone at the front when its price is better than the
+   best; behind the window, the book's mean depth per tick). With latency
+   (:mod:`mmgym.markets.latency`) a quote is priced at submission and in force
+   ``entry_latency_steps`` steps later, a withdrawal ``cancel_latency_steps`` steps later;
+   the latest submission that has arrived is in force, and until then the previous order
+   stays. Without ``post_only`` an order that
+   crosses the opposite best takes liquidity at once, as in ``lob``: it walks the opposite
+   levels at or better than its price up to its size (leaving the side one lot), at their
+   prices (taker fills, charged ``taker_fee_bps``), moves the consensus like a market order
+   of that size, and the remainder rests at its price (one tick behind the opposite best if
+   the window ran out first).
 2. **Price discovery**: the consensus moves toward ``v`` by the fraction
    ``1 − exp(−requote_rate·dt)`` of the gap; when it has moved a whole tick or more from the
    anchor the book was placed around, the whole book moves by the whole ticks (the anchor
@@ -113,7 +119,13 @@ from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
-from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+from mmgym.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_episode,
+    check_number,
+)
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
@@ -158,6 +170,7 @@ class WideParams:
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
     | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
     | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
+    | ``post_only`` | quotes never take liquidity (module doc, 1) | - | true | bool |
     | ``queue_model`` | queue model (as ``lob``, :mod:`mmgym.markets.queue`) | - | probabilistic | |
     | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 30 | (0, levels] |
@@ -198,6 +211,7 @@ class WideParams:
     quote_size: float = 100.0
     entry_latency_steps: int = 0
     cancel_latency_steps: int = 0
+    post_only: bool = True
     queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
     queue_power: float = 2.0
     max_offset_ticks: float = 30.0
@@ -238,6 +252,7 @@ class WideParams:
             raise ConfigError(f"quote_size={self.quote_size!r}: must be a multiple of "
                               f"lot={self.lot!r}")
         check_latency(self.entry_latency_steps, self.cancel_latency_steps)
+        check_bool("post_only", self.post_only)
         check_choice("queue_model", self.queue_model, QUEUE_MODELS)
         check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
                      high=QUEUE_POWER_RANGE[1], low_open=True)
@@ -288,6 +303,7 @@ class _Constants(NamedTuple):
     queue_power: float
     two_sided: float  # the share of the limit-order flow posted as two-sided quotes
     skew_ticks: float  # lean·lean_scale_ticks: the largest skew of a two-sided quote
+    post_only: bool
 
 
 class _Book(NamedTuple):
@@ -319,6 +335,8 @@ class _Record(NamedTuple):
     sell_volume: np.ndarray
     trades: np.ndarray
     book_traded: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
 
 
 class WideMarket:
@@ -380,6 +398,7 @@ class WideMarket:
             queue_power=float(p.queue_power),
             two_sided=float(p.two_sided),
             skew_ticks=p.lean * p.lean_scale_ticks,
+            post_only=bool(p.post_only),
         )
         K = p.max_orders
         self._count_cdf = np.array([poisson_cdf(r * p.dt, K) for r in
@@ -403,13 +422,14 @@ class WideMarket:
             fills=np.zeros((2, n)), notional=np.zeros((2, n)), best=np.zeros((2, n)),
             depth=np.zeros((2, L, n)), buy_volume=np.zeros(n), sell_volume=np.zeros(n),
             trades=np.zeros(n), book_traded=np.zeros((2, n)), event=self.event,
+            taker_fills=np.zeros((2, n)), taker_notional=np.zeros((2, n)),
         )
         self._book = _Book(self.depth, self.best, self.fundamental, self.consensus,
                            self.anchor, self.event, self.event_dir, self.order_y,
                            self.order_lots, self.order_ahead, self.mid)
         self._record = _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best,
                                rec.depth, rec.buy_volume, rec.sell_volume, rec.trades,
-                               rec.book_traded)
+                               rec.book_traded, rec.taker_fills, rec.taker_notional)
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -599,6 +619,44 @@ def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
 
 
 @njit(cache=True)
+def _take(c, depth, best, order_y, order_lots, order_ahead, taken, taken_value, volume, push,
+          rec, s, i):
+    """The agent's order on side ``s`` of book ``i`` (``post_only`` off) takes what it crosses:
+    the opposite side's levels at or better than its price, best first, up to its size and
+    leaving the side one lot, at their prices (``taken``, ``taken_value``, the aggressor
+    ``volume`` and the impact ``push`` of the side hit); an emptied best level leaves. The
+    remainder rests at the front, one tick behind the opposite best if it still crosses it."""
+    L = depth.shape[1]
+    o = 1 - s
+    y = order_y[s, i]
+    if y + best[o, i] > 0:  # does not cross
+        return
+    lots = order_lots[s, i]
+    room = _side_volume(depth, o, i) - 1.0
+    took = 0.0
+    j = 0
+    while j < L and lots > 0 and room > 0 and y + best[o, i] + j <= 0:
+        take = min(lots, depth[o, j, i], room)
+        depth[o, j, i] -= take
+        lots -= take
+        room -= take
+        took += take
+        taken_value[s] -= take * (best[o, i] + j)  # the level's price, signed as y
+        j += 1
+    if took > 0:
+        taken[s] += took
+        volume[o] += took
+        push[o] += np.sqrt(took * c.inv_market_size)
+        rec.trades[i] += 1.0
+        rec.book_traded[o, i] += took * c.lot
+        order_lots[s, i] = lots
+        _drop_empty_best(depth, best, o, i)
+    if lots > 0 and y + best[o, i] <= 0:
+        order_y[s, i] = 1.0 - best[o, i]
+    order_ahead[s, i] = 0.0
+
+
+@njit(cache=True)
 def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, book, rec):
     depth, best, fundamental, event, event_dir = (book.depth, book.best, book.fundamental,
                                                   book.event, book.event_dir)
@@ -609,7 +667,9 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
     r_event, r_lcount, r_limit, r_ccount, r_cancel, r_count, r_size = rows
     max_limit, max_cancel = limits[0], limits[1]
     max_orders = count_cdf.shape[1]
-    filled = np.zeros(2)  # the agent's fills of the step, lots
+    filled = np.zeros(2)  # the agent's maker fills of the step, lots
+    taken = np.zeros(2)  # its taker fills, lots
+    taken_value = np.zeros(2)  # their Σ lots × signed price (the order's side), ticks
     volume = np.zeros(2)  # aggressor volume of the step per side hit, lots
     push = np.zeros(2)  # the market orders' impact units, Σ √(size/mean), per side hit
     for i in range(n):
@@ -617,6 +677,8 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
         rec.trades[i] = 0.0
         for s in range(2):
             filled[s] = 0.0
+            taken[s] = 0.0
+            taken_value[s] = 0.0
             volume[s] = 0.0
             push[s] = 0.0
             rec.book_traded[s, i] = 0.0
@@ -628,7 +690,9 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
             delta = quotes[s, i]
             if delta == delta:
                 ref = refs[s, i] if delayed else sign * m  # the signed mid it was sent against
-                y = max(np.ceil(delta + ref), 1.0 - best[1 - s, i])
+                y = np.ceil(delta + ref)
+                if c.post_only:
+                    y = max(y, 1.0 - best[1 - s, i])
                 if y != order_y[s, i] or order_lots[s, i] <= 0.0:
                     order_y[s, i] = y
                     order_lots[s, i] = c.quote_lots
@@ -641,7 +705,11 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
                         order_ahead[s, i] = depth[s, int(level), i]
             else:
                 order_lots[s, i] = 0.0
-            rec.prices[s, i] = sign * order_y[s, i] * c.tick if order_lots[s, i] > 0 else np.nan
+            if not c.post_only and order_lots[s, i] > 0:
+                _take(c, depth, best, order_y, order_lots, order_ahead, taken, taken_value,
+                      volume, push, rec, s, i)
+            live = order_lots[s, i] > 0 or taken[s] > 0
+            rec.prices[s, i] = sign * order_y[s, i] * c.tick if live else np.nan
 
         # 2. price discovery: the consensus learns the fundamental; the book follows the
         # consensus in whole ticks; an agent order it crosses is picked off at its price,
@@ -775,15 +843,15 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
                     depth[s, j, i] = here - before - after
                     order_ahead[s, i] = ahead - before
                 else:
-                    taken = min(left, here)
-                    depth[s, j, i] = here - taken
-                    left -= taken
+                    hit = min(left, here)
+                    depth[s, j, i] = here - hit
+                    left -= hit
                 j += 1
             volume[s] += want
             after_book = 0.0
             for j in range(L):
                 after_book += depth[s, j, i]
-            rec.book_traded[s, i] = (resting - after_book) * c.lot
+            rec.book_traded[s, i] += (resting - after_book) * c.lot
             _drop_empty_best(depth, best, s, i)
 
         # the consensus moves with the market orders (square-root impact)
@@ -800,8 +868,13 @@ def _step_books(c, quotes, refs, delayed, uniforms, rows, limits, count_cdf, boo
         # the step record
         for s in range(2):
             sign = 2.0 * s - 1.0
-            rec.fills[s, i] = filled[s] * c.lot
-            rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
+            rec.fills[s, i] = (filled[s] + taken[s]) * c.lot
+            value = filled[s] * order_y[s, i]
+            if taken[s] > 0:
+                value += taken_value[s]
+            rec.notional[s, i] = value * sign * (c.lot * c.tick)
+            rec.taker_fills[s, i] = taken[s] * c.lot
+            rec.taker_notional[s, i] = taken_value[s] * sign * (c.lot * c.tick)
             rec.best[s, i] = sign * best[s, i] * c.tick
         rec.sell_volume[i] = volume[0] * c.lot
         rec.buy_volume[i] = volume[1] * c.lot
