@@ -76,9 +76,10 @@ per phase of 1–6 (and one for the step record), each phase looping over all th
 are independent, so a book's arithmetic is the same whatever the batch; what a phase leaves for
 a later one (the agent's fills, its orders' levels, the step's rates) is kept per book in
 scratch arrays. The phases are inlined into the driver (a call per phase and book, passing the
-state arrays, costs more than the phase itself). The lean-dependent rates are a function of
-the fundamental–mid gap, which moves on a half-tick grid: they are computed once per gap and
-looked up.
+state arrays, costs more than the phase itself), and the persistent arrays and constants reach
+it in one :class:`~mmgym.markets.state.KernelState`, unboxed once. The lean-dependent rates
+are a function of the fundamental–mid gap, which moves on a half-tick grid: they are computed
+once per gap and looked up.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.markets.state import new_state
 from mmgym.validation import (
     ConfigError,
     check_bool,
@@ -353,17 +355,18 @@ class LOBMarket:
             taker_notional=np.zeros((2, n)),
         )
         rec = self.step_record
-        # the kernel's arrays, in its order: _Fixed, _Book, _Record
-        self._arrays = (
-            *_Fixed(self._rows, self._neg_arrival_dt, self._mean_depth, self._quote_lots,
-                    self._ladder, self._count_cdf),
-            *_Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
-                   self.order_y, self.order_lots, self.order_ahead,
-                   self._rate_table, np.zeros((n, 2, L + 2)), self.mid),
-            *_Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
-                     rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
-                     rec.taker_fills, rec.taker_notional),
+        self._kernel_args = (
+            self._consts,
+            _Fixed(self._rows, self._neg_arrival_dt, self._mean_depth, self._quote_lots,
+                   self._ladder, self._count_cdf),
+            _Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
+                  self.order_y, self.order_lots, self.order_ahead, self._rate_table,
+                  np.zeros((n, 2, L + 2)), self.mid),
+            _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
+                    rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+                    rec.taker_fills, rec.taker_notional),
         )
+        self._state = new_state(*self._kernel_args)
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -408,7 +411,7 @@ class LOBMarket:
             quotes, refs = lat.arrive(offsets, self._sign * self.mid_ticks())
         else:
             quotes, refs = offsets, offsets
-        _step_books(self._consts, quotes, refs, lat.active, uniforms, *self._arrays)
+        _step_books(self._state, quotes, refs, lat.active, uniforms)
         return rec
 
 
@@ -865,20 +868,12 @@ def _record(c, b, rec, sc):
 
 
 @njit(cache=True)
-def _step_books(c, quotes, refs, delayed, uniforms, rows, neg_arrival_dt, mean_depth,
-                quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
-                order_y, order_lots, order_ahead, rate_table, own_rates, mid, mid_before,
-                prices, fills, notional, rec_best, rec_depth, buy_volume, sell_volume, trades,
-                book_traded, taker_fills, taker_notional):
+def _step_books(state, quotes, refs, delayed, uniforms):
     """One step of every book: the phases of the module doc in turn, each over all books.
-    The arrays come one by one (numba unboxes a tuple of arrays from Python far more slowly)
-    and are grouped here."""
-    f = _Fixed(rows, neg_arrival_dt, mean_depth, quote_lots, ladder, count_cdf)
-    b = _Book(depth, best, fundamental, event, event_dir, order_y, order_lots, order_ahead,
-              rate_table, own_rates, mid)
-    rec = _Record(mid_before, prices, fills, notional, rec_best, rec_depth, buy_volume,
-                  sell_volume, trades, book_traded, taker_fills, taker_notional)
-    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    ``state`` (:class:`~mmgym.markets.state.KernelState`) holds the constants and the
+    persistent arrays."""
+    c, f, b, rec = state.consts, state.fixed, state.book, state.record
+    n, L, Q = b.depth.shape[2], b.depth.shape[1], b.order_y.shape[1]
     sc = _Scratch(
         filled=np.empty((2, Q, n)), taken=np.empty((2, n)), taken_value=np.empty((2, n)),
         volume=np.empty((2, n)), index=np.empty((2, Q, n), dtype=np.int64),
