@@ -51,12 +51,12 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lob-conservative": ("lob", {"queue_model": "conservative"}),
     "lob-ladder": ("lob", {"quote_levels": 3, "quote_sizes": [0.01, 0.02, 0.03],
                            "quote_spacing_ticks": 2}),
-    "lob-latency": ("lob", {"latency_steps": 2}),
+    "lob-latency": ("lob", {"entry_latency_steps": 2, "cancel_latency_steps": 2}),
     "wide": ("wide", {}),
     "wide-short": ("wide", {"episode_seconds": 20.0}),
     "wide-conservative": ("wide", {"queue_model": "conservative"}),
     "wide-geometric": ("wide", {"limit_sizes": "geometric", "requote_rate": 0.5}),
-    "wide-latency": ("wide", {"latency_steps": 2}),
+    "wide-latency": ("wide", {"entry_latency_steps": 2, "cancel_latency_steps": 2}),
     "replay-amzn": ("replay", {"quote_size": 100.0, "max_inventory": 1000.0,
                                "episode_seconds": 30.0}),
     "replay-amzn-conservative": ("replay", {"quote_size": 100.0, "max_inventory": 1000.0,
@@ -74,6 +74,14 @@ INTENDED: dict[str, tuple[str, dict[str, str]]] = {
         "(lob's and wide's); the values differ by rounding only (at most 2e-12 in PnL over "
         "the case's n=64 episodes)",
         {"n=1": "512f5d458e5019b2", "n=64": "d54acd21bd7f5333"}),
+    "lob-latency": (
+        "latency.py: latency_steps=2 (the offset re-anchored to the mid at arrival) became "
+        "entry_latency_steps = cancel_latency_steps = 2 with the order priced against the mid "
+        "the agent saw at submission",
+        {"n=1": "4e9020a9bb7e3f0c", "n=64": "108a94642de68bb5"}),
+    "wide-latency": (
+        "latency.py: as lob-latency",
+        {"n=1": "5f3ed04b0052776c", "n=64": "eacad1b67b7afdac"}),
 }
 """Cases whose digests differ from the record on purpose: why, and the first 16 hex digits
 of their new digests by view."""

@@ -1,5 +1,5 @@
 """The compiled bookkeeping of :class:`mmgym.accounting.Accounts` against the module's formulas
-written out in numpy, on random steps with fees and rebates."""
+written out in numpy, on random steps with maker and taker fees and rebates."""
 
 import numpy as np
 import pytest
@@ -8,10 +8,11 @@ from mmgym.accounting import INFO_KEYS, Accounts
 from mmgym.markets.base import MarketStep
 
 
-@pytest.mark.parametrize("fee_bps", [0.0, 2.5, -1.0])
-def test_settle_follows_the_pnl_split(fee_bps: float) -> None:
+@pytest.mark.parametrize(("fee_bps", "taker_bps"), [(0.0, 0.0), (2.5, 0.0), (-1.0, 0.0),
+                                                   (0.0, 4.0), (-1.0, 5.0), (2.0, -0.5)])
+def test_settle_follows_the_pnl_split(fee_bps: float, taker_bps: float) -> None:
     n, rng = 6, np.random.default_rng(7)
-    acc = Accounts(n, fee_bps)
+    acc = Accounts(n, fee_bps, taker_bps)
     mid = rng.uniform(90, 110, n)
     acc.reset(np.ones(n, dtype=bool), mid)
     cash, q, parts = np.zeros(n), np.zeros(n), np.zeros((3, n))
@@ -22,11 +23,16 @@ def test_settle_follows_the_pnl_split(fee_bps: float) -> None:
         fills = np.where(rng.random((2, n)) < 0.4, rng.uniform(0.1, 3, (2, n)), 0.0)
         fills[np.isnan(prices)] = 0.0
         notional = np.where(fills > 0, np.nan_to_num(prices) * fills, 0.0)
-        acc.settle(MarketStep(s, s_after, prices, fills, notional))
+        # a random part of each side's fills took liquidity
+        share = np.where(rng.random((2, n)) < 0.5, rng.uniform(0, 1, (2, n)), 0.0)
+        taker_fills, taker_notional = share * fills, share * notional
+        acc.settle(MarketStep(s, s_after, prices, fills, notional, taker_fills, taker_notional))
 
         b, a = fills
         q_after = q + b - a
-        fees = fee_bps * 1e-4 * (notional[0] + notional[1])
+        # maker fee on the maker notional, taker fee on the taker notional
+        taken = taker_notional[0] + taker_notional[1]
+        fees = fee_bps * 1e-4 * (notional[0] + notional[1] - taken) + taker_bps * 1e-4 * taken
         spread = (b - a) * s + notional[1] - notional[0]
         inventory_pnl = q_after * (s_after - s)
         cash = cash + notional[1] - notional[0] - fees
@@ -49,5 +55,5 @@ def test_settle_follows_the_pnl_split(fee_bps: float) -> None:
         np.testing.assert_array_equal(acc.mid, s_after)
         q, mid = q_after, s_after
     assert acc.table.shape == (len(INFO_KEYS), n)
-    if fee_bps == 0:
+    if fee_bps == taker_bps == 0:
         assert not acc.fees.any()

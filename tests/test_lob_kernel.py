@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmgym.markets import LOBMarket
+from mmgym.markets.state import new_state
 from mmgym.rng import RandomStreams
 
 
@@ -29,6 +30,9 @@ def test_rate_table_gives_the_rates_computed_at_every_step() -> None:
     computed = LOBMarket(4)
     # a one-row table: only a zero gap is looked up, every other step computes its rates
     computed._rate_table = np.full((1, *computed._rate_table.shape[1:]), np.nan)
+    consts, fixed, book, record = computed._kernel_args
+    computed._state = new_state(consts, fixed, book._replace(rate_table=computed._rate_table),
+                                record)
     a, b = _episode(looked_up, 1500), _episode(computed, 1500)
     assert (~np.isnan(looked_up._rate_table[:, 0, 0])).sum() > 20  # the table was used
     for x, y in zip(a, b, strict=True):

@@ -139,7 +139,7 @@ def test_the_power_queue_model_advances_slower_near_the_front() -> None:
 
 
 def test_latency_delays_new_quotes() -> None:
-    m = quiet_market(latency_steps=2)
+    m = quiet_market(entry_latency_steps=2, cancel_latency_steps=2)
     seen = [m.step(offsets(bid=0.5, ask=0.5), uniforms(m)).prices[:, 0].copy()
             for _ in range(3)]
     assert np.isnan(seen[0]).all() and np.isnan(seen[1]).all()

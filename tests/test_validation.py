@@ -26,8 +26,9 @@ AS_ID = "mmgym/AvellanedaStoikov-v0"
         ({"max_offset": -1}, r"max_offset=-1: out of range"),
         ({"max_inventory": 0.5}, r"max_inventory=0.5: out of range, allowed \[1, inf\]"),
         ({"maker_fee_bps": 1000}, r"maker_fee_bps=1000: out of range, allowed \[-100, 100\]"),
+        ({"taker_fee_bps": -101}, r"taker_fee_bps=-101: out of range, allowed \[-100, 100\]"),
         ({"sigmaa": 2.0},
-         r"unknown argument\(s\) 'sigmaa'; allowed: A, T, action_bounds, dt, .*sigma"),
+         r"unknown argument\(s\) 'sigmaa'; allowed: A, T, action_bounds, .*dt, .*sigma"),
         ({"action_bounds": [2.0, 1.0]}, r"action_bounds=\[2.0, 1.0\]: expected two numbers low "
                                         r"< high within the market's offset bounds \[-10, 10\]"),
         ({"action_bounds": [0.0, 11.0]}, r"action_bounds=\[0.0, 11.0\]: expected two numbers"),

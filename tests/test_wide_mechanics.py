@@ -199,7 +199,7 @@ def test_reset_is_deterministic_from_its_uniforms() -> None:
     m.reset(np.ones(2, dtype=bool), u)
     for k in state:
         assert np.array_equal(getattr(m, k), first[k]), k
-    assert np.isnan(m.pending).all() and not m.event.any()
+    assert np.isnan(m.latency.quote).all() and not m.event.any()
 
 
 # market orders and the agent's queue
@@ -315,7 +315,7 @@ def test_the_power_queue_model_advances_slower_near_the_front() -> None:
 
 
 def test_latency_delays_new_quotes() -> None:
-    m = quiet_market(latency_steps=2)
+    m = quiet_market(entry_latency_steps=2, cancel_latency_steps=2)
     seen = [m.step(offsets(bid=0.5, ask=0.5), uniforms(m)).prices[:, 0].copy()
             for _ in range(3)]
     assert np.isnan(seen[0]).all() and np.isnan(seen[1]).all()

@@ -32,6 +32,7 @@ COMMON_PARAMS = (
     "reward_kwargs",
     "max_inventory",
     "maker_fee_bps",
+    "taker_fee_bps",
     "normalize_actions",
     "action_bounds",
 )
@@ -50,7 +51,10 @@ class MarketMakingCore:
         reward_kwargs: parameters of a reward given by name.
         max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
             is not quoted; the market's default if None.
-        maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
+        maker_fee_bps: fee on the agent's maker fills (its resting orders filled), basis points
+            of notional (negative: rebate).
+        taker_fee_bps: fee on its taker fills (a crossing order traded at once, in a market
+            that allows it: ``post_only=False``), basis points of notional (negative: rebate).
         normalize_actions: actions in [−1, 1], mapped linearly onto the offset bounds (the
             form Stable-Baselines3 recommends for continuous actions), instead of offsets in
             the market's unit.
@@ -78,6 +82,7 @@ class MarketMakingCore:
         reward_kwargs: dict[str, Any] | None = None,
         max_inventory: float | None = None,
         maker_fee_bps: float = 0.0,
+        taker_fee_bps: float = 0.0,
         normalize_actions: bool = False,
         action_bounds: Sequence[float] | None = None,
         **market_params: Any,
@@ -96,6 +101,7 @@ class MarketMakingCore:
             "max_inventory", max_inventory, low=self.market.quote_size
         )
         maker_fee_bps = check_number("maker_fee_bps", maker_fee_bps, low=-100, high=100)
+        taker_fee_bps = check_number("taker_fee_bps", taker_fee_bps, low=-100, high=100)
         if not isinstance(normalize_actions, bool | np.bool_):
             raise ConfigError(f"normalize_actions={normalize_actions!r}: expected true or false")
         self.normalize_actions = bool(normalize_actions)
@@ -104,7 +110,7 @@ class MarketMakingCore:
         self.horizon_steps = self.market.horizon_steps
 
         self.streams = RandomStreams(self.n, self.market.n_uniforms)
-        self.accounts = Accounts(self.n, maker_fee_bps)
+        self.accounts = Accounts(self.n, maker_fee_bps, taker_fee_bps)
         self.obs = np.zeros((self.n, len(self.feature_names)), dtype=np.float32)
         self.time_remaining = np.ones(self.n)
         self.terminated = np.zeros(self.n, dtype=bool)

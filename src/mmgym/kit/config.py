@@ -42,6 +42,7 @@ class MarketConfig:
     feature_params: dict[str, Any] = field(default_factory=dict)
     max_inventory: float | None = None
     maker_fee_bps: float = 0.0
+    taker_fee_bps: float = 0.0
     baseline: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)
     risk_aversion: float = 0.1
@@ -190,6 +191,7 @@ def env_kwargs(cfg: Any) -> dict[str, Any]:
         "feature_params": OmegaConf.to_container(m.feature_params),
         "max_inventory": m.max_inventory,
         "maker_fee_bps": m.maker_fee_bps,
+        "taker_fee_bps": m.taker_fee_bps,
         "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
         if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
         "reward_kwargs": _reward_kwargs(cfg),

@@ -33,6 +33,10 @@ class MarketStep:
         prices: the agent's quotes in force during the step (NaN: no quote on that side).
         fills: size filled on each side during the step (>= 0).
         notional: sum of price x size of those fills (0 when none).
+        taker_fills: the part of ``fills`` that took liquidity (the agent's order crossed the
+            opposite side and traded at once: taker fees), the rest made it (maker fees);
+            zeros in a market where the agent never takes.
+        taker_notional: the part of ``notional`` of those taker fills.
     """
 
     mid_before: np.ndarray
@@ -40,12 +44,15 @@ class MarketStep:
     prices: np.ndarray
     fills: np.ndarray
     notional: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
 
     @classmethod
     def empty(cls, mid: np.ndarray) -> MarketStep:
         """A record for ``len(mid)`` environments whose end-of-step mid is the array ``mid``."""
         n = len(mid)
-        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)))
+        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)),
+                   np.zeros((2, n)), np.zeros((2, n)))
 
 
 @dataclass(slots=True)
@@ -62,8 +69,9 @@ class LOBStep(MarketStep):
         trades: ``(n,)`` number of market orders this step.
         book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
             excluded) during the market-order phase of the step, size units: what trades
-            took from the background queues (a bookkeeping check: a side's aggressor volume
-            equals this plus the agent's fills on that side).
+            took from the background queues, and the agent's own taker fills took from it
+            (a bookkeeping check: a side's aggressor volume equals this plus the agent's maker
+            fills on that side).
         event: ``(n,)`` whether an information event is under way during the step: the
             fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
             (ground truth, for tests and diagnostics; not an observable feature).
