@@ -7,12 +7,17 @@ For each step, with mid ``s`` when the quotes were set, mid ``s'`` after the ste
 
     spread capture   (b·s − N_b) + (N_a − a·s)   what the fills earned against the mid
     inventory PnL    q'·(s' − s)                 the position marked to the mid's move
-    fees             f·(N_b + N_a)               maker fee, f = maker_fee_bps / 10,000
+    fees             f_m·(N − N_t) + f_t·N_t     N = N_b + N_a, N_t its taker part
 
-    ΔPnL = spread capture + inventory PnL − fees.
+    ΔPnL = spread capture + inventory PnL − fees,
 
-A negative ``maker_fee_bps`` is a rebate (negative fees). All quantities start at zero at the
-beginning of an episode; ``pnl`` is therefore the PnL since the episode start.
+with the maker fee ``f_m = maker_fee_bps / 10,000`` on the notional of the fills that made
+liquidity (the agent's resting orders) and the taker fee ``f_t = taker_fee_bps / 10,000`` on
+the notional ``N_t`` of those that took it (a crossing order in a market that lets it trade at
+once, :attr:`~mmgym.markets.base.MarketStep.taker_notional`). A negative fee is a rebate
+(negative fees); exchanges commonly pay makers a rebate and charge takers. All quantities
+start at zero at the beginning of an episode; ``pnl`` is therefore the PnL since the episode
+start.
 """
 
 from __future__ import annotations
@@ -54,12 +59,15 @@ class Accounts:
 
     Args:
         n: number of environments.
-        maker_fee_bps: fee on the notional of the agent's fills, in basis points; negative is a
+        maker_fee_bps: fee on the notional of the agent's maker fills, in basis points;
+            negative is a rebate.
+        taker_fee_bps: fee on the notional of its taker fills, in basis points; negative is a
             rebate.
     """
 
-    def __init__(self, n: int, maker_fee_bps: float) -> None:
+    def __init__(self, n: int, maker_fee_bps: float, taker_fee_bps: float = 0.0) -> None:
         self.fee_rate = maker_fee_bps * 1e-4
+        self.taker_fee_rate = taker_fee_bps * 1e-4
         self.table = np.zeros((len(INFO_KEYS), n))
         (
             self.inventory, self.cash, self.mid, self.pnl, self.pnl_spread, self.pnl_inventory,
@@ -82,7 +90,7 @@ class Accounts:
         """Book one market step: fills into cash and inventory, then the PnL split."""
         _settle(
             self.table, self.changes, step.mid_before, step.mid, step.prices, step.fills,
-            step.notional, self.fee_rate,
+            step.notional, step.taker_notional, self.fee_rate, self.taker_fee_rate,
         )
 
 
@@ -95,7 +103,9 @@ def _settle(
     prices: np.ndarray,
     fills: np.ndarray,
     notional: np.ndarray,
+    taker_notional: np.ndarray,
     fee_rate: float,
+    taker_fee_rate: float,
 ) -> None:
     """The step's bookings of :meth:`Accounts.settle`, one environment at a time: ``table``
     and ``changes`` as in :class:`Accounts`, the other arrays those of the
@@ -119,8 +129,11 @@ def _settle(
         spread = flow * s[i] + net
         inventory_pnl = (s_after[i] - s[i]) * q
         change = spread + inventory_pnl
-        if fee_rate:
-            fees = (notional[0, i] + notional[1, i]) * fee_rate
+        if fee_rate or taker_fee_rate:
+            taken = taker_notional[0, i] + taker_notional[1, i]
+            fees = (notional[0, i] + notional[1, i] - taken) * fee_rate
+            if taker_fee_rate:
+                fees += taken * taker_fee_rate
             cash -= fees
             change -= fees
             changes[_FEES_CHANGE, i] = fees

@@ -18,7 +18,8 @@ import numpy as np
 from numba import njit
 
 from mmgym.accounting import INFO_KEYS, Accounts
-from mmgym.features import FEATURES, Feature, FeatureInputs
+from mmgym.features import FEATURES, FeatureInputs
+from mmgym.features.base import make_features
 from mmgym.markets import MARKETS, Market, make_market
 from mmgym.rewards import DEFAULT_REWARD, RewardFn, Transition, make_reward
 from mmgym.rng import RandomStreams, check_seed, fresh_seeds
@@ -31,6 +32,7 @@ COMMON_PARAMS = (
     "reward_kwargs",
     "max_inventory",
     "maker_fee_bps",
+    "taker_fee_bps",
     "normalize_actions",
     "action_bounds",
 )
@@ -49,7 +51,10 @@ class MarketMakingCore:
         reward_kwargs: parameters of a reward given by name.
         max_inventory: position limit, size units: a side whose fill would take ``|q|`` above it
             is not quoted; the market's default if None.
-        maker_fee_bps: fee on the agent's fills in basis points of notional (negative: rebate).
+        maker_fee_bps: fee on the agent's maker fills (its resting orders filled), basis points
+            of notional (negative: rebate).
+        taker_fee_bps: fee on its taker fills (a crossing order traded at once, in a market
+            that allows it: ``post_only=False``), basis points of notional (negative: rebate).
         normalize_actions: actions in [−1, 1], mapped linearly onto the offset bounds (the
             form Stable-Baselines3 recommends for continuous actions), instead of offsets in
             the market's unit.
@@ -77,6 +82,7 @@ class MarketMakingCore:
         reward_kwargs: dict[str, Any] | None = None,
         max_inventory: float | None = None,
         maker_fee_bps: float = 0.0,
+        taker_fee_bps: float = 0.0,
         normalize_actions: bool = False,
         action_bounds: Sequence[float] | None = None,
         **market_params: Any,
@@ -95,6 +101,7 @@ class MarketMakingCore:
             "max_inventory", max_inventory, low=self.market.quote_size
         )
         maker_fee_bps = check_number("maker_fee_bps", maker_fee_bps, low=-100, high=100)
+        taker_fee_bps = check_number("taker_fee_bps", taker_fee_bps, low=-100, high=100)
         if not isinstance(normalize_actions, bool | np.bool_):
             raise ConfigError(f"normalize_actions={normalize_actions!r}: expected true or false")
         self.normalize_actions = bool(normalize_actions)
@@ -103,7 +110,7 @@ class MarketMakingCore:
         self.horizon_steps = self.market.horizon_steps
 
         self.streams = RandomStreams(self.n, self.market.n_uniforms)
-        self.accounts = Accounts(self.n, maker_fee_bps)
+        self.accounts = Accounts(self.n, maker_fee_bps, taker_fee_bps)
         self.obs = np.zeros((self.n, len(self.feature_names)), dtype=np.float32)
         self.time_remaining = np.ones(self.n)
         self.terminated = np.zeros(self.n, dtype=bool)
@@ -329,33 +336,6 @@ def _describe(r: object) -> str:
     if isinstance(r, np.ndarray):
         return f"an array of shape {r.shape} and dtype {r.dtype}"
     return f"{type(r).__name__} {r!r}"
-
-
-def make_features(
-    names: tuple[str, ...],
-    params: dict[str, dict[str, Any]] | None,
-    obs: np.ndarray,
-    market: Market,
-) -> list[Feature]:
-    """The named features, each writing its column of ``obs``, with their parameters."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"feature_params: {', '.join(map(repr, unknown))} not among the features {list(names)}"
-        )
-    features = []
-    for j, name in enumerate(names):
-        cls = FEATURES.lookup("features", name)
-        if cls.needs_book and not market.has_book:
-            raise ConfigError(
-                f"features: {name!r} reads an order book, which market {market.name!r} lacks"
-            )
-        try:
-            features.append(cls(obs[:, j], market, **params.get(name, {})))
-        except TypeError as e:
-            raise ConfigError(f"feature_params[{name!r}]: {e}") from None
-    return features
 
 
 def check_action_bounds(bounds: Sequence[float] | None, market: Market) -> tuple[float, float]:

@@ -139,7 +139,8 @@ class MarketMakingEnv(gym.Env):
     | ``reward_fn`` | ``"pnl_minus_inventory_penalty"`` | name, callable or ``{"_target_": ...}`` |
     | ``reward_kwargs`` | ``{}`` | parameters of a reward given by name |
     | ``max_inventory`` | market's | position limit, size units (``lob`` 0.5 BTC, ``as2008`` 50) |
-    | ``maker_fee_bps`` | 0 | fee on fills, bps of notional; negative is a rebate |
+    | ``maker_fee_bps`` | 0 | fee on maker fills, bps of notional; negative is a rebate |
+    | ``taker_fee_bps`` | 0 | fee on taker fills (``post_only=False``), bps of notional |
     | ``normalize_actions`` | False | actions in [−1, 1] (1 withdraws) instead of offsets |
     | ``action_bounds`` | market's | ``(low, high)`` offsets inside the market's bounds |
     | market parameters | the market's | ``LOBParams``, ``AS2008Params``, ``ReplayParams`` |

@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from mmgym.registry import Registry
 
@@ -75,6 +77,13 @@ def check_choice(field: str, value: Any, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ConfigError(f"{field}={value!r}: expected one of {', '.join(map(repr, choices))}")
     return value
+
+
+def check_bool(field: str, value: Any) -> bool:
+    """``value`` if it is a boolean (numpy's included), else a :class:`ConfigError`."""
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{field}={value!r}: expected true or false")
+    return bool(value)
 
 
 def check_known_keys(where: str, given: Mapping[str, Any], known: Iterable[str]) -> None:

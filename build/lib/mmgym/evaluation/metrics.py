@@ -73,13 +73,6 @@ def sortino(x: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.mean(x, axis=axis) / downside
 
 
-def max_drawdown(pnl: np.ndarray) -> np.ndarray:
-    """The largest fall from a running peak of each path (last axis = time), the peak
-    starting at 0 (the PnL at the episode start)."""
-    peak = np.maximum.accumulate(np.maximum(pnl, 0.0), axis=-1)
-    return np.max(peak - pnl, axis=-1)
-
-
 def mean_variance(gamma: float) -> Statistic:
     """E[PnL] − (γ/2)·Var[PnL] (ddof = 1), the mean–variance objective of risk aversion γ
     (1 / price unit)."""
@@ -241,6 +234,12 @@ class Bootstrap:
         return point, float(ci.low), float(ci.high)
 
 
+def earns(pnl: np.ndarray, boot: Bootstrap) -> bool:
+    """Whether a policy earns on episodes of final PnL ``pnl`` (price units): its mean PnL's
+    interval lies above 0, what a ratio to risk needs to rank it (:func:`verdict`)."""
+    return bool(boot.estimate(mean, np.asarray(pnl, dtype=float))[1] > 0)
+
+
 SUMMARY_COLUMNS = ("value", "low", "high", "diff", "diff_low", "diff_high", "verdict")
 """Columns of :func:`summarize`: the metric and its interval; its paired difference to the
 reference, that interval, and its :func:`verdict`."""
@@ -268,20 +267,19 @@ def summarize(
     for policy, table in episodes.items():
         if not table.index.equals(ref.index):
             raise ValueError(f"policy {policy!r} was played on other episodes than {reference!r}")
-    earns = {}
+    earning = {}
     if any(m.if_earning for m in metric_list):
-        earns = {p: boot.estimate(mean, t["pnl"].to_numpy(float))[1] > 0
-                 for p, t in episodes.items()}
+        earning = {p: earns(t["pnl"].to_numpy(float), boot) for p, t in episodes.items()}
     rows = {}
     for policy, table in episodes.items():
         for m in metric_list:
             x, y = table[m.column].to_numpy(float), ref[m.column].to_numpy(float)
             both = ~(np.isnan(x) | np.isnan(y))
             diff = boot.estimate(m.statistic, x[both], y[both])
-            earning = bool(earns.get(policy) and earns.get(reference))
+            both_earn = bool(earning.get(policy) and earning.get(reference))
             rows[(policy, m.name)] = (
                 boot.estimate(m.statistic, x[~np.isnan(x)]) + diff
-                + (verdict(m, diff[1], diff[2], earning),)
+                + (verdict(m, diff[1], diff[2], both_earn),)
             )
     index = pd.MultiIndex.from_tuples(rows, names=["policy", "metric"])
     return pd.DataFrame(list(rows.values()), index=index, columns=list(SUMMARY_COLUMNS))

@@ -16,26 +16,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mmgym.evaluation.metrics import max_drawdown
+from mmgym.evaluation.episodes import STATISTICS, EpisodeStats
 from mmgym.markets.replay import WindowRange
 from mmgym.policies.base import Policy
 from mmgym.vector import MarketMakingVectorEnv
 
-EPISODE_COLUMNS: dict[str, str] = {
-    "pnl": "final mark-to-market PnL, price units",
-    "reward": "sum of the rewards",
-    "final_inventory": "inventory at the end, size units",
-    "mean_abs_inventory": "|inventory| averaged over the steps, size units",
-    "max_drawdown": "largest fall of the PnL from its running peak, price units",
-    "spread": "average quoted spread ask − bid over the steps with both sides quoted, price units",
-    "fills": "number of fills (a side filled in a step counts one)",
-    "volume": "size filled, size units",
-    "spread_captured": "the PnL's spread part: what the fills earned against the mid",
-    "markout": "the fills marked to the mid markout_steps later (the episode's last mid for "
-    "fills closer to the end), price units",
-    "adverse_selection": "spread_captured − markout: what the mid's moves after the fills "
-    "cost, price units (positive: adverse)",
-    "fees": "fees paid, price units (negative: rebates)",
+EPISODE_COLUMNS: dict[str, str] = STATISTICS | {
     "window_start_s": "replay markets only: the episode window's first step boundary, s after "
     "the recording's first event",
 }
@@ -99,59 +85,22 @@ def rollout(
     if hasattr(policy, "reset"):
         policy.reset(np.ones(episodes, dtype=bool))
     steps = env.core.horizon_steps
-    h = markout_steps
+    stats = EpisodeStats(episodes, markout_steps)
     pnl = np.empty((steps, episodes))
     inventory = np.empty((steps, episodes), dtype=np.float32)
     first = np.empty((5, steps))
-    reward, abs_inventory = np.zeros(episodes), np.zeros(episodes)
-    spread_sum, quoted, fills, volume, markout = (np.zeros(episodes) for _ in range(5))
-    # signed size and cash of each step's fills, kept until their markout is due
-    pending_size, pending_cash = np.zeros((h, episodes)), np.zeros((h, episodes))
-    cash_before = np.zeros(episodes)
     for t in tqdm(range(steps), desc=progress, unit="step", disable=progress is None,
                   leave=False, dynamic_ncols=True):
         obs, r, terminated, _, info = env.step(policy(obs, info))
-        mid = info["mid"]
-        reward += r
+        finished = stats.update(r, terminated, info)
         pnl[t], inventory[t] = info["pnl"], info["inventory"]
-        abs_inventory += np.abs(info["inventory"])
-        both = ~(np.isnan(info["bid_price"]) | np.isnan(info["ask_price"]))
-        spread_sum[both] += (info["ask_price"] - info["bid_price"])[both]
-        quoted += both
-        fills += (info["bid_fill"] > 0).astype(float) + (info["ask_fill"] > 0)
-        volume += info["bid_fill"] + info["ask_fill"]
-        slot = t % h if h else 0
-        if h and t >= h:
-            markout += pending_size[slot] * mid + pending_cash[slot]
-        size = info["bid_fill"] - info["ask_fill"]
-        cash = info["cash"] + info["fees"]  # the fills' cash flow before fees
-        if h:
-            pending_size[slot], pending_cash[slot] = size, cash - cash_before
-        else:
-            markout += size * mid + cash - cash_before
-        cash_before = cash
-        first[:, t] = (mid[0], info["bid_price"][0], info["ask_price"][0],
+        first[:, t] = (info["mid"][0], info["bid_price"][0], info["ask_price"][0],
                        info["bid_fill"][0], info["ask_fill"][0])
-    if not terminated.all():
-        raise RuntimeError(f"{int((~terminated).sum())} episodes did not end after {steps} steps")
-    markout += pending_size.sum(axis=0) * mid + pending_cash.sum(axis=0)
-    results = {
-        "pnl": info["pnl"],
-        "reward": reward,
-        "final_inventory": info["inventory"],
-        "mean_abs_inventory": abs_inventory / steps,
-        "max_drawdown": max_drawdown(pnl.T),
-        "spread": np.where(quoted > 0, spread_sum / np.maximum(quoted, 1), np.nan),
-        "fills": fills,
-        "volume": volume,
-        "spread_captured": info["pnl_spread"],
-        "markout": markout,
-        "adverse_selection": info["pnl_spread"] - markout,
-        "fees": info["fees"],
-    }
+    if len(finished) < episodes:
+        raise RuntimeError(f"{episodes - len(finished)} episodes did not end after {steps} steps")
     if window_start is not None:
-        results["window_start_s"] = window_start
-    table = pd.DataFrame(results, index=pd.RangeIndex(seed, seed + episodes, name="seed"))
+        finished["window_start_s"] = window_start
+    table = finished.set_axis(pd.RangeIndex(seed, seed + episodes, name="seed"))
     dt = env.core.market.dt
     return Rollout(table, dt * np.arange(1, steps + 1), pnl, inventory, *first)
 

@@ -13,6 +13,11 @@
 | ``spread`` | best ask − best bid | ticks | with a book |
 | ``trade_rate`` | market orders per second | 1/s | with a book |
 | ``cumulative_delta`` | buy − sell volume since the start | max_inventory | with a book |
+| ``depth_ratio`` | volume within the best k levels / all visible levels | [0, 1] | with a book |
+| ``queue_pressure`` | change of best bid − best ask volume over a window | queues/s | with a book |
+| ``avg_trade_size`` | volume per market order over a window | quote_size | with a book |
+| ``spread_zscore`` | (spread − rolling mean) / rolling std | dimensionless | with a book |
+| ``adverse_bid``, ``adverse_ask`` | detector P(adverse) of a bid, ask fill | [0, 1] | its inputs' |
 
 Parameters go through the environment's ``feature_params`` argument, e.g.
 ``feature_params={"ofi": {"window": 100}}``.
@@ -21,13 +26,18 @@ Parameters go through the environment's ``feature_params`` argument, e.g.
 from __future__ import annotations
 
 from mmgym.features.base import Feature, FeatureInputs
+from mmgym.features.detector import AdverseAsk, AdverseBid
 from mmgym.features.market import (
     OFI,
+    AvgTradeSize,
     CumulativeDeltaFeature,
+    DepthRatio,
     GarmanKlass,
     Imbalance,
     Microprice,
+    QueuePressure,
     Spread,
+    SpreadZScore,
     TradeArrivalRate,
     Volatility,
     VPINFeature,
@@ -47,6 +57,12 @@ for _feature in (
         Spread,
         TradeArrivalRate,
         CumulativeDeltaFeature,
+        DepthRatio,
+        QueuePressure,
+        AvgTradeSize,
+        SpreadZScore,
+        AdverseBid,
+        AdverseAsk,
 ):
     FEATURES.add(_feature)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mmgym.accounting import Accounts
 from mmgym.markets.base import Market
+from mmgym.registry import FEATURES
+from mmgym.validation import ConfigError
 
 
 @dataclass(slots=True)
@@ -58,3 +60,30 @@ class Feature:
     def update(self, inputs: FeatureInputs) -> None:
         """Take in the last step and write the current value of every environment."""
         raise NotImplementedError
+
+
+def make_features(
+    names: tuple[str, ...],
+    params: dict[str, dict[str, Any]] | None,
+    obs: np.ndarray,
+    market: Market,
+) -> list[Feature]:
+    """The named features, each writing its column of ``obs``, with their parameters."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"feature_params: {', '.join(map(repr, unknown))} not among the features {list(names)}"
+        )
+    features = []
+    for j, name in enumerate(names):
+        cls = FEATURES.lookup("features", name)
+        if cls.needs_book and not market.has_book:
+            raise ConfigError(
+                f"features: {name!r} reads an order book, which market {market.name!r} lacks"
+            )
+        try:
+            features.append(cls(obs[:, j], market, **params.get(name, {})))
+        except TypeError as e:
+            raise ConfigError(f"feature_params[{name!r}]: {e}") from None
+    return features

@@ -4,8 +4,10 @@ Each kernel loops over the environments and updates one environment at a time, s
 rounding depends only on that environment's history, whatever the batch. The formulas, their
 sources and the state they update are documented on the estimator classes that call them:
 :class:`~mmgym.features.flow.RollingSum`, :class:`~mmgym.features.flow.OrderFlowImbalance`,
-:class:`~mmgym.features.flow.VPIN`, :func:`~mmgym.features.flow.erf` and
-:class:`~mmgym.features.volatility.RealizedVolatility`.
+:class:`~mmgym.features.flow.VPIN`, :func:`~mmgym.features.flow.erf`,
+:class:`~mmgym.features.volatility.RealizedVolatility` and the book features of
+:mod:`mmgym.features.market` (``Imbalance``, ``DepthRatio``, ``QueuePressure``,
+``SpreadZScore``).
 
 The kernels call each other only within this module (numba's cache checks only the file of
 the function it loads).
@@ -191,3 +193,58 @@ def depth_imbalance(depth: np.ndarray, levels: int, out: np.ndarray) -> None:
             bid += depth[0, j, i]
             ask += depth[1, j, i]
         out[i] = (bid - ask) / (bid + ask) if bid + ask > 0 else 0.0
+
+
+@njit(cache=True)
+def depth_ratio(depth: np.ndarray, levels: int, out: np.ndarray) -> None:
+    """:class:`~mmgym.features.market.DepthRatio` from a ``(2, L, n)`` depth: the volume of
+    both sides within the best ``levels`` levels over that within all ``L``, 0 for an empty
+    book. The near volume is a prefix of the same sum as the total, so the ratio is in
+    [0, 1] after rounding too."""
+    for i in range(depth.shape[2]):
+        near, total = 0.0, 0.0
+        for j in range(depth.shape[1]):
+            total += depth[0, j, i] + depth[1, j, i]
+            if j < levels:
+                near = total
+        out[i] = near / total if total > 0 else 0.0
+
+
+@njit(cache=True)
+def queue_pressure(depth: np.ndarray, ring: np.ndarray, start: np.ndarray,
+                   values: np.ndarray, buf: np.ndarray, sums: np.ndarray, count: np.ndarray,
+                   age: np.ndarray, pos: int, dt: float, out: np.ndarray) -> None:
+    """:class:`~mmgym.features.market.QueuePressure`: ``ring[pos]`` holds each environment's
+    ``q^b − q^a`` of ``window`` steps ago once ``window`` steps have passed since its reset
+    (``start``, the reset book's, before), the rolling sum the best-level depth
+    ``(q^b + q^a)/2`` of the window's steps."""
+    window = ring.shape[0]
+    for i in range(depth.shape[2]):
+        qb, qa = depth[0, 0, i], depth[1, 0, i]
+        q = qb - qa
+        old = ring[pos, i] if count[i] == window else start[i]
+        ring[pos, i] = q
+        values[0, i] = (qb + qa) * 0.5
+        _push_env(buf, sums, count, age, pos, values, i)
+        out[i] = _safe_ratio(q - old, dt * sums[0, i])
+
+
+@njit(cache=True)
+def spread_zscore(best: np.ndarray, tick: float, values: np.ndarray, buf: np.ndarray,
+                  sums: np.ndarray, count: np.ndarray, age: np.ndarray, pos: int,
+                  out: np.ndarray) -> None:
+    """:class:`~mmgym.features.market.SpreadZScore`: the spread in whole ticks ``s`` and
+    ``s²`` into the rolling sums, then ``(c·s − Σs) / sqrt(c·(c·Σs² − (Σs)²)/(c − 1))``, the
+    z-score with the sample deviation (ddof = 1); ``c·Σs² − (Σs)²`` is computed exactly (whole
+    numbers below 2⁵³), so a constant spread gives exactly 0."""
+    for i in range(best.shape[1]):
+        s = np.rint((best[1, i] - best[0, i]) / tick)
+        values[0, i] = s
+        values[1, i] = s * s
+        _push_env(buf, sums, count, age, pos, values, i)
+        c = float(count[i])
+        num = c * sums[1, i] - sums[0, i] * sums[0, i]
+        if c < 2.0 or num <= 0.0:
+            out[i] = 0.0
+        else:
+            out[i] = (c * s - sums[0, i]) / math.sqrt(c * num / (c - 1.0))

@@ -129,6 +129,7 @@ def market_config(cal: Calibration, T: float | None = None) -> dict[str, Any]:
         "feature_params": {},
         "max_inventory": max_inventory,
         "maker_fee_bps": 0.0,
+        "taker_fee_bps": 0.0,
         "baseline": {
             "sigma": round(float(sigma_ticks), 4),
             "A": round(float(cal.intensity.A), 6),

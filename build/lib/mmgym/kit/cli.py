@@ -1,4 +1,4 @@
-"""Console entry points ``mmgym-train`` and ``mmgym-evaluate`` (also ``train.py`` and
+"""Console entry points ``mmgym-train``, ``mmgym-evaluate`` and ``mmgym-fit`` (also ``train.py`` and
 ``evaluate.py`` at the repository root).
 
 Both are Hydra applications on the configs shipped in the package (``mmgym/kit/conf``,
@@ -53,3 +53,18 @@ def evaluate() -> None:
     """Compare policies on common seeded episodes (Hydra main; see ``conf/evaluate.yaml``)."""
     register()
     hydra.main(config_path=CONF_PATH, config_name="evaluate", version_base="1.3")(_evaluate)()
+
+
+def _fit(cfg: DictConfig) -> None:
+    from mmgym.kit.fit import fit as run
+
+    try:
+        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+def fit() -> None:
+    """Fit a supervised model on a policy's fills (Hydra main; see ``conf/fit.yaml``)."""
+    register()
+    hydra.main(config_path=CONF_PATH, config_name="fit", version_base="1.3")(_fit)()

@@ -20,10 +20,15 @@ Outputs in the run directory:
 | ``episodes.parquet`` | the per-episode results of every policy (column ``policy``, index ``seed``; on ``replay``, ``window_start_s``) |
 | ``*.png`` | ``pnl_distribution``, ``pnl_over_time``, ``inventory_paths``, ``quotes`` |
 | ``tensorboard/`` | one run per policy and ``figures`` (:mod:`mmgym.evaluation.tensorboard`) |
+
+A training run ends with the same comparison (:func:`compare`, called by
+:func:`mmgym.kit.training.compare`): its trained agent against Avellaneda–Stoikov, the files
+above but the plots and TensorBoard runs in its ``comparison/``.
 """  # noqa: E501
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +54,12 @@ UNITS: dict[str, tuple[str, str, str]] = {
 """Price, size and time units of each market, for the plots' labels."""
 
 
-def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
-    """The configured policies and checkpoints, the reference first when it is not listed.
-    A baseline that is the optimum of the episodes' reward plays with that reward's parameters
-    (:func:`mmgym.kit.lineup.reward_optimal`) unless ``policy_params`` sets them."""
+def lineup(cfg: Any, kwargs: dict[str, Any], trained: Sequence[Contender] = ()
+           ) -> list[Contender]:
+    """The ``trained`` agents given in memory, then the configured policies and checkpoints,
+    the reference first when it is not listed. A baseline that is the optimum of the episodes'
+    reward plays with that reward's parameters (:func:`mmgym.kit.lineup.reward_optimal`)
+    unless ``policy_params`` sets them."""
     overrides = OmegaConf.to_container(cfg.policy_params, resolve=True)
     unknown = sorted(set(overrides) - set(cfg.policies) - {cfg.reference})
     if unknown:
@@ -62,7 +69,8 @@ def lineup(cfg: Any, kwargs: dict[str, Any]) -> list[Contender]:
     optimal = reward_optimal(kwargs)  # e.g. Cartea–Jaimungal with the reward's φ and α
     overrides = {name: optimal.get(name, {}) | overrides.get(name, {})
                  for name in {*optimal, *overrides}}
-    contenders = [baseline(name, cfg.market, overrides) for name in cfg.policies]
+    contenders = [*trained]
+    contenders += [baseline(name, cfg.market, overrides) for name in cfg.policies]
     contenders += [checkpoint(spec, i, cfg.market, kwargs)
                    for i, spec in enumerate(cfg.checkpoints)]
     labels = [c.label for c in contenders]
@@ -96,6 +104,16 @@ def evaluate(cfg: Any, out: Path) -> pd.DataFrame:
     contenders = lineup(cfg, kwargs)
     if window is not None:
         print(f"data: {window}")
+    return compare(cfg, contenders, kwargs, out, window)
+
+
+def compare(cfg: Any, contenders: list[Contender], kwargs: dict[str, Any], out: Path,
+            window: WindowRange | None) -> pd.DataFrame:
+    """Play the ``contenders`` (:func:`lineup`) on ``cfg.episodes`` common episodes from seed
+    ``cfg.seed`` of the environment ``kwargs`` (on a replay market, of ``window``), print
+    the report and write the outputs (module doc) into ``out``; return the summary. The
+    evaluation's comparison and the one that ends a training run
+    (:func:`mmgym.kit.training.compare`)."""
     rollouts: dict[str, Rollout] = {}
     for c in contenders:
         rollouts[c.label] = rollout(

@@ -42,6 +42,7 @@ class MarketConfig:
     feature_params: dict[str, Any] = field(default_factory=dict)
     max_inventory: float | None = None
     maker_fee_bps: float = 0.0
+    taker_fee_bps: float = 0.0
     baseline: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)
     risk_aversion: float = 0.1
@@ -138,6 +139,41 @@ class EvalConfig:
     progress: bool = True
 
 
+@dataclass
+class ModelConfig:
+    """A supervised model to fit: ``name`` (``detector``) and its ``params``
+    (:func:`mmgym.kit.fit.fit` lists them)."""
+
+    name: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FitConfig:
+    """A fit of a supervised model: ``mmgym-fit model=detector market=wide ...``.
+
+    The data are the fills of the ``base`` policy (a baseline name, with the market's
+    parameters for it) on ``train_episodes`` seeded episodes from ``train_seed``, observed
+    with ``features``; the held-out report is on ``test_episodes`` from ``test_seed``. The
+    default seeds (2,000,000 and 3,000,000 on) are apart from an evaluation's (0 on), a
+    training run's closing comparison (1,000,000 on) and training's (2**63 on). On a
+    ``replay`` market, the fit plays the recording's ``train`` range and the report its
+    ``eval`` range."""
+
+    market: MarketConfig = MISSING
+    reward: RewardConfig = MISSING
+    model: ModelConfig = MISSING
+    name: str = "default"
+    plugins: list[str] = field(default_factory=list)
+    base: str = "as_inventory"
+    features: list[str] = field(default_factory=list)
+    train_episodes: int = 1000
+    train_seed: int = 2_000_000
+    test_episodes: int = 500
+    test_seed: int = 3_000_000
+    progress: bool = True
+
+
 def env_kwargs(cfg: Any) -> dict[str, Any]:
     """The environment's keyword arguments from the market and reward groups.
 
@@ -155,6 +191,7 @@ def env_kwargs(cfg: Any) -> dict[str, Any]:
         "feature_params": OmegaConf.to_container(m.feature_params),
         "max_inventory": m.max_inventory,
         "maker_fee_bps": m.maker_fee_bps,
+        "taker_fee_bps": m.taker_fee_bps,
         "reward_fn": OmegaConf.to_container(cfg.reward.reward_fn)
         if OmegaConf.is_config(cfg.reward.reward_fn) else cfg.reward.reward_fn,
         "reward_kwargs": _reward_kwargs(cfg),
@@ -194,6 +231,8 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvalConfig)
+    cs.store(name="fit_schema", node=FitConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="market", name="market_schema", node=MarketConfig)
     cs.store(group="agent", name="agent_schema", node=AgentConfig)
     cs.store(group="reward", name="reward_schema", node=RewardConfig)
@@ -240,3 +279,13 @@ def validate_evaluation(cfg: Any) -> None:
     duplicated = sorted({p for p in cfg.policies if list(cfg.policies).count(p) > 1})
     if duplicated:
         raise ConfigError(f"policies: {duplicated} listed twice")
+
+
+def validate_fit(cfg: Any) -> None:
+    """Check a fit's own values."""
+    check_number("train_episodes", cfg.train_episodes, low=1, integer=True)
+    check_number("test_episodes", cfg.test_episodes, low=1, integer=True)
+    for name in ("train_seed", "test_seed"):
+        check_number(name, cfg[name], low=0, high=TRAINING_SEED_START - 1, integer=True)
+    if not cfg.features:
+        raise ConfigError("features=[]: the model needs at least one input feature")

@@ -71,12 +71,24 @@ def baseline(
     params |= _plain(market.get("policies", {}).get(name, {}))
     params |= _plain((overrides or {}).get(name, {}))
     features = _features(market)
-    if "feature_names" in accepted:
+    shown: dict[str, Any] = {}
+    if "base" in accepted:  # a policy around a base policy, which observes its features
+        inner = baseline(params.pop("base", "as_inventory"), market, overrides)
+        params["base"] = inner.policy
+        shown = {"base": inner.label} | {f"base.{k}": v for k, v in inner.params.items()}
+        features = list(inner.observation["features"])
+    if hasattr(cls, "reads"):  # the features it reads depend on its parameters (a model)
+        features += [f for f in cls.reads(params) if f not in features]
+        params["feature_names"] = tuple(features)
+    elif "feature_names" in accepted:
         reads = accepted["feature_names"].default
         features += [f for f in reads if f not in features]
         params["feature_names"] = tuple(features)
+    if "feature_params" in accepted:
+        params["feature_params"] = _plain(market.feature_params)
     policy = policies.make(name, **params)
-    shown = {k: v for k, v in params.items() if k != "feature_names"}
+    shown |= {k: v for k, v in params.items()
+              if k not in ("feature_names", "feature_params", "base")}
     return Contender(name, policy, _observation(features, market.feature_params), shown)
 
 

@@ -5,6 +5,14 @@ algorithm) with a progress bar and the ``mmgym/*`` TensorBoard scalars, checkpoi
 saves the final model, and compares it with Avellaneda–Stoikov on common seeded episodes.
 Ctrl-C saves a checkpoint and stops cleanly.
 
+The scalars are the statistics of each episode as it ends
+(:class:`mmgym.evaluation.episodes.EpisodeStats`, the evaluation's own definitions), written
+by the evaluation's writer (:class:`mmgym.evaluation.tensorboard.TensorBoardRun`) into
+``tensorboard/``. The closing comparison is ``mmgym-evaluate``'s
+(:func:`mmgym.kit.compare.compare`: the same lineup, metrics, report and files, without
+plots or TensorBoard runs) on ``eval_episodes`` episodes from :data:`EVAL_SEED`, the trained
+agent against :data:`REFERENCE`, into ``comparison/``.
+
 On a ``replay`` market the agent trains on the market config's ``range`` (``train`` in
 ``conf/market/replay.yaml``) and the comparison plays :data:`COMPARE_RANGE`, the recording's
 evaluation range; both ranges are printed, and checked before training.
@@ -27,6 +35,7 @@ import json
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,11 +50,14 @@ from tqdm.auto import tqdm
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
 from mmgym.agents.qlearning import HYPERPARAMETERS
-from mmgym.evaluation import data_window, run_episodes
-from mmgym.evaluation.metrics import Bootstrap, mean
-from mmgym.kit.config import action_form, env_kwargs, validate, with_data_range
-from mmgym.kit.lineup import baseline
-from mmgym.kit.tracking import EpisodeStats, TensorBoardLog
+from mmgym.evaluation import data_window
+from mmgym.evaluation.episodes import EpisodeStats
+from mmgym.evaluation.metrics import Bootstrap, earns, metrics, sharpe
+from mmgym.evaluation.tensorboard import TensorBoardRun
+from mmgym.kit.compare import compare as play_comparison
+from mmgym.kit.compare import lineup
+from mmgym.kit.config import EvalConfig, action_form, env_kwargs, validate, with_data_range
+from mmgym.kit.lineup import Contender
 from mmgym.registry import import_plugins
 from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
@@ -59,14 +71,23 @@ from ``evaluate.py``'s default (0–999) and below the training seeds (:func:`tr
 COMPARE_RANGE = "eval"
 """The range of a replay recording the closing comparison plays (windows training never
 saw when it trained on ``train``)."""
+REFERENCE = "as_inventory"
+"""The policy the closing comparison sets the trained agent against."""
+RECENT_EPISODES = 100
+"""The last episodes the progress bar's mean PnL, ``mmgym/sharpe`` and the final HParams
+figures are taken over."""
 
 
 class Progress:
-    """The progress bar (steps/s, recent mean episode PnL) and the TensorBoard scalars."""
+    """The progress bar (steps/s, recent mean episode PnL) and the TensorBoard scalars:
+    each step's episodes that ended, their mean at that step, and the Sharpe ratio of the
+    last :data:`RECENT_EPISODES` episodes' PnL."""
 
-    def __init__(self, cfg: DictConfig, out: Path, start: int) -> None:
-        self.stats = EpisodeStats(cfg.num_envs)
-        self.log = TensorBoardLog(out / "tensorboard")
+    def __init__(self, cfg: DictConfig, out: Path, start: int, next_step_autoreset: bool
+                 ) -> None:
+        self.stats = EpisodeStats(cfg.num_envs, next_step_autoreset=next_step_autoreset)
+        self.recent: deque[float] = deque(maxlen=RECENT_EPISODES)
+        self.log = TensorBoardRun(out / "tensorboard")
         self.bar = tqdm(total=cfg.total_timesteps, initial=start, unit="step",
                         disable=not cfg.progress, dynamic_ncols=True)
         self.steps = start
@@ -86,19 +107,30 @@ class Progress:
 
     def step(self, steps: int, rewards: np.ndarray, ended: np.ndarray,
              info: dict[str, np.ndarray]) -> None:
+        """Take the vector environment's step that brought the run to ``steps`` env steps."""
         finished = self.stats.update(rewards, ended, info)
-        self.log.episodes(finished, self.stats, steps)
         self.bar.update(steps - self.steps)
         self.steps = steps
-        if finished:
-            self.bar.set_postfix(pnl=f"{np.mean(self.stats.recent):.3g}", refresh=False)
+        if finished is None:
+            return
+        self.recent.extend(finished["pnl"])
+        self.log.episodes(finished, steps)
+        if len(self.recent) > 1:
+            self.log.scalar("sharpe", self.sharpe(), steps)
+        self.bar.set_postfix(pnl=f"{np.mean(self.recent):.3g}", refresh=False)
+
+    def sharpe(self) -> float:
+        """The Sharpe ratio of the recent episodes' PnL (:func:`mmgym.evaluation.metrics.
+        sharpe`); NaN for fewer than two."""
+        return float(sharpe(np.array(self.recent))) if len(self.recent) > 1 else np.nan
 
     def close(self) -> None:
         self.bar.close()
 
 
 def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
-    """Train the configured agent into ``out``; return the comparison table."""
+    """Train the configured agent into ``out``; return the closing comparison's summary
+    (:func:`compare`; empty without ``eval_episodes``)."""
     import_plugins(cfg.plugins)
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
@@ -115,14 +147,11 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
             policy = _train_qlearning(cfg, kwargs, out)
         else:
             policy = _train_sb3(cfg, kwargs, out)
-    table = compare(cfg, kwargs, policy)
-    if not table.empty:
+    if cfg.eval_episodes:
         where = f" ({COMPARE_RANGE} range)" if window is not None else ""
         print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
               f"of {cfg.market.name}{where}:")
-        print(table.to_string(float_format="{:.4g}".format))
-        table.to_csv(out / "comparison.csv")
-    return table
+    return compare(cfg, kwargs, policy, out / "comparison")
 
 
 @contextmanager
@@ -140,21 +169,32 @@ def _interruptible() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any) -> pd.DataFrame:
-    """The trained policy and AS inventory on the same ``eval_episodes`` seeded episodes (on
-    a replay market, of :data:`COMPARE_RANGE`)."""
+def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any, out: Path) -> pd.DataFrame:
+    """The trained ``policy`` and :data:`REFERENCE` on the same ``eval_episodes`` seeded
+    episodes from :data:`EVAL_SEED` (on a replay market, of :data:`COMPARE_RANGE`) of the
+    environment ``kwargs``: ``mmgym-evaluate``'s comparison (:func:`mmgym.kit.compare.compare`)
+    printed and written into ``out``. Returns its summary
+    (:func:`mmgym.evaluation.metrics.summarize`), empty without ``eval_episodes``."""
     if not cfg.eval_episodes:
         return pd.DataFrame()
-    kwargs = with_data_range(kwargs, COMPARE_RANGE)
-    reference = baseline("as_inventory", cfg.market)
-    rows = {}
-    for name, p, observation in ((cfg.agent.name, policy, {}),
-                                 (reference.label, reference.policy, reference.observation)):
-        r = run_episodes(p, cfg.eval_episodes, seed=EVAL_SEED, **(kwargs | observation))
-        rows[name] = {"mean PnL": r["pnl"].mean(), "std PnL": r["pnl"].std(),
-                      "mean reward": r["reward"].mean(), "std final q": r["final_inventory"].std(),
-                      "fills": r["fills"].mean(), "spread": r["spread"].mean()}
-    return pd.DataFrame(rows).T
+    evaluation = comparison_config(cfg)
+    kwargs = with_data_range(kwargs, evaluation.data_range)
+    trained = Contender(cfg.agent.name, policy, params={"algo": cfg.agent.algo})
+    return play_comparison(evaluation, lineup(evaluation, kwargs, [trained]), kwargs, out,
+                           data_window(kwargs))
+
+
+def comparison_config(cfg: DictConfig) -> DictConfig:
+    """The evaluation configuration (:class:`mmgym.kit.config.EvalConfig`) of the training
+    run ``cfg``'s closing comparison: its market and reward, :data:`REFERENCE` alone,
+    ``eval_episodes`` episodes from :data:`EVAL_SEED` of :data:`COMPARE_RANGE`, the
+    evaluation's other defaults, no plots or TensorBoard runs."""
+    return OmegaConf.merge(OmegaConf.structured(EvalConfig), {
+        "market": cfg.market, "reward": cfg.reward, "plugins": cfg.plugins,
+        "policies": [], "reference": REFERENCE, "data_range": COMPARE_RANGE,
+        "episodes": cfg.eval_episodes, "seed": EVAL_SEED, "plots": False,
+        "tensorboard": False, "progress": cfg.progress,
+    })
 
 
 def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLearning:
@@ -173,9 +213,8 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         given = OmegaConf.to_container(a.kwargs)
         check_known_keys("agent.kwargs", given, HYPERPARAMETERS)
         agent = QLearning(bins, grid, seed=cfg.seed, **given)
-    progress = Progress(cfg, out, agent.steps)
+    progress = Progress(cfg, out, agent.steps, next_step_autoreset=True)
     next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
-    log = progress.log
 
     def callback(agent: QLearning, rewards: np.ndarray, ended: np.ndarray, info: dict) -> bool:
         nonlocal next_checkpoint
@@ -200,7 +239,7 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         progress.close()
     spent = _since(started)
     agent.save(out / "qtable.npz")
-    _finish(out, log, cfg, progress, agent.steps, spent)
+    _finish(out, cfg, progress, agent.steps, spent)
     return agent
 
 
@@ -225,7 +264,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
     model.get_env().seed(training_seed(cfg.seed))
     model.get_env().set_options({"episode": model.num_timesteps})
-    progress = Progress(cfg, out, model.num_timesteps)
+    progress = Progress(cfg, out, model.num_timesteps, next_step_autoreset=False)
 
     class Callback(BaseCallback):
         next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
@@ -252,7 +291,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
         progress.close()
     spent = _since(started)
     sb3_agents.save(model, out / "model.zip")
-    _finish(out, progress.log, cfg, progress, model.num_timesteps, spent)
+    _finish(out, cfg, progress, model.num_timesteps, spent)
     return sb3_agents.SB3Policy(model)
 
 
@@ -271,24 +310,24 @@ def _since(started: tuple[float, float]) -> tuple[float, float]:
     return now[0] - started[0], now[1] - started[1]
 
 
-def _finish(out: Path, log: TensorBoardLog, cfg: DictConfig, progress: Progress,
-            steps: int, spent: tuple[float, float]) -> None:
+def _finish(out: Path, cfg: DictConfig, progress: Progress, steps: int,
+            spent: tuple[float, float]) -> None:
     """The run's hyperparameters and final figures in TensorBoard, and ``training.json``
     (the training's ``seconds`` of wall-clock and ``cpu_seconds`` of this process's CPU
     time, ``spent``, and the ``checkpoints`` written: path, env steps, seconds since the run
-    started). The Sharpe ratio of the last episodes enters HParams, a table to rank
-    runs by, only where they earn (their mean PnL interval above 0, as in the evaluation's
-    verdicts, :func:`mmgym.evaluation.metrics.verdict`)."""
+    started). The final figures are the last episodes' mean PnL, their Sharpe ratio and the
+    steps per second; the Sharpe ratio enters HParams, a table to rank runs by, only where
+    they earn (:meth:`mmgym.evaluation.tensorboard.TensorBoardRun.hparams`)."""
     seconds, cpu_seconds = spent
-    stats = progress.stats
     flat = pd.json_normalize(OmegaConf.to_container(cfg, resolve=True), sep=".").iloc[0]
-    recent = float(np.mean(stats.recent)) if stats.recent else 0.0
+    recent = np.array(progress.recent)
     rate = steps / max(seconds, 1e-9)
-    final = {"episode_pnl": recent, "steps_per_second": rate}
-    if Bootstrap().estimate(mean, np.array(stats.recent))[1] > 0:
-        final["sharpe"] = stats.sharpe()
-    log.hparams(flat.to_dict(), final)
-    log.close()
+    final = {"episode_pnl": float(recent.mean()) if len(recent) else 0.0,
+             "steps_per_second": rate, "sharpe": progress.sharpe()}
+    ratios = {m.name for m in metrics(cfg.market.risk_aversion) if m.if_earning}
+    progress.log.hparams(flat.to_dict(), final, earns=earns(recent, Bootstrap()),
+                         ratios=ratios)
+    progress.log.close()
     summary = {"env_steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
                "env_steps_per_second": rate, "checkpoints": progress.checkpoints}
     (out / "training.json").write_text(json.dumps(summary, indent=2))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mmgym.markets.as2008 import AS2008Market, AS2008Params
-from mmgym.markets.base import Market, MarketStep
-from mmgym.markets.lob import LOBMarket, LOBParams, LOBStep
+from mmgym.markets.base import LOBStep, Market, MarketStep
+from mmgym.markets.lob import LOBMarket, LOBParams
 from mmgym.markets.replay import ReplayMarket, ReplayParams
 from mmgym.markets.wide import WideMarket, WideParams
 from mmgym.registry import MARKETS

@@ -21,7 +21,16 @@ and the probability of a fill in one step is, by ``fill_rule``:
 
 Units: prices in the paper's currency unit (s0 = 100), time in the paper's unit (T = 1), so σ
 is in price per √time, A in fills per time and k per price unit. Offsets (the action) are in
-price units. With the linear rule, the symmetric constant half-spread Δ earns
+price units.
+
+**Latency** (:mod:`mmgym.markets.latency`; both 0 by default, the paper's model): a quote is
+priced at submission, ``s − δ_b`` and ``s + δ_a`` with the mid ``s`` the agent saw, and is in
+force ``entry_latency_steps`` steps later, a withdrawal (NaN offset) ``cancel_latency_steps``
+steps later; the latest submission that has arrived is in force, and until then the previous
+quote stays. A quote in force fills by its distance from the mid of the step, δ = s − bid
+(s − bid may have changed since it was sent), with the probabilities below.
+
+With the linear rule, the symmetric constant half-spread Δ earns
 E[profit] = 2·A·Δ·exp(−k·Δ)·T exactly (inventory PnL has zero mean), as long as λ(Δ)·dt ≤ 1.
 """
 
@@ -34,6 +43,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from mmgym.markets.base import MarketStep
+from mmgym.markets.latency import Latency, check_latency
 from mmgym.validation import ConfigError, check_choice, check_number
 
 _SIDE = np.array([[-1.0], [1.0]])
@@ -54,6 +64,8 @@ class AS2008Params:
     | ``k`` | decay of the intensity with distance | 1/price | 1.5 | (0, inf) |
     | ``fill_rule`` | per-step fill probability | - | ``linear`` | ``linear``, ``poisson`` |
     | ``max_offset`` | action bound: offsets in [-max_offset, max_offset] | price | 10 | (0, inf) |
+    | ``entry_latency_steps`` | latency of a new or moved quote | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
     """
 
     s0: float = 100.0
@@ -64,6 +76,8 @@ class AS2008Params:
     k: float = 1.5
     fill_rule: Literal["linear", "poisson"] = "linear"
     max_offset: float = 10.0
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
 
     def __post_init__(self) -> None:
         check_number("s0", self.s0, low=0, low_open=True)
@@ -74,6 +88,7 @@ class AS2008Params:
         check_number("k", self.k, low=0, low_open=True)
         check_choice("fill_rule", self.fill_rule, ("linear", "poisson"))
         check_number("max_offset", self.max_offset, low=0, low_open=True)
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
         steps = self.T / self.dt
         if abs(steps - round(steps)) > 1e-9 * steps:
             raise ConfigError(
@@ -110,16 +125,28 @@ class AS2008Market:
         self.step_record = MarketStep.empty(self.mid)
         self._prob = np.empty((2, n))
         self._move = np.empty(n)
+        self.latency = Latency(n, self.p.entry_latency_steps, self.p.cancel_latency_steps)
+        self._refs = np.empty((2, n))  # the mid each side's submission is priced against
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         self.mid[mask] = self.p.s0
+        self.latency.reset(mask)
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> MarketStep:
         rec, prob, s = self.step_record, self._prob, self.mid
         rec.mid_before[...] = s
+        if self.latency.active:  # the quotes in force: their prices, and offsets from s now
+            self._refs[...] = s
+            quotes, refs = self.latency.arrive(offsets, self._refs)
+            np.multiply(quotes, _SIDE, out=rec.prices)
+            rec.prices += refs
+            offsets = (rec.prices - s) * _SIDE
+        else:
+            np.multiply(offsets, _SIDE, out=rec.prices)
+            rec.prices += s
         # fill probability per side: λ(δ)·dt = A·dt·exp(−k·δ); the linear rule's cap at 1 is
         # implicit, as a uniform in [0, 1) is below any probability >= 1
         np.multiply(offsets, -self.p.k, out=prob)
@@ -131,8 +158,6 @@ class AS2008Market:
             np.negative(prob, out=prob)
         # a NaN probability (side not quoted) never fills; unit size
         np.less(uniforms[:2], prob, out=rec.fills)
-        np.multiply(offsets, _SIDE, out=rec.prices)
-        rec.prices += s
         rec.notional[...] = 0.0
         np.copyto(rec.notional, rec.prices, where=rec.fills > 0)
         # then the mid moves by ±σ·√dt

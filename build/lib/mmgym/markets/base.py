@@ -33,6 +33,10 @@ class MarketStep:
         prices: the agent's quotes in force during the step (NaN: no quote on that side).
         fills: size filled on each side during the step (>= 0).
         notional: sum of price x size of those fills (0 when none).
+        taker_fills: the part of ``fills`` that took liquidity (the agent's order crossed the
+            opposite side and traded at once: taker fees), the rest made it (maker fees);
+            zeros in a market where the agent never takes.
+        taker_notional: the part of ``notional`` of those taker fills.
     """
 
     mid_before: np.ndarray
@@ -40,12 +44,46 @@ class MarketStep:
     prices: np.ndarray
     fills: np.ndarray
     notional: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
 
     @classmethod
     def empty(cls, mid: np.ndarray) -> MarketStep:
         """A record for ``len(mid)`` environments whose end-of-step mid is the array ``mid``."""
         n = len(mid)
-        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)))
+        return cls(np.empty(n), mid, np.empty((2, n)), np.zeros((2, n)), np.zeros((2, n)),
+                   np.zeros((2, n)), np.zeros((2, n)))
+
+
+@dataclass(slots=True)
+class LOBStep(MarketStep):
+    """:class:`MarketStep` plus the book and the trades: the record of the book markets
+    (``lob``, ``wide``, ``replay``).
+
+    Attributes:
+        best: ``(2, n)`` best bid and ask after the step, price units.
+        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
+            is the best), size units; the agent's orders excluded.
+        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
+            (aggressor side), size units, the agent's fills included.
+        trades: ``(n,)`` number of market orders this step.
+        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
+            excluded) during the market-order phase of the step, size units: what trades
+            took from the background queues, and the agent's own taker fills took from it
+            (a bookkeeping check: a side's aggressor volume equals this plus the agent's maker
+            fills on that side).
+        event: ``(n,)`` whether an information event is under way during the step: the
+            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
+            (ground truth, for tests and diagnostics; not an observable feature).
+    """
+
+    best: np.ndarray
+    depth: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+    trades: np.ndarray
+    book_traded: np.ndarray
+    event: np.ndarray
 
 
 class Market(Protocol):
@@ -54,7 +92,7 @@ class Market(Protocol):
     Attributes:
         name: its config id.
         Params: the frozen dataclass of its parameters, validated on construction.
-        has_book: whether its step record is a :class:`~mmgym.markets.lob.LOBStep` with the
+        has_book: whether its step record is a :class:`LOBStep` with the
             book and the trades.
         default_max_inventory: the position limit when the user sets none, size units.
         default_features: the observation when the user names none.

@@ -4,7 +4,9 @@ computed here once per market.
 
 The compiled inversions themselves (``_geometric``, ``_poisson``) stay in each market's module:
 numba's cache does not notice a change to a kernel defined in another file, so a kernel called
-across modules could run stale compiled code.
+across modules could run stale compiled code (the shared market parts, ``queue.py`` and
+``latency.py``, are called across modules with the cache keyed on their sources, see
+:mod:`mmgym.markets.caching`).
 """
 
 from __future__ import annotations

@@ -4,11 +4,19 @@ A book of ``levels`` price levels a side on a tick grid. Level ``j`` of the bid 
 price ``best_bid − j`` ticks, level ``j`` of the ask side ``best_ask + j`` ticks; volumes are
 integer numbers of lots. Each step of ``dt`` seconds runs, in order:
 
-1. **The agent's orders.** The quotes (offsets in ticks from the mid, after
-   ``latency_steps`` steps of latency) become limit orders: bid at ``floor(mid − δ_b)``, ask at
-   ``ceil(mid + δ_a)``, and with ``quote_levels > 1`` a ladder of orders ``i·quote_spacing_ticks``
-   further out, of sizes ``quote_sizes``. Quotes are post-only: a bid at or above the best ask
-   is placed one tick below it (an ask likewise one tick above the best bid). An order whose
+1. **The agent's orders.** The quotes in force become limit orders: bid at
+   ``floor(mid − δ_b)``, ask at ``ceil(mid + δ_a)`` (offsets in ticks from the mid the agent
+   saw), and with ``quote_levels > 1`` a ladder of orders ``i·quote_spacing_ticks`` further
+   out, of sizes ``quote_sizes``. With latency (:mod:`mmgym.markets.latency`) a quote is
+   priced at submission and in force ``entry_latency_steps`` steps later, a withdrawal
+   ``cancel_latency_steps`` steps later; the latest submission that has arrived is in force,
+   and until then the previous order stays. With ``post_only`` (the default) quotes never take
+   liquidity: a bid at or above the best ask is placed one tick below it (an ask likewise one
+   tick above the best bid). Without it an order that crosses the opposite best takes
+   liquidity at once: it walks the opposite side's levels at or better than its price, up to
+   its size (leaving the side one lot), trading at their prices (taker fills, charged
+   ``taker_fee_bps``; not against the agent's own orders), and the remainder rests at its
+   price (one tick behind the opposite best if the visible book ran out first). An order whose
    price is unchanged keeps its place in the queue; a moved (or fully filled) one is replaced
    by a new order, which joins the back of the displayed volume at its price, or stands alone
    at the front when its price is better than the best.
@@ -23,10 +31,13 @@ integer numbers of lots. Each step of ``dt`` seconds runs, in order:
    ``1 − exp(−λ_j·dt)``, ``λ_j = limit_rate·exp(−limit_decay·j)`` (more near the touch), its
    size geometric with mean ``limit_size_lots``. Each level loses ``B_j·(1 − exp(−θ·dt))``
    lots to cancellations (``θ = cancel_rate``, rounded stochastically), in proportion to its
-   size. The agent's queue position advances with cancellations by ``queue_model``:
-   ``conservative`` (cancellations come from behind the agent: only trades advance it) or
-   ``probabilistic`` (a cancelled lot is ahead of the agent with probability ahead / queue,
-   the proportional model of the queue-position literature; the expected advance is used).
+   size. The agent's queue position advances with cancellations by ``queue_model``
+   (:mod:`mmgym.markets.queue`): ``conservative`` (cancellations come from behind the agent:
+   only trades advance it), ``probabilistic`` (a cancelled lot is ahead of the agent with
+   probability ahead / queue, the proportional model of the queue-position literature; the
+   expected advance is used), ``power`` (the part ahead ``c·f(ahead)/(f(ahead) + f(behind))``,
+   ``f(x) = x^queue_power``: slower near the front for ``queue_power > 1``) or ``log``
+   (``f(x) = log(1 + x)``).
 4. **Market orders.** Uninformed buys and sells arrive as Poisson processes of rate
    ``market_rate`` each; during an information event informed traders add orders in the
    event's direction at rate ``informed_rate`` (Easley & O'Hara's PIN model: ε and μ). At
@@ -60,10 +71,15 @@ Randomness: 7 + 2·max_orders + 4·levels uniforms per step (events, requote rou
 counts, order sizes, limit arrivals, cancellations, refills); none at reset, none depending on
 the agent's quotes.
 
-Implementation: the step is one compiled loop over the books (numba, ``_step_books``), each
-book taken through 1–6 in turn, so a book's arithmetic is the same whatever the batch. The
-lean-dependent rates are a function of the fundamental–mid gap, which moves on a half-tick
-grid: they are computed once per gap and looked up.
+Implementation: the step is compiled (numba, ``_step_books``): a driver calling one function
+per phase of 1–6 (and one for the step record), each phase looping over all the books. Books
+are independent, so a book's arithmetic is the same whatever the batch; what a phase leaves for
+a later one (the agent's fills, its orders' levels, the step's rates) is kept per book in
+scratch arrays. The phases are inlined into the driver (a call per phase and book, passing the
+state arrays, costs more than the phase itself), and the persistent arrays and constants reach
+it in one :class:`~mmgym.markets.state.KernelState`, unboxed once. The lean-dependent rates
+are a function of the fundamental–mid gap, which moves on a half-tick grid: they are computed
+once per gap and looked up.
 """
 
 from __future__ import annotations
@@ -75,9 +91,19 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 from numba import njit
 
-from mmgym.markets.base import MarketStep
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
-from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+from mmgym.markets.latency import Latency, check_latency
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.markets.state import new_state
+from mmgym.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_episode,
+    check_number,
+)
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
@@ -114,8 +140,11 @@ class LOBParams:
     | ``quote_levels`` | orders per side (a ladder) | - | 1 | [1, 10] |
     | ``quote_spacing_ticks`` | ladder spacing | ticks | 1 | [1, inf) |
     | ``quote_sizes`` | sizes per ladder level (overrides quote_size) | BTC | None | lots |
-    | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
-    | ``queue_model`` | queue model (see the module doc) | - | probabilistic | see the doc |
+    | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
+    | ``post_only`` | quotes never take liquidity (module doc, 1) | - | true | bool |
+    | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, inf) |
 
     ``max_orders`` truncates the Poisson number of market orders per side per step: with
@@ -157,8 +186,11 @@ class LOBParams:
     quote_levels: int = 1
     quote_spacing_ticks: int = 1
     quote_sizes: tuple[float, ...] | None = None
-    latency_steps: int = 0
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
+    post_only: bool = True
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 20.0
 
     def __post_init__(self) -> None:
@@ -186,8 +218,11 @@ class LOBParams:
         check_number("refill_rate", self.refill_rate, **nonneg)
         check_number("quote_levels", self.quote_levels, low=1, high=10, integer=True)
         check_number("quote_spacing_ticks", self.quote_spacing_ticks, low=1, integer=True)
-        check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
+        check_bool("post_only", self.post_only)
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, **pos)
         sizes = self.sizes()
         if len(sizes) != self.quote_levels:
@@ -216,35 +251,6 @@ class LOBParams:
         rate = self.limit_rate * np.exp(-self.limit_decay * j)
         theta = max(self.cancel_rate, 1.0 / self.episode_seconds)
         return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
-
-
-@dataclass(slots=True)
-class LOBStep(MarketStep):
-    """:class:`MarketStep` plus the book and the trades of the ``lob`` market.
-
-    Attributes:
-        best: ``(2, n)`` best bid and ask after the step, price units.
-        depth: ``(2, levels, n)`` volume per level after the step (bid side, ask side; level 0
-            is the best), size units; the agent's orders excluded.
-        buy_volume, sell_volume: ``(n,)`` volume of market buys / sells executed this step
-            (aggressor side), size units, the agent's fills included.
-        trades: ``(n,)`` number of market orders this step.
-        book_traded: ``(2, n)`` decrease of each side's book volume (the agent's orders
-            excluded) during the market-order phase of the step, size units: what trades
-            took from the background queues (a bookkeeping check: a side's aggressor volume
-            equals this plus the agent's fills on that side).
-        event: ``(n,)`` whether an information event is under way during the step: the
-            fundamental at least ``informed_gap_ticks`` from the mid, informed traders active
-            (ground truth, for tests and diagnostics; not an observable feature).
-    """
-
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-    event: np.ndarray
 
 
 class LOBMarket:
@@ -306,7 +312,9 @@ class LOBMarket:
             limit_size=geometric_scale(p.limit_size_lots),
             market_size=geometric_scale(p.market_size_lots),
             event_jump=geometric_scale(p.event_jump_ticks),
-            probabilistic=p.queue_model == "probabilistic",
+            queue_model=QUEUE_MODELS[p.queue_model],
+            queue_power=float(p.queue_power),
+            post_only=bool(p.post_only),
         )
         self._neg_arrival_dt = -p.limit_rate * np.exp(-p.limit_decay * np.arange(L)) * p.dt
         self._mean_depth = self.mean_depth[0, :, 0].copy()
@@ -325,8 +333,7 @@ class LOBMarket:
         self.order_y = np.zeros((2, Q, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, Q, n))
         self.order_ahead = np.zeros((2, Q, n))
-        self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
-        self._slot = 0
+        self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
         # the lean-dependent rates of each side by fundamental–mid gap, filled on first use:
         # the gap moves on a half-tick grid, so most steps look them up (see _rates)
         self._rate_table = np.full((4 * _TABLE_GAP_TICKS + 1, 2, L + 2), np.nan)
@@ -344,7 +351,22 @@ class LOBMarket:
             trades=np.zeros(n),
             book_traded=np.zeros((2, n)),
             event=self.event,
+            taker_fills=np.zeros((2, n)),
+            taker_notional=np.zeros((2, n)),
         )
+        rec = self.step_record
+        self._kernel_args = (
+            self._consts,
+            _Fixed(self._rows, self._neg_arrival_dt, self._mean_depth, self._quote_lots,
+                   self._ladder, self._count_cdf),
+            _Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
+                  self.order_y, self.order_lots, self.order_ahead, self._rate_table,
+                  np.zeros((n, 2, L + 2)), self.mid),
+            _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
+                    rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+                    rec.taker_fills, rec.taker_notional),
+        )
+        self._state = new_state(*self._kernel_args)
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -375,7 +397,7 @@ class LOBMarket:
         self.event_dir[mask] = 0.0
         self.order_lots[:, :, mask] = 0.0
         self.order_ahead[:, :, mask] = 0.0
-        self.pending[:, :, mask] = np.nan
+        self.latency.reset(mask)
         self.mid[mask] = (best_bid + 0.5) * p.tick
         rec = self.step_record
         rec.prices[:, mask] = np.nan
@@ -384,17 +406,12 @@ class LOBMarket:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         rec = self.step_record
-        write = self._slot
-        self._slot = (self._slot + 1) % len(self.pending)
-        _step_books(
-            self._consts, offsets, uniforms, self.pending, write, self._slot, self._rows,
-            self._neg_arrival_dt, self._mean_depth, self._quote_lots, self._ladder,
-            self._count_cdf,
-            self.depth, self.best, self.fundamental, self.event, self.event_dir, self.order_y,
-            self.order_lots, self.order_ahead, self._rate_table, self.mid,
-            rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
-            rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
-        )
+        lat = self.latency
+        if lat.active:  # the orders in force, priced against the signed mid at submission
+            quotes, refs = lat.arrive(offsets, self._sign * self.mid_ticks())
+        else:
+            quotes, refs = offsets, offsets
+        _step_books(self._state, quotes, refs, lat.active, uniforms)
         return rec
 
 
@@ -414,12 +431,76 @@ class _Constants(NamedTuple):
     limit_size: float  # −1 / ln(1 − 1/mean) of the geometric sizes (0: all sizes 1)
     market_size: float
     event_jump: float
-    probabilistic: bool
+    queue_model: int  # a code of mmgym.markets.queue.QUEUE_MODELS
+    queue_power: float
+    post_only: bool
 
 
-# The step, compiled: one loop over the books, each book stepped through phases 1–6 of the
-# module doc in turn. Scratch arrays hold one book's values; indices: s side, j level,
-# q ladder order, k market order.
+# The step, compiled: a driver (:func:`_step_books`) calling one function per phase of the
+# module doc, each looping over all the books (books are independent, so the order of the
+# loops changes nothing). What a phase leaves for a later one lives in the scratch arrays,
+# one entry per book. Indices: s side, j level, q ladder order, k market order, i book.
+
+
+class _Fixed(NamedTuple):
+    """The step's fixed arrays: rows of the uniforms and per-level and per-order constants."""
+
+    rows: np.ndarray  # the first row of each part of the step's uniforms (uniform_slices)
+    neg_arrival_dt: np.ndarray  # (L,) −λ_j·dt
+    mean_depth: np.ndarray  # (L,) lots
+    quote_lots: np.ndarray  # (Q,) the agent's order sizes, lots
+    ladder: np.ndarray  # (Q,) the ladder's offsets, ticks
+    count_cdf: np.ndarray  # (2, K) CDF of the market orders per side, without/with informed
+
+
+class _Book(NamedTuple):
+    """The state arrays of the books (see :class:`LOBMarket`)."""
+
+    depth: np.ndarray  # (2, L, n) lots
+    best: np.ndarray  # (2, n) signed best, ticks
+    fundamental: np.ndarray  # (n,) ticks
+    event: np.ndarray  # (n,) bool
+    event_dir: np.ndarray  # (n,)
+    order_y: np.ndarray  # (2, Q, n) signed order prices, ticks
+    order_lots: np.ndarray  # (2, Q, n)
+    order_ahead: np.ndarray  # (2, Q, n) lots ahead in the queue
+    rate_table: np.ndarray  # (rows, 2, L + 2) the rates by fundamental–mid gap (see _rates)
+    own_rates: np.ndarray  # (n, 2, L + 2) the rates of a gap the table does not hold
+    mid: np.ndarray  # (n,) price units
+
+
+class _Record(NamedTuple):
+    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
+
+    mid_before: np.ndarray
+    prices: np.ndarray
+    fills: np.ndarray
+    notional: np.ndarray
+    best: np.ndarray
+    depth: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+    trades: np.ndarray
+    book_traded: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
+
+
+class _Scratch(NamedTuple):
+    """Per-book values one phase leaves for a later one, and one book's working arrays."""
+
+    filled: np.ndarray  # (2, Q, n) the agent's maker fills of the step, lots
+    taken: np.ndarray  # (2, n) the agent's taker fills of the step, lots
+    taken_value: np.ndarray  # (2, n) their Σ lots × signed price (the order's side), ticks
+    volume: np.ndarray  # (2, n) aggressor volume of the step per side hit, lots
+    index: np.ndarray  # (2, Q, n) int: level of each order, clipped into the book
+    inside: np.ndarray  # (2, Q, n) bool: live and inside the visible book
+    front: np.ndarray  # (2, Q, n) bool: better than the best
+    rate_row: np.ndarray  # (n,) int: the book's row of the rate table, −1: own_rates
+    gone: np.ndarray  # (L,) cancelled lots per level
+    agent_at: np.ndarray  # (L,) the agent's lots per level, then its fills per level
+    walked: np.ndarray  # (L,) lots taken per level by the market orders
+    fill: np.ndarray  # (Q,) the agent's fills per order
 
 
 @njit(cache=True)
@@ -451,66 +532,134 @@ def _rates(c, neg_arrival_dt, gap, out):
             out[s, _ARRIVE + j] = -np.expm1(neg_arrival_dt[j] * b)
 
 
-@njit(cache=True)
-def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt, mean_depth,
-                quote_lots, ladder, count_cdf, depth, best, fundamental, event, event_dir,
-                order_y, order_lots, order_ahead, rate_table, mid, mid_before, prices, fills,
-                notional,
-                rec_best, rec_depth, buy_volume, sell_volume, trades, book_traded):
-    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
-    r_event, r_requote, r_count, r_size, r_arrive, r_cancel, r_refill = rows
-    filled = np.empty((2, Q))  # the agent's fills of the step, lots
-    volume = np.empty(2)  # aggressor volume of the step per side hit, lots
-    index = np.empty((2, Q), dtype=np.int64)  # level of each order, clipped into the book
-    inside = np.empty((2, Q), dtype=np.bool_)  # live and inside the visible book
-    front = np.empty((2, Q), dtype=np.bool_)  # better than the best
-    gone = np.empty(L)  # cancelled lots per level
-    agent_at = np.empty(L)  # the agent's lots per level
-    taken = np.empty(L)
-    fill = np.empty(Q)
-    own_rates = np.empty((2, L + 2))
-    mid_table = (rate_table.shape[0] - 1) // 2
-    for i in range(n):
-        mid_before[i] = mid[i]
-        trades[i] = 0.0
-        for s in range(2):
-            volume[s] = 0.0
-            book_traded[s, i] = 0.0
-            for q in range(Q):
-                filled[s, q] = 0.0
-        m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
+@njit(cache=True, inline="always")
+def _book_rates(b, sc, i):
+    """Book ``i``'s rates of the step (``(2, L + 2)``), as :func:`_price_discovery` chose."""
+    row = sc.rate_row[i]
+    return b.rate_table[row] if row >= 0 else b.own_rates[i]
 
-        # 1. the agent's orders: signed price bid −floor(mid − δ), ask ceil(mid + δ), the
-        # ladder further out, post-only (at least one tick behind the opposite best); a
-        # replaced order queues behind the volume shown at its price (none in front of the
-        # best; beyond the visible book, the mean depth of the last level)
+
+@njit(cache=True, inline="always")
+def _drop_empty_levels(f, depth, best, s, i):
+    """Emptied best levels of side ``s`` of book ``i`` leave (the best moves to the first level
+    with volume); new levels enter at the back with the mean depth of their level."""
+    L = depth.shape[1]
+    if depth[s, 0, i] <= 0:
+        shift = 0
+        while shift < L and depth[s, shift, i] <= 0:
+            shift += 1
+        if shift < L:
+            for j in range(L):
+                src = j + shift
+                depth[s, j, i] = depth[s, src, i] if src < L else f.mean_depth[j]
+            best[s, i] += shift
+
+
+@njit(cache=True)
+def _take(c, f, b, rec, sc, s, q, i):
+    """Order ``q`` of side ``s`` of book ``i`` (``post_only`` off) takes what it crosses: the
+    opposite side's levels at or better than its price, best first, up to its size and
+    leaving the side one lot, at their prices (taker fills, in ``sc.taken``); emptied levels
+    leave. The remainder rests at the front, one tick behind the opposite best if it still
+    crosses it."""
+    depth, best, order_y = b.depth, b.best, b.order_y
+    L = depth.shape[1]
+    o = 1 - s
+    y = order_y[s, q, i]
+    if y + best[o, i] > 0:  # does not cross
+        return
+    lots = b.order_lots[s, q, i]
+    room = -1.0
+    for j in range(L):
+        room += depth[o, j, i]
+    taken = 0.0
+    j = 0
+    while j < L and lots > 0 and room > 0 and y + best[o, i] + j <= 0:
+        take = min(lots, depth[o, j, i], room)
+        depth[o, j, i] -= take
+        lots -= take
+        room -= take
+        taken += take
+        sc.taken_value[s, i] -= take * (best[o, i] + j)  # the level's price, signed as y
+        j += 1
+    if taken > 0:
+        sc.taken[s, i] += taken
+        sc.volume[o, i] += taken
+        rec.trades[i] += 1.0
+        rec.book_traded[o, i] += taken * c.lot
+        b.order_lots[s, q, i] = lots
+        _drop_empty_levels(f, depth, best, o, i)
+    if lots > 0 and y + best[o, i] <= 0:
+        order_y[s, q, i] = 1.0 - best[o, i]
+    b.order_ahead[s, q, i] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _agent_orders(c, f, b, rec, sc, quotes, refs, delayed):
+    """1. The agent's orders in force (``quotes``, offsets in ticks; with latency, ``delayed``,
+    priced against ``refs``, the signed mid they were sent against, else against the mid
+    now): signed price bid −floor(mid − δ), ask ceil(mid + δ), the ladder further out,
+    post-only (at least one tick behind the opposite best) or, without, taking what they
+    cross (:func:`_take`); a replaced order
+    queues behind the volume shown at its price (none in front of the best; beyond the
+    visible book, the mean depth of the last level). Also clears the step's counters."""
+    best, depth, order_y, order_lots, order_ahead = (b.best, b.depth, b.order_y, b.order_lots,
+                                                     b.order_ahead)
+    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    for i in range(n):
+        rec.mid_before[i] = b.mid[i]
+        rec.trades[i] = 0.0
         for s in range(2):
-            pending[write, s, i] = offsets[s, i]
+            sc.volume[s, i] = 0.0
+            sc.taken[s, i] = 0.0
+            sc.taken_value[s, i] = 0.0
+            rec.book_traded[s, i] = 0.0
+            for q in range(Q):
+                sc.filled[s, q, i] = 0.0
+        m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
         for s in range(2):
             sign = 2.0 * s - 1.0
-            delta = pending[read, s, i]
+            delta = quotes[s, i]
             quoted = delta == delta  # NaN: no quote
+            ref = refs[s, i] if delayed else sign * m  # the signed mid it was sent against
             for q in range(Q):
                 if quoted:
-                    y = np.ceil(delta + ladder[q] + sign * m)
-                    y = min(max(y, 1.0 - best[1 - s, i]), best[s, i] + c.far)
+                    y = np.ceil(delta + f.ladder[q] + ref)
+                    if c.post_only:
+                        y = max(y, 1.0 - best[1 - s, i])
+                    y = min(y, best[s, i] + c.far)
                 else:
                     y = best[s, i] + c.far
                 if y != order_y[s, q, i] or order_lots[s, q, i] <= 0:
                     order_y[s, q, i] = y
-                    order_lots[s, q, i] = quote_lots[q] if quoted else 0.0
+                    order_lots[s, q, i] = f.quote_lots[q] if quoted else 0.0
                     level = y - best[s, i]
                     if level < 0:
                         order_ahead[s, q, i] = 0.0
                     elif level >= L:
-                        order_ahead[s, q, i] = mean_depth[L - 1]
+                        order_ahead[s, q, i] = f.mean_depth[L - 1]
                     else:
                         order_ahead[s, q, i] = depth[s, int(level), i]
-            prices[s, i] = sign * order_y[s, 0, i] * c.tick if order_lots[s, 0, i] > 0 else np.nan
+                if not c.post_only and order_lots[s, q, i] > 0:
+                    _take(c, f, b, rec, sc, s, q, i)
+            live = order_lots[s, 0, i] > 0 or sc.taken[s, i] > 0
+            rec.prices[s, i] = sign * order_y[s, 0, i] * c.tick if live else np.nan
 
-        # 2. price discovery: the book moves toward the fundamental in whole ticks; an agent
-        # order it crosses is picked off at its price, the others lose their place
-        gap = fundamental[i] - m
+
+@njit(cache=True, inline="always")
+def _price_discovery(c, f, b, rec, sc, uniforms):
+    """2. Price discovery: the book moves toward the fundamental in whole ticks; an agent
+    order it crosses is picked off at its price, the others lose their place. Then the
+    orders' levels, the information state and the lean-dependent rates of the step (the row
+    of the rate table for the fundamental–mid gap, filled on first use; computed when the
+    table does not hold the gap)."""
+    best, order_y, order_lots, order_ahead = b.best, b.order_y, b.order_lots, b.order_ahead
+    n, L, Q = b.depth.shape[2], b.depth.shape[1], order_y.shape[1]
+    r_requote = f.rows[1]
+    mid_table = (b.rate_table.shape[0] - 1) // 2
+    for i in range(n):
+        m = (best[1, i] - best[0, i]) * 0.5
+        gap = b.fundamental[i] - m
         move = np.floor(abs(gap) * c.requote_frac + uniforms[r_requote, i])
         if move > 0:
             move *= np.sign(gap)
@@ -520,48 +669,53 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                 for q in range(Q):
                     lots = order_lots[s, q, i]
                     if lots > 0 and order_y[s, q, i] + best[1 - s, i] <= 0:
-                        filled[s, q] += lots
-                        volume[s] += lots
-                        trades[i] += 1.0
+                        sc.filled[s, q, i] += lots
+                        sc.volume[s, i] += lots
+                        rec.trades[i] += 1.0
                         order_lots[s, q, i] = 0.0
                     order_ahead[s, q, i] = 0.0
             m = (best[1, i] - best[0, i]) * 0.5
         for s in range(2):
             for q in range(Q):
                 level = order_y[s, q, i] - best[s, i]
-                index[s, q] = int(min(max(level, 0.0), L - 1.0))
-                front[s, q] = level < 0
-                inside[s, q] = level >= 0 and level < L and order_lots[s, q, i] > 0
-
-        # information state and the lean of background liquidity toward the fundamental
-        gap = fundamental[i] - m
-        event[i] = abs(gap) >= c.informed_gap
-        event_dir[i] = np.sign(gap)
+                sc.index[s, q, i] = int(min(max(level, 0.0), L - 1.0))
+                sc.front[s, q, i] = level < 0
+                sc.inside[s, q, i] = level >= 0 and level < L and order_lots[s, q, i] > 0
+        gap = b.fundamental[i] - m
+        b.event[i] = abs(gap) >= c.informed_gap
+        b.event_dir[i] = np.sign(gap)
         half_ticks = 2.0 * gap + mid_table
-        if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < rate_table.shape[0]:
-            rates = rate_table[int(half_ticks)]
-            if np.isnan(rates[0, 0]):
-                _rates(c, neg_arrival_dt, gap, rates)
+        if half_ticks == np.floor(half_ticks) and 0 <= half_ticks < b.rate_table.shape[0]:
+            row = int(half_ticks)
+            sc.rate_row[i] = row
+            if np.isnan(b.rate_table[row, 0, 0]):
+                _rates(c, f.neg_arrival_dt, gap, b.rate_table[row])
         else:
-            rates = own_rates
-            _rates(c, neg_arrival_dt, gap, rates)
+            sc.rate_row[i] = -1
+            _rates(c, f.neg_arrival_dt, gap, b.own_rates[i])
 
-        # 3. limit orders and cancellations; the agent's place under cancellations
+
+@njit(cache=True, inline="always")
+def _limits_and_cancels(c, f, b, sc, uniforms):
+    """3. Limit orders and cancellations per level; the agent's place under cancellations
+    (``queue_model``)."""
+    depth, order_ahead = b.depth, b.order_ahead
+    n, L, Q = depth.shape[2], depth.shape[1], b.order_y.shape[1]
+    r_arrive, r_cancel = f.rows[4], f.rows[5]
+    gone = sc.gone
+    for i in range(n):
+        rates = _book_rates(b, sc, i)
         for s in range(2):
             cancel_frac = rates[s, _CANCEL]
             for j in range(L):
                 d = depth[s, j, i]
                 gone[j] = min(np.floor(d * cancel_frac + uniforms[r_cancel + s * L + j, i]), d)
             for q in range(Q):
-                if inside[s, q]:
-                    queue = depth[s, index[s, q], i]
-                    out = gone[index[s, q]]
-                    ahead = order_ahead[s, q, i]
-                    if c.probabilistic:  # a cancelled lot is ahead with probability ahead/queue
-                        advance = out * ahead / max(queue, 1.0)
-                    else:  # only cancellations beyond the volume behind the agent reach it
-                        advance = max(ahead - (queue - out), 0.0)
-                    order_ahead[s, q, i] = max(ahead - advance, 0.0)
+                if sc.inside[s, q, i]:
+                    j = sc.index[s, q, i]
+                    order_ahead[s, q, i] = ahead_after_cancel(
+                        c.queue_model, c.queue_power, order_ahead[s, q, i], depth[s, j, i],
+                        gone[j])
             for j in range(L):
                 prob = rates[s, _ARRIVE + j]
                 u = uniforms[r_arrive + s * L + j, i]
@@ -570,30 +724,42 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                     added = _geometric(min(u / prob, _BELOW_ONE), c.limit_size)
                 depth[s, j, i] = depth[s, j, i] + added - gone[j]
 
-        # 4. market orders: Poisson counts by inversion (sells hit the bids, side 0), informed
-        # traders on the side of the event's direction; each side's volume walks the book
+
+@njit(cache=True, inline="always")
+def _market_orders(c, f, b, rec, sc, uniforms):
+    """4. Market orders: Poisson counts by inversion (sells hit the bids, side 0), informed
+    traders on the side of the event's direction; each side's volume walks the book, the
+    agent's orders better than the best first, then level by level, the agent's order at its
+    level after the volume ahead of it."""
+    depth, order_lots, order_ahead = b.depth, b.order_lots, b.order_ahead
+    n, L, Q = depth.shape[2], depth.shape[1], b.order_y.shape[1]
+    r_count, r_size = f.rows[2], f.rows[3]
+    count_cdf = f.count_cdf
+    K = count_cdf.shape[1]
+    index, inside, front = sc.index, sc.inside, sc.front
+    agent_at, taken, fill = sc.agent_at, sc.walked, sc.fill
+    for i in range(n):
         for s in range(2):
             u = uniforms[r_count + s, i]
-            cdf = 1 if event[i] and (2.0 * s - 1.0) * event_dir[i] > 0 else 0
+            cdf = 1 if b.event[i] and (2.0 * s - 1.0) * b.event_dir[i] > 0 else 0
             count = 0
-            while count < count_cdf.shape[1] and count_cdf[cdf, count] <= u:
+            while count < K and count_cdf[cdf, count] <= u:
                 count += 1
             if count == 0:
                 continue
-            trades[i] += count
+            rec.trades[i] += count
             total = 0.0
             for k in range(count):
-                total += _geometric(uniforms[r_size + s * count_cdf.shape[1] + k, i],
-                                    c.market_size)
+                total += _geometric(uniforms[r_size + s * K + k, i], c.market_size)
             book_before = 0.0
             for j in range(L):
                 book_before += depth[s, j, i]
                 agent_at[j] = 0.0
             front_lots = 0.0
             for q in range(Q):
-                if inside[s, q]:
-                    agent_at[index[s, q]] = order_lots[s, q, i]
-                if front[s, q]:
+                if inside[s, q, i]:
+                    agent_at[index[s, q, i]] = order_lots[s, q, i]
+                if front[s, q, i]:
                     front_lots += order_lots[s, q, i]
             agent_lots = 0.0
             for j in range(L):
@@ -603,7 +769,7 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
             before = 0.0
             front_fill = 0.0
             for q in range(Q):
-                lots = order_lots[s, q, i] if front[s, q] else 0.0
+                lots = order_lots[s, q, i] if front[s, q, i] else 0.0
                 fill[q] = min(max(total - before, 0.0), lots)
                 before += lots
                 front_fill += fill[q]
@@ -616,39 +782,39 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                 before += effective
             # agent_at becomes the agent's fills per level
             for q in range(Q):
-                if inside[s, q]:
-                    at = taken[index[s, q]]
+                if inside[s, q, i]:
+                    at = taken[index[s, q, i]]
                     ahead = order_ahead[s, q, i]
                     in_book = min(max(at - ahead, 0.0), order_lots[s, q, i])
                     fill[q] += in_book
                     order_ahead[s, q, i] = max(ahead - at, 0.0)
-                    agent_at[index[s, q]] = in_book
+                    agent_at[index[s, q, i]] = in_book
             for j in range(L):
                 depth[s, j, i] = depth[s, j, i] - taken[j] + agent_at[j]
             for q in range(Q):
                 order_lots[s, q, i] -= fill[q]
-                filled[s, q] += fill[q]
-            volume[s] += total
+                sc.filled[s, q, i] += fill[q]
+            sc.volume[s, i] += total
             book_after = 0.0
             for j in range(L):
                 book_after += depth[s, j, i]
-            book_traded[s, i] = (book_before - book_after) * c.lot
+            rec.book_traded[s, i] += (book_before - book_after) * c.lot
 
-        # 5. book maintenance: emptied best levels leave (new levels enter at the back with
-        # the mean depth of their level); an open spread refills by a tick per side (the bid
-        # first when one tick is left)
+
+@njit(cache=True, inline="always")
+def _maintenance(c, f, b, sc, uniforms):
+    """5. Book maintenance: emptied best levels leave (new levels enter at the back with the
+    mean depth of their level); an open spread refills by a tick per side (the bid first
+    when one tick is left)."""
+    depth, best = b.depth, b.best
+    n, L = depth.shape[2], depth.shape[1]
+    r_refill = f.rows[6]
+    for i in range(n):
         for s in range(2):
-            if depth[s, 0, i] <= 0:
-                shift = 0
-                while shift < L and depth[s, shift, i] <= 0:
-                    shift += 1
-                if shift < L:
-                    for j in range(L):
-                        src = j + shift
-                        depth[s, j, i] = depth[s, src, i] if src < L else mean_depth[j]
-                    best[s, i] += shift
+            _drop_empty_levels(f, depth, best, s, i)
         spread = best[1, i] + best[0, i]
         if spread > 1:
+            rates = _book_rates(b, sc, i)
             for s in range(2):
                 prob = rates[s, _REFILL]
                 u = uniforms[r_refill + s, i]
@@ -659,27 +825,65 @@ def _step_books(c, offsets, uniforms, pending, write, read, rows, neg_arrival_dt
                     best[s, i] -= 1.0
                     spread -= 1.0
 
-        # 6. information events: a geometric jump of the fundamental, up or down
+
+@njit(cache=True, inline="always")
+def _information_events(c, f, b, uniforms):
+    """6. Information events: a geometric jump of the fundamental, up or down."""
+    r_event = f.rows[0]
+    for i in range(b.fundamental.shape[0]):
         if uniforms[r_event, i] < c.event_start:
             u = uniforms[r_event + 1, i]
             if u < 0.5:
-                fundamental[i] += _geometric(2.0 * u, c.event_jump)
+                b.fundamental[i] += _geometric(2.0 * u, c.event_jump)
             else:
-                fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
+                b.fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
 
-        # the step record
+
+@njit(cache=True, inline="always")
+def _record(c, b, rec, sc):
+    """The step record: the agent's fills and their notional (maker and taker), the book, the
+    volumes, the mid."""
+    depth, best, order_y = b.depth, b.best, b.order_y
+    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    for i in range(n):
         for s in range(2):
             sign = 2.0 * s - 1.0
-            size = 0.0
-            value = 0.0
+            size = sc.taken[s, i]
+            value = sc.taken_value[s, i]
             for q in range(Q):
-                size += filled[s, q]
-                value += filled[s, q] * order_y[s, q, i]
-            fills[s, i] = size * c.lot
-            notional[s, i] = value * (sign * (c.lot * c.tick))
-            rec_best[s, i] = sign * best[s, i] * c.tick
-            for j in range(L):
-                rec_depth[s, j, i] = depth[s, j, i] * c.lot
-        sell_volume[i] = volume[0] * c.lot
-        buy_volume[i] = volume[1] * c.lot
-        mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+                size += sc.filled[s, q, i]
+                value += sc.filled[s, q, i] * order_y[s, q, i]
+            rec.fills[s, i] = size * c.lot
+            rec.notional[s, i] = value * (sign * (c.lot * c.tick))
+            rec.taker_fills[s, i] = sc.taken[s, i] * c.lot
+            rec.taker_notional[s, i] = sc.taken_value[s, i] * (sign * (c.lot * c.tick))
+            rec.best[s, i] = sign * best[s, i] * c.tick
+        rec.sell_volume[i] = sc.volume[0, i] * c.lot
+        rec.buy_volume[i] = sc.volume[1, i] * c.lot
+        b.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
+    for s in range(2):
+        for j in range(L):
+            for i in range(n):
+                rec.depth[s, j, i] = depth[s, j, i] * c.lot
+
+
+@njit(cache=True)
+def _step_books(state, quotes, refs, delayed, uniforms):
+    """One step of every book: the phases of the module doc in turn, each over all books.
+    ``state`` (:class:`~mmgym.markets.state.KernelState`) holds the constants and the
+    persistent arrays."""
+    c, f, b, rec = state.consts, state.fixed, state.book, state.record
+    n, L, Q = b.depth.shape[2], b.depth.shape[1], b.order_y.shape[1]
+    sc = _Scratch(
+        filled=np.empty((2, Q, n)), taken=np.empty((2, n)), taken_value=np.empty((2, n)),
+        volume=np.empty((2, n)), index=np.empty((2, Q, n), dtype=np.int64),
+        inside=np.empty((2, Q, n), dtype=np.bool_), front=np.empty((2, Q, n), dtype=np.bool_),
+        rate_row=np.empty(n, dtype=np.int64), gone=np.empty(L), agent_at=np.empty(L),
+        walked=np.empty(L), fill=np.empty(Q))
+    _agent_orders(c, f, b, rec, sc, quotes, refs, delayed)
+    _price_discovery(c, f, b, rec, sc, uniforms)
+    _limits_and_cancels(c, f, b, sc, uniforms)
+    _market_orders(c, f, b, rec, sc, uniforms)
+    _maintenance(c, f, b, sc, uniforms)
+    _information_events(c, f, b, uniforms)
+    _record(c, b, rec, sc)

@@ -18,17 +18,27 @@ A step, for every environment:
    bid at or above the best ask is placed one tick below it, an ask likewise). An order whose
    price is unchanged keeps its place in the queue; a moved or fully filled one is replaced
    by a new order that joins the back of the displayed size at its price (none ahead when its
-   price is better than the best).
+   price is better than the best). With latency (:mod:`mmgym.markets.latency`) a quote is
+   priced at submission (against the mid at the boundary the agent saw) and in force
+   ``entry_latency_steps`` steps later, a withdrawal ``cancel_latency_steps`` steps later; the
+   latest submission that has arrived is in force, and until then the previous order stays.
+   Without ``post_only`` (on by default) an order that crosses the opposite best takes the
+   displayed volume it reaches at once: the opposite levels at or better than its price,
+   best first, up to its size, at their prices (taker fills, charged ``taker_fee_bps``; the
+   recording does not change: no impact), and the remainder rests one tick behind the
+   opposite best (a new order there); a crossing quote is such an order anew each step.
 2. **Trades.** A resting bid fills when recorded *sells* reach its price: all that is left of
    it when a sell trades below its price (the level was exhausted), else the sell volume at
    its price beyond the volume still ahead of it in the queue (which the trades consume
    first). Asks likewise with recorded buys.
 3. **Queue.** The displayed size at the order's price falls, net of trades, by ``c`` lots
    between ``t_k`` and ``t_{k+1}`` (the smallest cancellation consistent with the two
-   books). ``queue_model`` ``probabilistic``: a cancelled lot is ahead of the agent with
-   probability ahead / queue (the expected advance is used, as in the ``lob`` market);
-   ``conservative``: cancellations come from behind, so only trades advance the agent. In
-   both, no more can be ahead than the queue displayed at ``t_{k+1}``.
+   books). The part of it ahead of the agent is estimated by ``queue_model``
+   (:mod:`mmgym.markets.queue`, as in the ``lob`` market): ``probabilistic``: a cancelled lot
+   is ahead of the agent with probability ahead / queue (the expected advance is used);
+   ``conservative``: cancellations come from behind, so only trades advance the agent;
+   ``power`` and ``log``: the power-law and logarithmic forms of the literature. In all, no
+   more can be ahead than the queue displayed at ``t_{k+1}``.
 4. The mid becomes that of the book at ``t_{k+1}``.
 
 **No market impact.** The agent's orders are not in the recorded book: its fills take
@@ -85,8 +95,17 @@ from numba import njit
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
 from mmgym.data.store import DataError, read_events
-from mmgym.markets.lob import LOBStep
-from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
+from mmgym.markets.latency import Latency, check_latency
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_episode,
+    check_number,
+)
 
 _BID, _ASK = 0, 1
 
@@ -113,8 +132,12 @@ class ReplayParams:
     | ``tick`` | tick size; None: the file's ``mmgym.tick_size`` | price | None | (0, inf) |
     | ``lot`` | lot size; None: the file's ``mmgym.lot_size`` | size | None | (0, inf) |
     | ``quote_size`` | size of each of the agent's orders | size | 0.01 | [lot, inf) |
-    | ``queue_model`` | ``conservative`` or ``probabilistic`` (module doc) | - | probabilistic | |
+    | ``queue_model`` | queue model (module doc, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 20 | (0, 1000] |
+    | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
+    | ``post_only`` | quotes never take liquidity (module doc, 1) | - | true | bool |
 
     The training range is ``[0, split]`` and the evaluation range ``[split, end]``, in
     seconds after the first event (``split`` = ``split_seconds`` when set, which overrides
@@ -138,8 +161,12 @@ class ReplayParams:
     tick: float | None = None
     lot: float | None = None
     quote_size: float = 0.01
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 20.0
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
+    post_only: bool = True
 
     def __post_init__(self) -> None:
         if self.data_path is None:
@@ -163,8 +190,12 @@ class ReplayParams:
             if getattr(self, name) is not None:
                 check_number(name, getattr(self, name), low=0, low_open=True)
         check_number("quote_size", self.quote_size, low=0, low_open=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
+        check_bool("post_only", self.post_only)
 
 
 @dataclass(frozen=True)
@@ -433,7 +464,7 @@ class ReplayMarket:
             self.fixed_start: int | None = k0
         else:
             self.fixed_start = None
-        self._probabilistic = p.queue_model == "probabilistic"
+        self._queue_model = QUEUE_MODELS[p.queue_model]
         self._dt_ns = dt_ns
         self.pos = np.zeros(n, dtype=np.int64)
         self.start_pos = np.zeros(n, dtype=np.int64)  # each env's episode's first boundary
@@ -441,6 +472,7 @@ class ReplayMarket:
         self.order_y = np.full((2, n), np.nan)  # signed ticks; NaN: no order
         self.order_left = np.zeros((2, n))  # size units
         self.order_ahead = np.zeros((2, n))  # size units
+        self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
         now = self.now
         self.mid = now[_SHOWN]
         L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
@@ -451,6 +483,7 @@ class ReplayMarket:
             depth=now[_SHOWN + 3:volumes].reshape(2, L, n),
             buy_volume=now[volumes], sell_volume=now[volumes + 1], trades=now[volumes + 2],
             book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
+            taker_fills=np.zeros((2, n)), taker_notional=np.zeros((2, n)),
         )
 
     @staticmethod
@@ -511,6 +544,7 @@ class ReplayMarket:
         self.order_left[:, mask] = 0.0
         self.order_ahead[:, mask] = 0.0
         self.step_record.prices[:, mask] = np.nan
+        self.latency.reset(mask)
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float64:
@@ -519,10 +553,17 @@ class ReplayMarket:
             raise ValueError(f"offsets of shape {offsets.shape}: expected (2, n) = "
                              f"{self.order_y.shape}")
         out = self.step_record
-        late = _step_envs(offsets, self.now, self.pos, self.rec.table, self.rec.values,
-                          self.order_y, self.order_left, self.order_ahead, self.quote_size,
-                          self.rec.tick, self._probabilistic, out.mid_before, out.prices,
-                          out.fills, out.notional)
+        lat = self.latency
+        if lat.active:  # the orders in force, priced against the signed mid at submission
+            quotes, refs = lat.arrive(offsets, self.now[_SIGNED_MID])
+        else:
+            quotes, refs = offsets, offsets
+        late = _step_envs(quotes, refs, lat.active, self.now, self.pos, self.rec.table,
+                          self.rec.values, self.order_y, self.order_left, self.order_ahead,
+                          self.quote_size, self.rec.tick, self._queue_model,
+                          float(self.p.queue_power), bool(self.p.post_only), self.p.levels,
+                          out.mid_before, out.prices, out.fills, out.notional, out.taker_fills,
+                          out.taker_notional)
         if late >= 0:
             raise IndexError(f"env {late}: at step {self.pos[late]}, the last of the recording "
                              f"({self.rec.table.shape[1] - 1} steps of {self.dt:g} s); reset it")
@@ -547,10 +588,14 @@ def _minimum(a: float, b: float) -> float:
 
 
 @njit(cache=True)
-def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_size, tick,
-               probabilistic, mid_before, prices, fills, notional):
-    """One step of every environment (the module doc's 1–4); returns −1, or the first
-    environment already at the recording's last boundary (then nothing is changed)."""
+def _step_envs(quotes, refs, delayed, now, pos, table, values, order_y, left, ahead, quote_size,
+               tick, queue_model, queue_power, post_only, levels, mid_before, prices, fills,
+               notional, taker_fills, taker_notional):
+    """One step of every environment (the module doc's 1–4), the orders in force ``quotes``
+    (with latency, ``delayed``, priced against ``refs``, the signed mids they were sent
+    against; without ``post_only`` a crossing order takes the ``levels`` displayed levels it
+    reaches first); returns −1, or the first environment already at the recording's last
+    boundary (then nothing is changed)."""
     n, n_rows, last_column = now.shape[1], now.shape[0], table.shape[1] - 1
     top = values.shape[0] - 1
     for i in range(n):
@@ -560,11 +605,27 @@ def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_siz
     for i in range(n):
         mid_before[i] = now[_SHOWN, i]
         for s in range(2):
-            # 1. the order: signed, both sides are ceil(δ ± mid), post-only
-            y = _maximum(np.ceil(offsets[s, i] + now[_ROW_SIGNED_MID + s, i]),
-                         now[_ROW_LIMIT + s, i])
+            # 1. the order: signed, both sides are ceil(δ ± mid), post-only, or taking what
+            # it crosses at the displayed levels' prices, the rest one tick behind them
+            ref = refs[s, i] if delayed else now[_ROW_SIGNED_MID + s, i]
+            y = np.ceil(quotes[s, i] + ref)
+            limit = now[_ROW_LIMIT + s, i]
+            taken = 0.0
+            taken_value = 0.0  # Σ size × signed price (the order's side), ticks
+            if post_only:
+                y = _maximum(y, limit)
+            elif y < limit:
+                far = 1.0 - limit  # the opposite best, signed for its side
+                depth = _SHOWN + 3 + (1 - s) * levels
+                for j in range(levels):
+                    if taken >= quote_size or y + far + j > 0:
+                        break
+                    take = min(quote_size - taken, now[depth + j, i])
+                    taken += take
+                    taken_value -= take * (far + j)
+                y = limit
             unquoted = y != y
-            new = y != order_y[s, i] or left[s, i] <= 0.0
+            new = y != order_y[s, i] or left[s, i] <= 0.0 or taken > 0.0
             # y's position in each lookup segment; beyond its bounds (NaN: no order) the 0
             # beside it
             for r in range(3):
@@ -579,7 +640,7 @@ def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_siz
             queue, at, after = looked[0], looked[1], looked[2]
             if new:
                 ahead[s, i] = queue
-                left[s, i] = quote_size
+                left[s, i] = quote_size - taken
             if unquoted:
                 left[s, i] = 0.0
             order_y[s, i] = y
@@ -593,14 +654,18 @@ def _step_envs(offsets, now, pos, table, values, order_y, left, ahead, quote_siz
             fills[s, i] = fill
             a = _maximum(ahead[s, i] - at, 0.0)
             left[s, i] = left[s, i] - fill
-            # 3. queue at t_{k+1}
-            if probabilistic and queue < np.inf:
+            # 3. queue at t_{k+1}: the cancellations (queue_model), known queues only
+            if queue < np.inf:
                 traded_queue = _maximum(queue - at, 0.0)
-                cancelled = _maximum(traded_queue - after, 0.0)
-                share = a / traded_queue if traded_queue > 0.0 else 0.0
-                a = a - cancelled * share
+                a = ahead_after_cancel(queue_model, queue_power, a, traded_queue,
+                                       _maximum(traded_queue - after, 0.0))
             ahead[s, i] = _maximum(_minimum(a, after), 0.0)
             notional[s, i] = 0.0 if unquoted else fill * price
+            taker_fills[s, i] = taken
+            taker_notional[s, i] = taken_value * (tick if s == 1 else -tick)
+            if taken > 0.0:
+                fills[s, i] += taken
+                notional[s, i] += taker_notional[s, i]
         # 4. the book at t_{k+1} and the step's recorded volumes
         pos[i] += 1
         for row in range(n_rows):

@@ -32,12 +32,21 @@ Prices are in ticks; the book holds ``L = levels`` ticks a side from each side's
 ``j`` of the bids is the price ``best_bid − j``, of the asks ``best_ask + j``), volumes in lots.
 Each step of ``dt`` seconds runs, in order:
 
-1. **The agent's orders** (quotes in ticks from the mid, after ``latency_steps`` steps): a bid
-   at ``floor(mid − δ_b)``, an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only (an
-   order that would cross is placed one tick behind the opposite best). An order whose price
-   is unchanged keeps its place in the queue; a new or moved one joins the back of the
-   volume at its price (alone at the front when its price is better than the best; behind
-   the window, the book's mean depth per tick).
+1. **The agent's orders** (the quotes in force, in ticks from the mid the agent saw): a bid
+   at ``floor(mid − δ_b)``, an ask at ``ceil(mid + δ_a)`` of ``quote_size``, post-only by
+   default (an order that would cross is placed one tick behind the opposite best). An
+   order whose price is unchanged keeps its place in the queue; a new or moved one joins the
+   back of the volume at its price (alone at the front when its price is better than the
+   best; behind the window, the book's mean depth per tick). With latency
+   (:mod:`mmgym.markets.latency`) a quote is priced at submission and in force
+   ``entry_latency_steps`` steps later, a withdrawal ``cancel_latency_steps`` steps later;
+   the latest submission that has arrived is in force, and until then the previous order
+   stays. Without ``post_only`` an order that
+   crosses the opposite best takes liquidity at once, as in ``lob``: it walks the opposite
+   levels at or better than its price up to its size (leaving the side one lot), at their
+   prices (taker fills, charged ``taker_fee_bps``), moves the consensus like a market order
+   of that size, and the remainder rests at its price (one tick behind the opposite best if
+   the window ran out first).
 2. **Price discovery**: the consensus moves toward ``v`` by the fraction
    ``1 − exp(−requote_rate·dt)`` of the gap; when it has moved a whole tick or more from the
    anchor the book was placed around, the whole book moves by the whole ticks (the anchor
@@ -63,7 +72,8 @@ Each step of ``dt`` seconds runs, in order:
    center, the anchor skewed as in 3 (when there is one), and per side one-sided ones of mean
    ``(1 − two_sided)·cancel_rate·dt·D_side/size``, each of one order's size (at most the
    level's volume; a side keeps at least one lot). The agent's place in the queue advances
-   with the cancellations at its level (``queue_model`` as in ``lob``).
+   with the cancellations at its level (``queue_model`` as in ``lob``, see
+   :mod:`mmgym.markets.queue`).
 5. **Market orders**: uninformed buys and sells at rate ``market_rate`` each, informed ones at
    ``informed_rate`` on the side of an event under way, at most ``max_orders`` per side per
    step; sizes geometric with mean ``market_size_lots``. A side's orders walk the book in
@@ -90,9 +100,15 @@ of each side holds an order and every other tick one with probability
 occupancy of a tick away from the touch), drawn from the reset's uniforms; the fundamental
 and the consensus are the mid.
 
-Implementation: one compiled loop over the books (numba, ``_step_books``), each book taken
-through 1–6 in turn; a step's order-flow events are few, so its cost barely depends on the
-window.
+Implementation: the step is compiled (numba, ``_step_books``): a driver calling one function
+per phase of 1–6 (and one for the step record), each looping over all the books and inlined
+into the driver; what a phase leaves for a later one (the agent's fills, the aggressor volume
+and impact, the lean) is kept per book in scratch arrays. The persistent arrays and constants
+reach it in one :class:`~mmgym.markets.state.KernelState`, unboxed once; the per-order helpers
+(:func:`_place`, :func:`_cancel`) take the few arrays they need one by one (a call passing the
+state tuples costs more than the order). Books are independent, so a book's
+arithmetic is the same whatever the batch. A step's order-flow events are few, so its cost
+barely depends on the window.
 """
 
 from __future__ import annotations
@@ -104,9 +120,19 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 from numba import njit
 
+from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
+from mmgym.markets.base import LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
-from mmgym.markets.lob import LOBStep
-from mmgym.validation import ConfigError, check_choice, check_episode, check_number
+from mmgym.markets.latency import Latency, check_latency
+from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.markets.state import new_state
+from mmgym.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_episode,
+    check_number,
+)
 
 _BID, _ASK = 0, 1
 _BELOW_ONE = 1.0 - 2.0**-32  # the largest uniform the random streams produce
@@ -149,8 +175,11 @@ class WideParams:
     | ``lean_scale_ticks`` | ``v − c`` of full lean (tanh scale) | ticks | 3 | (0, inf) |
     | ``initial_spread_ticks`` | the spread at reset | ticks | 14 | [1, levels] |
     | ``quote_size`` | size of the agent's order | shares | 100 | lot multiple |
-    | ``latency_steps`` | steps before a new quote takes effect | steps | 0 | [0, 1000] |
-    | ``queue_model`` | ``conservative`` or ``probabilistic`` (as ``lob``) | - | probabilistic | |
+    | ``entry_latency_steps`` | latency of a new or moved order | steps | 0 | [0, 1000] |
+    | ``cancel_latency_steps`` | latency of a withdrawal | steps | 0 | [0, 1000] |
+    | ``post_only`` | quotes never take liquidity (module doc, 1) | - | true | bool |
+    | ``queue_model`` | queue model (as ``lob``, :mod:`mmgym.markets.queue`) | - | probabilistic | |
+    | ``queue_power`` | exponent ``n`` of the ``power`` queue model | - | 2 | (0, 100] |
     | ``max_offset_ticks`` | action bound: offsets in [−max, max] | ticks | 30 | (0, levels] |
 
     ``placement_ticks`` is in [1, 1000]; ``informed_gap_ticks`` in (0, inf). The Poisson counts
@@ -187,8 +216,11 @@ class WideParams:
     lean_scale_ticks: float = 3.0
     initial_spread_ticks: int = 14
     quote_size: float = 100.0
-    latency_steps: int = 0
-    queue_model: Literal["conservative", "probabilistic"] = "probabilistic"
+    entry_latency_steps: int = 0
+    cancel_latency_steps: int = 0
+    post_only: bool = True
+    queue_model: Literal["conservative", "probabilistic", "power", "log"] = "probabilistic"
+    queue_power: float = 2.0
     max_offset_ticks: float = 30.0
 
     def __post_init__(self) -> None:
@@ -226,8 +258,11 @@ class WideParams:
         if abs(lots - round(lots)) > 1e-9 * lots:
             raise ConfigError(f"quote_size={self.quote_size!r}: must be a multiple of "
                               f"lot={self.lot!r}")
-        check_number("latency_steps", self.latency_steps, low=0, high=1000, integer=True)
-        check_choice("queue_model", self.queue_model, ("conservative", "probabilistic"))
+        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
+        check_bool("post_only", self.post_only)
+        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
+        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
+                     high=QUEUE_POWER_RANGE[1], low_open=True)
         check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=self.levels,
                      low_open=True)
 
@@ -271,9 +306,19 @@ class _Constants(NamedTuple):
     limit_size: float  # −1 / ln(1 − 1/mean) of geometric sizes (0: size 1); −size: fixed
     market_size: float
     event_jump: float
-    probabilistic: bool
+    queue_model: int  # a code of mmgym.markets.queue.QUEUE_MODELS
+    queue_power: float
     two_sided: float  # the share of the limit-order flow posted as two-sided quotes
     skew_ticks: float  # lean·lean_scale_ticks: the largest skew of a two-sided quote
+    post_only: bool
+
+
+class _Fixed(NamedTuple):
+    """The step's fixed arrays."""
+
+    rows: np.ndarray  # the first row of each part of the step's uniforms (uniform_slices)
+    limits: np.ndarray  # max_limit_orders, max_cancels
+    count_cdf: np.ndarray  # (2, K) CDF of the market orders per side, without/with informed
 
 
 class _Book(NamedTuple):
@@ -289,12 +334,11 @@ class _Book(NamedTuple):
     order_y: np.ndarray  # (2, n) signed prices of the agent's orders, ticks
     order_lots: np.ndarray  # (2, n)
     order_ahead: np.ndarray  # (2, n) lots ahead in the queue
-    pending: np.ndarray  # (latency + 1, 2, n) quotes in flight
     mid: np.ndarray  # (n,) price units
 
 
 class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.lob.LOBStep`) the kernel fills."""
+    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
 
     mid_before: np.ndarray
     prices: np.ndarray
@@ -306,6 +350,19 @@ class _Record(NamedTuple):
     sell_volume: np.ndarray
     trades: np.ndarray
     book_traded: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
+
+
+class _Scratch(NamedTuple):
+    """Per-book values one phase of the step leaves for a later one."""
+
+    filled: np.ndarray  # (2, n) the agent's maker fills of the step, lots
+    taken: np.ndarray  # (2, n) its taker fills, lots
+    taken_value: np.ndarray  # (2, n) their Σ lots × signed price (the order's side), ticks
+    volume: np.ndarray  # (2, n) aggressor volume of the step per side hit, lots
+    push: np.ndarray  # (2, n) the market orders' impact units, Σ √(size/mean), per side hit
+    tilt: np.ndarray  # (n,) tanh((v − c)/lean_scale_ticks) after price discovery
 
 
 class WideMarket:
@@ -363,9 +420,11 @@ class WideMarket:
                         else -p.limit_size_lots),
             market_size=geometric_scale(p.market_size_lots),
             event_jump=geometric_scale(p.event_jump_ticks),
-            probabilistic=p.queue_model == "probabilistic",
+            queue_model=QUEUE_MODELS[p.queue_model],
+            queue_power=float(p.queue_power),
             two_sided=float(p.two_sided),
             skew_ticks=p.lean * p.lean_scale_ticks,
+            post_only=bool(p.post_only),
         )
         K = p.max_orders
         self._count_cdf = np.array([poisson_cdf(r * p.dt, K) for r in
@@ -381,21 +440,26 @@ class WideMarket:
         self.order_y = np.zeros((2, n))  # signed order prices, ticks
         self.order_lots = np.zeros((2, n))
         self.order_ahead = np.zeros((2, n))
-        self.pending = np.full((p.latency_steps + 1, 2, n), np.nan)  # quotes in flight
-        self._slot = 0
+        self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
+        self._sign = np.array([[-1.0], [1.0]])  # (2, 1): y = sign·price
         self.mid = np.zeros(n)
         rec = self.step_record = LOBStep(
             mid_before=np.empty(n), mid=self.mid, prices=np.full((2, n), np.nan),
             fills=np.zeros((2, n)), notional=np.zeros((2, n)), best=np.zeros((2, n)),
             depth=np.zeros((2, L, n)), buy_volume=np.zeros(n), sell_volume=np.zeros(n),
             trades=np.zeros(n), book_traded=np.zeros((2, n)), event=self.event,
+            taker_fills=np.zeros((2, n)), taker_notional=np.zeros((2, n)),
         )
-        self._book = _Book(self.depth, self.best, self.fundamental, self.consensus,
-                           self.anchor, self.event, self.event_dir, self.order_y,
-                           self.order_lots, self.order_ahead, self.pending, self.mid)
-        self._record = _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best,
-                               rec.depth, rec.buy_volume, rec.sell_volume, rec.trades,
-                               rec.book_traded)
+        self._state = new_state(
+            self._consts,
+            _Fixed(self._rows, self._limits, self._count_cdf),
+            _Book(self.depth, self.best, self.fundamental, self.consensus, self.anchor,
+                  self.event, self.event_dir, self.order_y, self.order_lots, self.order_ahead,
+                  self.mid),
+            _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
+                    rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
+                    rec.taker_fills, rec.taker_notional),
+        )
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
@@ -427,7 +491,7 @@ class WideMarket:
         self.order_lots[:, idx] = 0.0
         self.order_ahead[:, idx] = 0.0
         self.order_y[:, idx] = 0.0
-        self.pending[:, :, idx] = np.nan
+        self.latency.reset(mask)
         self.mid[idx] = (best_bid + 0.5 * p.initial_spread_ticks) * p.tick
         rec = self.step_record
         rec.prices[:, idx] = np.nan
@@ -437,10 +501,13 @@ class WideMarket:
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
         rec = self.step_record
-        write = self._slot
-        self._slot = (self._slot + 1) % len(self.pending)
-        _step_books(self._consts, offsets, uniforms, write, self._slot, self._rows,
-                    self._limits, self._count_cdf, self._book, self._record)
+        lat = self.latency
+        if lat.active:  # the orders in force, priced against the signed mid at submission
+            mid = (self.best[_ASK] - self.best[_BID]) * 0.5
+            quotes, refs = lat.arrive(offsets, self._sign * mid)
+        else:
+            quotes, refs = offsets, offsets
+        _step_books(self._state, quotes, refs, lat.active, uniforms)
         return rec
 
 
@@ -539,18 +606,20 @@ def _level_at(depth, s, i, target):
 
 
 @njit(cache=True)
-def _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d, center, size):
+def _place(depth, best, order_y, order_lots, filled, volume, trades, s, i, d, center, size):
     """A limit order of ``size`` lots on side ``s`` ``d`` ticks from ``center``, post-only:
     it trades first with the agent's opposite order when it reaches it (the agent is the best
-    there), then rests (a new best inside the spread; not kept behind the window)."""
+    there: its ``filled``, the ``volume`` and ``trades`` of book ``i``), then rests (a new best
+    inside the spread; not kept behind the window). The arrays come one by one: a call with
+    the state tuples costs more than the order."""
     sign = 2.0 * s - 1.0
     y = max(np.ceil(d + sign * center), 1.0 - best[1 - s, i])
     o = 1 - s
     if order_lots[o, i] > 0 and order_y[o, i] + y <= 0:
         take = min(size, order_lots[o, i])
-        filled[o] += take
-        volume[o] += take
-        rec.trades[i] += 1.0
+        filled[o, i] += take
+        volume[o, i] += take
+        trades[i] += 1.0
         order_lots[o, i] -= take
         size -= take
         if size <= 0.0:
@@ -573,49 +642,79 @@ def _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size):
     if gone <= 0.0:
         return
     if order_lots[s, i] > 0 and order_y[s, i] - best[s, i] == j:
-        ahead = order_ahead[s, i]
-        if c.probabilistic:
-            advance = gone * ahead / max(queue, 1.0)
-        else:
-            advance = max(ahead - (queue - gone), 0.0)
-        order_ahead[s, i] = max(ahead - advance, 0.0)
+        order_ahead[s, i] = ahead_after_cancel(c.queue_model, c.queue_power, order_ahead[s, i],
+                                               queue, gone)
     depth[s, j, i] = queue - gone
     if j == 0:
         _drop_empty_best(depth, best, s, i)
 
 
 @njit(cache=True)
-def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book, rec):
-    depth, best, fundamental, event, event_dir = (book.depth, book.best, book.fundamental,
-                                                  book.event, book.event_dir)
-    consensus, anchor = book.consensus, book.anchor
-    order_y, order_lots, order_ahead, pending, mid = (book.order_y, book.order_lots,
-                                                      book.order_ahead, book.pending, book.mid)
+def _take(c, book, rec, sc, s, i):
+    """The agent's order on side ``s`` of book ``i`` (``post_only`` off) takes what it crosses:
+    the opposite side's levels at or better than its price, best first, up to its size and
+    leaving the side one lot, at their prices (``sc.taken``, ``sc.taken_value``, the aggressor
+    volume and the impact of the side hit); an emptied best level leaves. The remainder rests
+    at the front, one tick behind the opposite best if it still crosses it."""
+    depth, best, order_y = book.depth, book.best, book.order_y
+    L = depth.shape[1]
+    o = 1 - s
+    y = order_y[s, i]
+    if y + best[o, i] > 0:  # does not cross
+        return
+    lots = book.order_lots[s, i]
+    room = _side_volume(depth, o, i) - 1.0
+    took = 0.0
+    j = 0
+    while j < L and lots > 0 and room > 0 and y + best[o, i] + j <= 0:
+        take = min(lots, depth[o, j, i], room)
+        depth[o, j, i] -= take
+        lots -= take
+        room -= take
+        took += take
+        sc.taken_value[s, i] -= take * (best[o, i] + j)  # the level's price, signed as y
+        j += 1
+    if took > 0:
+        sc.taken[s, i] += took
+        sc.volume[o, i] += took
+        sc.push[o, i] += np.sqrt(took * c.inv_market_size)
+        rec.trades[i] += 1.0
+        rec.book_traded[o, i] += took * c.lot
+        book.order_lots[s, i] = lots
+        _drop_empty_best(depth, best, o, i)
+    if lots > 0 and y + best[o, i] <= 0:
+        order_y[s, i] = 1.0 - best[o, i]
+    book.order_ahead[s, i] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _agent_orders(c, book, rec, sc, quotes, refs, delayed):
+    """1. The agent's orders in force (``quotes``, offsets in ticks; with latency,
+    ``delayed``, priced against ``refs``, the signed mid they were sent against, else against
+    the mid now), post-only or taking what they cross (:func:`_take`). Also clears the step's
+    counters."""
+    depth, best = book.depth, book.best
+    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
     n, L = depth.shape[2], depth.shape[1]
-    r_event, r_lcount, r_limit, r_ccount, r_cancel, r_count, r_size = rows
-    max_limit, max_cancel = limits[0], limits[1]
-    max_orders = count_cdf.shape[1]
-    filled = np.zeros(2)  # the agent's fills of the step, lots
-    volume = np.zeros(2)  # aggressor volume of the step per side hit, lots
-    push = np.zeros(2)  # the market orders' impact units, Σ √(size/mean), per side hit
     for i in range(n):
-        rec.mid_before[i] = mid[i]
+        rec.mid_before[i] = book.mid[i]
         rec.trades[i] = 0.0
         for s in range(2):
-            filled[s] = 0.0
-            volume[s] = 0.0
-            push[s] = 0.0
+            sc.filled[s, i] = 0.0
+            sc.taken[s, i] = 0.0
+            sc.taken_value[s, i] = 0.0
+            sc.volume[s, i] = 0.0
+            sc.push[s, i] = 0.0
             rec.book_traded[s, i] = 0.0
         m = (best[1, i] - best[0, i]) * 0.5  # mid, ticks
-
-        # 1. the agent's orders
-        for s in range(2):
-            pending[write, s, i] = offsets[s, i]
         for s in range(2):
             sign = 2.0 * s - 1.0
-            delta = pending[read, s, i]
+            delta = quotes[s, i]
             if delta == delta:
-                y = max(np.ceil(delta + sign * m), 1.0 - best[1 - s, i])
+                ref = refs[s, i] if delayed else sign * m  # the signed mid it was sent against
+                y = np.ceil(delta + ref)
+                if c.post_only:
+                    y = max(y, 1.0 - best[1 - s, i])
                 if y != order_y[s, i] or order_lots[s, i] <= 0.0:
                     order_y[s, i] = y
                     order_lots[s, i] = c.quote_lots
@@ -628,11 +727,21 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                         order_ahead[s, i] = depth[s, int(level), i]
             else:
                 order_lots[s, i] = 0.0
-            rec.prices[s, i] = sign * order_y[s, i] * c.tick if order_lots[s, i] > 0 else np.nan
+            if not c.post_only and order_lots[s, i] > 0:
+                _take(c, book, rec, sc, s, i)
+            live = order_lots[s, i] > 0 or sc.taken[s, i] > 0
+            rec.prices[s, i] = sign * order_y[s, i] * c.tick if live else np.nan
 
-        # 2. price discovery: the consensus learns the fundamental; the book follows the
-        # consensus in whole ticks; an agent order it crosses is picked off at its price,
-        # the others stand at the front
+
+@njit(cache=True, inline="always")
+def _price_discovery(c, book, rec, sc):
+    """2. Price discovery: the consensus learns the fundamental; the book follows the
+    consensus in whole ticks; an agent order it crosses is picked off at its price, the others
+    stand at the front. Then the information state and the lean's tilt (``sc.tilt``)."""
+    best, fundamental, consensus, anchor = (book.best, book.fundamental, book.consensus,
+                                            book.anchor)
+    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
+    for i in range(best.shape[1]):
         consensus[i] += (fundamental[i] - consensus[i]) * c.requote_frac
         move = np.trunc(consensus[i] - anchor[i])
         if move != 0.0:
@@ -642,31 +751,39 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             for s in range(2):
                 lots = order_lots[s, i]
                 if lots > 0 and order_y[s, i] + best[1 - s, i] <= 0:
-                    filled[s] += lots
-                    volume[s] += lots
+                    sc.filled[s, i] += lots
+                    sc.volume[s, i] += lots
                     rec.trades[i] += 1.0
                     order_lots[s, i] = 0.0
                 order_ahead[s, i] = 0.0
         if fundamental[i] - best[1, i] >= c.informed_gap:
-            event[i], event_dir[i] = True, 1.0
+            book.event[i], book.event_dir[i] = True, 1.0
         elif -best[0, i] - fundamental[i] >= c.informed_gap:
-            event[i], event_dir[i] = True, -1.0
+            book.event[i], book.event_dir[i] = True, -1.0
         else:
-            event[i], event_dir[i] = False, 0.0
-        tilt = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
-        lean = tilt * c.lean
+            book.event[i], book.event_dir[i] = False, 0.0
+        sc.tilt[i] = np.tanh((fundamental[i] - consensus[i]) * c.inv_lean_scale)
 
-        # 3. limit orders, uniform over the placement ticks from the anchor: two-sided
-        # quotes (both sides at one distance, skewed toward the fundamental) and one-sided
-        # orders (their rates leaning toward it)
-        skew = np.round(tilt * c.skew_ticks)
+
+@njit(cache=True, inline="always")
+def _limit_orders(c, f, book, rec, sc, uniforms):
+    """3. Limit orders, uniform over the placement ticks from the anchor: two-sided quotes
+    (both sides at one distance, skewed toward the fundamental) and one-sided orders (their
+    rates leaning toward it)."""
+    r_lcount, r_limit = f.rows[1], f.rows[2]
+    max_limit = f.limits[0]
+    depth, best, order_y, order_lots = book.depth, book.best, book.order_y, book.order_lots
+    anchor, filled, volume, trades = book.anchor, sc.filled, sc.volume, rec.trades
+    for i in range(anchor.shape[0]):
+        lean = sc.tilt[i] * c.lean
+        skew = np.round(sc.tilt[i] * c.skew_ticks)
         pairs = _poisson(uniforms[r_lcount, i], c.limit_dt * c.two_sided, max_limit)
         for k in range(pairs):
             base = r_limit + 6 * k
             d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
             size = _geometric(uniforms[base + 1, i], c.limit_size)
             for s in range(2):
-                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                _place(depth, best, order_y, order_lots, filled, volume, trades, s, i, d,
                        anchor[i] + skew, size)
         for s in range(2):
             b = 1.0 + lean if s == 0 else 1.0 - lean
@@ -675,12 +792,23 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             for k in range(count):
                 base = r_limit + 6 * k + 2 + 2 * s
                 d = c.placement_min + np.floor(uniforms[base, i] * c.placement)
-                _place(depth, best, order_y, order_lots, filled, volume, rec, s, i, d,
+                _place(depth, best, order_y, order_lots, filled, volume, trades, s, i, d,
                        anchor[i], _geometric(uniforms[base + 1, i], c.limit_size))
 
-        # 4. cancellations in proportion to the volume, the agent's queue advancing: of
-        # two-sided quotes with their other side (the order at the mirror price about the
-        # pairs' current center, when it is still there), and of one-sided orders
+
+@njit(cache=True, inline="always")
+def _cancellations(c, f, book, sc, uniforms):
+    """4. Cancellations in proportion to the volume, the agent's queue advancing: of
+    two-sided quotes with their other side (the order at the mirror price about the pairs'
+    current center, when it is still there), and of one-sided orders."""
+    depth, best, anchor = book.depth, book.best, book.anchor
+    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
+    n, L = depth.shape[2], depth.shape[1]
+    r_ccount, r_cancel = f.rows[3], f.rows[4]
+    max_cancel = f.limits[1]
+    for i in range(n):
+        lean = sc.tilt[i] * c.lean
+        skew = np.round(sc.tilt[i] * c.skew_ticks)
         both = _side_volume(depth, 0, i) + _side_volume(depth, 1, i)
         count = _poisson(uniforms[r_ccount, i], c.cancel_dt * c.two_sided * both * 0.5,
                          max_cancel)
@@ -710,11 +838,22 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                 size = _geometric(uniforms[base + 1, i], c.limit_size)
                 _cancel(c, depth, best, order_y, order_lots, order_ahead, s, i, j, size)
 
-        # 5. market orders: sells hit the bids (side 0), buys the asks; informed traders on
-        # the side of the event's direction
+
+@njit(cache=True, inline="always")
+def _market_orders(c, f, book, rec, sc, uniforms):
+    """5. Market orders: sells hit the bids (side 0), buys the asks; informed traders on the
+    side of the event's direction; each side's orders walk the book (the agent's order in
+    price-time order); then the consensus moves with them (square-root impact)."""
+    depth, best = book.depth, book.best
+    order_y, order_lots, order_ahead = book.order_y, book.order_lots, book.order_ahead
+    n, L = depth.shape[2], depth.shape[1]
+    r_count, r_size = f.rows[5], f.rows[6]
+    count_cdf = f.count_cdf
+    max_orders = count_cdf.shape[1]
+    for i in range(n):
         for s in range(2):
             u = uniforms[r_count + s, i]
-            cdf = 1 if event[i] and (2.0 * s - 1.0) * event_dir[i] > 0 else 0
+            cdf = 1 if book.event[i] and (2.0 * s - 1.0) * book.event_dir[i] > 0 else 0
             count = 0
             while count < max_orders and count_cdf[cdf, count] <= u:
                 count += 1
@@ -725,7 +864,7 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             for k in range(count):
                 size = _geometric(uniforms[r_size + s * max_orders + k, i], c.market_size)
                 want += size
-                push[s] += np.sqrt(size * c.inv_market_size)
+                sc.push[s, i] += np.sqrt(size * c.inv_market_size)
             resting = 0.0
             for j in range(L):
                 resting += depth[s, j, i]
@@ -742,7 +881,7 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             left = want
             if lots > 0 and level < 0:  # in front of the best
                 take = min(left, lots)
-                filled[s] += take
+                sc.filled[s, i] += take
                 order_lots[s, i] -= take
                 left -= take
                 lots = 0.0
@@ -754,7 +893,7 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                     before = min(left, ahead)
                     left -= before
                     take = min(left, lots)
-                    filled[s] += take
+                    sc.filled[s, i] += take
                     order_lots[s, i] -= take
                     left -= take
                     after = min(left, here - before)
@@ -762,21 +901,25 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
                     depth[s, j, i] = here - before - after
                     order_ahead[s, i] = ahead - before
                 else:
-                    taken = min(left, here)
-                    depth[s, j, i] = here - taken
-                    left -= taken
+                    hit = min(left, here)
+                    depth[s, j, i] = here - hit
+                    left -= hit
                 j += 1
-            volume[s] += want
+            sc.volume[s, i] += want
             after_book = 0.0
             for j in range(L):
                 after_book += depth[s, j, i]
-            rec.book_traded[s, i] = (resting - after_book) * c.lot
+            rec.book_traded[s, i] += (resting - after_book) * c.lot
             _drop_empty_best(depth, best, s, i)
+        book.consensus[i] += (sc.push[1, i] - sc.push[0, i]) * c.impact
 
-        # the consensus moves with the market orders (square-root impact)
-        consensus[i] += (push[1] - push[0]) * c.impact
 
-        # 6. information events
+@njit(cache=True, inline="always")
+def _information_events(c, f, book, uniforms):
+    """6. Information events: a geometric jump of the fundamental, up or down."""
+    r_event = f.rows[0]
+    fundamental = book.fundamental
+    for i in range(fundamental.shape[0]):
         if uniforms[r_event, i] < c.event_start:
             u = uniforms[r_event + 1, i]
             if u < 0.5:
@@ -784,17 +927,48 @@ def _step_books(c, offsets, uniforms, write, read, rows, limits, count_cdf, book
             else:
                 fundamental[i] -= _geometric(2.0 * u - 1.0, c.event_jump)
 
-        # the step record
+
+@njit(cache=True, inline="always")
+def _record(c, book, rec, sc):
+    """The step record: the agent's fills and their notional (maker and taker), the book, the
+    volumes, the mid."""
+    depth, best, order_y = book.depth, book.best, book.order_y
+    n, L = depth.shape[2], depth.shape[1]
+    for i in range(n):
         for s in range(2):
             sign = 2.0 * s - 1.0
-            rec.fills[s, i] = filled[s] * c.lot
-            rec.notional[s, i] = filled[s] * order_y[s, i] * sign * (c.lot * c.tick)
+            filled, taken = sc.filled[s, i], sc.taken[s, i]
+            rec.fills[s, i] = (filled + taken) * c.lot
+            value = filled * order_y[s, i]
+            if taken > 0:
+                value += sc.taken_value[s, i]
+            rec.notional[s, i] = value * sign * (c.lot * c.tick)
+            rec.taker_fills[s, i] = taken * c.lot
+            rec.taker_notional[s, i] = sc.taken_value[s, i] * sign * (c.lot * c.tick)
             rec.best[s, i] = sign * best[s, i] * c.tick
-        rec.sell_volume[i] = volume[0] * c.lot
-        rec.buy_volume[i] = volume[1] * c.lot
-        mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
-    # the record's depth, in memory order (book by book it is a strided copy)
+        rec.sell_volume[i] = sc.volume[0, i] * c.lot
+        rec.buy_volume[i] = sc.volume[1, i] * c.lot
+        book.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
     for s in range(2):
         for j in range(L):
             for i in range(n):
                 rec.depth[s, j, i] = depth[s, j, i] * c.lot
+
+
+@njit(cache=True)
+def _step_books(state, quotes, refs, delayed, uniforms):
+    """One step of every book: the phases of the module doc in turn, each over all books.
+    ``state`` (:class:`~mmgym.markets.state.KernelState`) holds the constants and the
+    persistent arrays."""
+    c, f, book, rec = state.consts, state.fixed, state.book, state.record
+    n = book.depth.shape[2]
+    sc = _Scratch(filled=np.empty((2, n)), taken=np.empty((2, n)),
+                  taken_value=np.empty((2, n)), volume=np.empty((2, n)),
+                  push=np.empty((2, n)), tilt=np.empty(n))
+    _agent_orders(c, book, rec, sc, quotes, refs, delayed)
+    _price_discovery(c, book, rec, sc)
+    _limit_orders(c, f, book, rec, sc, uniforms)
+    _cancellations(c, f, book, sc, uniforms)
+    _market_orders(c, f, book, rec, sc, uniforms)
+    _information_events(c, f, book, uniforms)
+    _record(c, book, rec, sc)

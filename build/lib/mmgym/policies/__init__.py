@@ -9,12 +9,14 @@ from typing import Any
 
 from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
+from mmgym.policies.gated import DetectorGated
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
 from mmgym.policies.oracle import Oracle
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
+from mmgym.policies.predicted import PredictedSpread
 from mmgym.policies.rule_based import RuleBased
 from mmgym.policies.signals import SignalAS
-from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes
+from mmgym.policies.simple import FixedSpread, NoQuote, RandomQuotes, SkewedSpread
 from mmgym.registry import POLICIES
 from mmgym.validation import make_registered
 
@@ -32,6 +34,9 @@ for _policy in (
         NoQuote,
         SignalAS,
         Oracle,
+        DetectorGated,
+        PredictedSpread,
+        SkewedSpread,
 ):
     POLICIES.add(_policy)
 
@@ -46,6 +51,7 @@ __all__ = [
     "ASInventory",
     "ASSymmetric",
     "CarteaJaimungal",
+    "DetectorGated",
     "FixedSpread",
     "GLFTApprox",
     "GLFTExact",
@@ -54,9 +60,11 @@ __all__ = [
     "OBISkewInventory",
     "Oracle",
     "Policy",
+    "PredictedSpread",
     "RandomQuotes",
     "RuleBased",
     "SignalAS",
+    "SkewedSpread",
     "make",
     "market_params",
 ]
