@@ -131,7 +131,9 @@ class Progress:
 
 def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     """Train the configured agent into ``out``; return the closing comparison's summary
-    (:func:`compare`; empty without ``eval_episodes``)."""
+    (:func:`compare`; empty without ``eval_episodes``). Every value is checked before the
+    first step and before anything is written (the run's, the market's, the comparison's
+    reference, the agent's: :func:`check_comparison`, :func:`mmgym.agents.sb3.make`)."""
     import_plugins(cfg.plugins)
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
