@@ -15,6 +15,10 @@ import numpy as np
 if TYPE_CHECKING:
     from mmgym.registry import Registry
 
+MAX_EPISODE_STEPS = 10**7
+"""The most steps an episode may have: the core keeps per-step tables of an episode
+(~17 bytes a step, 170 MB at this bound) and a rollout one row per step and episode."""
+
 
 class ConfigError(ValueError):
     """A configuration value outside its allowed range, of the wrong type, or unknown."""
@@ -97,6 +101,26 @@ def check_known_keys(where: str, given: Mapping[str, Any], known: Iterable[str])
         )
 
 
+def check_finite(field: str, value: Any) -> None:
+    """Raise if a number anywhere in ``value`` (nested mappings and sequences included) is
+    NaN or infinite, naming its place (``field.key``, ``field[i]``)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_finite(f"{field}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_finite(f"{field}[{i}]", item)
+    elif isinstance(value, float | np.floating) and not math.isfinite(value):
+        raise ConfigError(f"{field}={value!r}: expected a finite number")
+
+
+def placed(error: ConfigError, sources: Mapping[str, str]) -> ConfigError:
+    """``error`` with the parameter it names (its message starts ``name=...``) placed where
+    the configuration gave it: ``sources[name].name=...``; unchanged for another name."""
+    name = str(error).split("=", 1)[0]
+    return ConfigError(f"{sources[name]}.{error}") if name in sources else error
+
+
 def make_registered(
     field: str, registry: Registry, name: Any, params: Mapping[str, Any], context: str,
 ) -> Any:
@@ -118,9 +142,11 @@ def _fmt(x: float) -> str:
 
 def check_episode(dt: float, episode_seconds: float) -> None:
     """Check a market's step length ``dt`` (s, in (0, 60]) and episode length
-    ``episode_seconds`` (s, above ``dt`` and a whole number of steps of it)."""
+    ``episode_seconds`` (s, above ``dt``, a whole number of steps of it and at most
+    :data:`MAX_EPISODE_STEPS` of them)."""
     check_number("dt", dt, low=0, high=60, low_open=True)
-    check_number("episode_seconds", episode_seconds, low=dt, low_open=True)
+    check_number("episode_seconds", episode_seconds, low=dt, high=MAX_EPISODE_STEPS * dt,
+                 low_open=True)
     steps = episode_seconds / dt
     if abs(steps - round(steps)) > 1e-9 * steps:
         raise ConfigError(f"episode_seconds={episode_seconds!r}: must be a whole number of "

@@ -10,6 +10,8 @@ saved next to the model), and is used afterwards as a policy, ``SB3Policy(model)
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,14 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mmgym.spaces import offsets_of
-from mmgym.validation import ConfigError
+from mmgym.validation import ConfigError, check_finite, check_number
 
 NORMALIZE_FILE = "vecnormalize.pkl"
 BUFFER_FILE = "replay_buffer.pkl"
+SET_BY_RUN = {"policy": "agent.policy", "env": "the environment",
+              "policy_kwargs": "agent.policy_kwargs", "seed": "seed", "device": "cpu",
+              "verbose": "0", "_init_setup_model": "true"}
+"""An algorithm's arguments the training run sets itself, and from what: not ``agent.kwargs``."""
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
@@ -69,6 +75,81 @@ def hyperparameters(kwargs: dict[str, Any]) -> dict[str, Any]:
                                   "lin_<v> with v a number > 0 (e.g. lin_1e-3)")
             resolved[name] = LinearSchedule(start, 0.0, 1.0)
     return resolved
+
+
+def check_arguments(cls: type[BaseAlgorithm], kwargs: dict[str, Any],
+                    policy_kwargs: dict[str, Any]) -> None:
+    """Check an algorithm's arguments before it is built: every key of ``kwargs``
+    (``agent.kwargs``) one of ``cls``'s, every number in them and in ``policy_kwargs``
+    (``agent.policy_kwargs``) finite, and the layer sizes of ``net_arch`` integers ≥ 1."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    allowed = [n for n in named if n not in SET_BY_RUN]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)  # takes any keyword
+    for key, value in kwargs.items():
+        if key in SET_BY_RUN:
+            raise ConfigError(f"agent.kwargs.{key}={value!r}: set by the run (from "
+                              f"{SET_BY_RUN[key]}), not in agent.kwargs")
+        if key not in allowed and not open_ended:
+            raise ConfigError(f"agent.kwargs.{key}={value!r}: not an argument of "
+                              f"{cls.__name__}; allowed: {', '.join(allowed)}")
+    check_finite("agent.kwargs", kwargs)
+    check_finite("agent.policy_kwargs", policy_kwargs)
+    _check_layers("agent.policy_kwargs.net_arch", policy_kwargs.get("net_arch", []))
+
+
+def _check_layers(field: str, net_arch: Any) -> None:
+    """Every layer size in ``net_arch`` (a list, or a mapping of lists by network) an
+    integer ≥ 1."""
+    if isinstance(net_arch, dict):
+        for name, layers in net_arch.items():
+            _check_layers(f"{field}.{name}", layers)
+        return
+    if not isinstance(net_arch, list | tuple):
+        raise ConfigError(f"{field}={net_arch!r}: expected a list of layer sizes, or a "
+                          "mapping of them by network (pi, vf, qf)")
+    for i, size in enumerate(net_arch):
+        check_number(f"{field}[{i}]", size, low=1, integer=True)
+
+
+def make(name: str, policy: str, venv: VecEnv, seed: int, policy_kwargs: dict[str, Any],
+         kwargs: dict[str, Any]) -> BaseAlgorithm:
+    """A new model of the algorithm ``name`` (``agent.algo``) with ``policy``
+    (``agent.policy``) on ``venv``, checked first: the algorithm acts in ``venv``'s action
+    space (:func:`check_action_space`) and takes these arguments (:func:`check_arguments`;
+    schedules resolved, :func:`hyperparameters`). An argument the algorithm still rejects
+    raises a :class:`ConfigError` naming ``agent.kwargs`` and ``agent.policy_kwargs``."""
+    cls = algorithm(name)
+    check_action_space(cls, policy, venv)
+    check_arguments(cls, kwargs, policy_kwargs)
+    try:
+        return cls(policy, venv, seed=seed, device="cpu", verbose=0,
+                   policy_kwargs=policy_kwargs, **hyperparameters(kwargs))
+    except (AssertionError, ValueError, TypeError) as e:  # SB3's own checks of its arguments
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"agent.kwargs, agent.policy_kwargs: {name} rejects them: "
+                          f"{first}") from None
+
+
+def check_action_space(cls: type[BaseAlgorithm], policy: str, venv: VecEnv) -> None:
+    """Raise unless the algorithm ``cls`` acts in ``venv``'s action space and knows the
+    policy ``policy``: the algorithm is set up without its networks (SB3 declares its
+    ``supported_action_spaces`` to its base class, which asserts them)."""
+    if "_init_setup_model" not in inspect.signature(cls.__init__).parameters:
+        return
+    try:
+        cls(policy, venv, _init_setup_model=False)
+    except AssertionError as e:
+        message = str(e).splitlines()[0] if str(e) else "an assertion failed"
+        kinds = re.findall(r"spaces\.\w+\.(\w+)'", message) or [message]
+        space = type(venv.action_space).__name__
+        raise ConfigError(
+            f"agent.algo={cls.__name__!r}: supports {' or '.join(kinds)} action spaces only; "
+            f"this environment's is {space} (bid and ask offsets): choose an algorithm for "
+            f"{space} actions (PPO, SAC, TD3, A2C, DDPG, ...)"
+        ) from None
+    except ValueError as e:  # an unknown policy name
+        raise ConfigError(f"agent.policy={policy!r}: {e}") from None
 
 
 def save(model: BaseAlgorithm, path: Path) -> None:

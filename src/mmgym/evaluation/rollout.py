@@ -19,7 +19,12 @@ from tqdm.auto import tqdm
 from mmgym.evaluation.episodes import STATISTICS, EpisodeStats
 from mmgym.markets.replay import WindowRange
 from mmgym.policies.base import Policy
+from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
+
+TABLE_BYTES = 2**30
+"""The most memory a rollout's per-step tables (PnL and inventory of every episode, the first
+episode's quotes) may take: :func:`check_tables`."""
 
 EPISODE_COLUMNS: dict[str, str] = STATISTICS | {
     "window_start_s": "replay markets only: the episode window's first step boundary, s after "
@@ -51,6 +56,20 @@ class Rollout:
     ask: np.ndarray
     bid_fill: np.ndarray
     ask_fill: np.ndarray
+
+
+def check_tables(field: str, episodes: int, steps: int) -> None:
+    """Raise unless a rollout of ``episodes`` episodes of ``steps`` steps keeps its per-step
+    tables (12 bytes a step and episode, 40 a step) within :data:`TABLE_BYTES`; ``field`` is
+    the configuration's name of ``episodes``."""
+    need = steps * (12 * episodes + 40)
+    if need > TABLE_BYTES:
+        most = max((TABLE_BYTES // steps - 40) // 12, 0)
+        raise ConfigError(
+            f"{field}={episodes}: {episodes} episodes of {steps:,} steps keep "
+            f"{need / 2**30:.3g} GiB of per-step tables; allowed {TABLE_BYTES / 2**30:g} GiB, "
+            f"at most {most:,} episodes of this length (or shorter episodes)"
+        )
 
 
 def rollout(
@@ -85,6 +104,7 @@ def rollout(
     if hasattr(policy, "reset"):
         policy.reset(np.ones(episodes, dtype=bool))
     steps = env.core.horizon_steps
+    check_tables("episodes", episodes, steps)
     stats = EpisodeStats(episodes, markout_steps)
     pnl = np.empty((steps, episodes))
     inventory = np.empty((steps, episodes), dtype=np.float32)

@@ -38,7 +38,7 @@ from mmgym.policies.base import Policy
 from mmgym.registry import MARKETS, POLICIES
 from mmgym.rewards import RunningInventoryPenalty, make_reward
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
-from mmgym.validation import ConfigError
+from mmgym.validation import ConfigError, placed
 
 _ALGO = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):(?!//)(.+)$")
 
@@ -68,8 +68,12 @@ def baseline(
     accepted = inspect.signature(cls).parameters
     model = _plain(market.get("baseline", {}))
     params = {k: v for k, v in model.items() if k in accepted}
-    params |= _plain(market.get("policies", {}).get(name, {}))
-    params |= _plain((overrides or {}).get(name, {}))
+    own = _plain(market.get("policies", {}).get(name, {}))
+    given = _plain((overrides or {}).get(name, {}))
+    sources = (dict.fromkeys(params, "market.baseline")
+               | dict.fromkeys(own, f"market.policies.{name}")
+               | dict.fromkeys(given, f"policy_params.{name}"))
+    params |= own | given
     features = _features(market)
     shown: dict[str, Any] = {}
     if "base" in accepted:  # a policy around a base policy, which observes its features
@@ -86,7 +90,10 @@ def baseline(
         params["feature_names"] = tuple(features)
     if "feature_params" in accepted:
         params["feature_params"] = _plain(market.feature_params)
-    policy = policies.make(name, **params)
+    try:
+        policy = policies.make(name, **params)
+    except ConfigError as e:  # naming the value where the config gave it
+        raise placed(e, sources) from None
     shown |= {k: v for k, v in params.items()
               if k not in ("feature_names", "feature_params", "base")}
     return Contender(name, policy, _observation(features, market.feature_params), shown)

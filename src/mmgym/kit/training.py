@@ -53,6 +53,7 @@ from mmgym.agents.qlearning import HYPERPARAMETERS
 from mmgym.evaluation import data_window
 from mmgym.evaluation.episodes import EpisodeStats
 from mmgym.evaluation.metrics import Bootstrap, earns, metrics, sharpe
+from mmgym.evaluation.rollout import check_tables
 from mmgym.evaluation.tensorboard import TensorBoardRun
 from mmgym.kit.compare import compare as play_comparison
 from mmgym.kit.compare import lineup
@@ -61,7 +62,7 @@ from mmgym.kit.lineup import Contender
 from mmgym.registry import import_plugins
 from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
-from mmgym.validation import ConfigError, check_known_keys
+from mmgym.validation import ConfigError, check_known_keys, placed
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
 
@@ -130,7 +131,9 @@ class Progress:
 
 def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     """Train the configured agent into ``out``; return the closing comparison's summary
-    (:func:`compare`; empty without ``eval_episodes``)."""
+    (:func:`compare`; empty without ``eval_episodes``). Every value is checked before the
+    first step and before anything is written (the run's, the market's, the comparison's
+    reference, the agent's: :func:`check_comparison`, :func:`mmgym.agents.sb3.make`)."""
     import_plugins(cfg.plugins)
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
@@ -141,6 +144,7 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
         print(f"training data: {window}")
         if cfg.eval_episodes:  # its range holds an episode: checked before training
             print(f"comparison data: {data_window(with_data_range(kwargs, COMPARE_RANGE))}")
+    check_comparison(cfg, kwargs)
     out.mkdir(parents=True, exist_ok=True)
     with _interruptible():
         if cfg.agent.algo == "qlearning":
@@ -184,6 +188,21 @@ def compare(cfg: DictConfig, kwargs: dict[str, Any], policy: Any, out: Path) -> 
                            data_window(kwargs))
 
 
+def check_comparison(cfg: DictConfig, kwargs: dict[str, Any]) -> None:
+    """Build the closing comparison's reference (:data:`REFERENCE`, its parameters from
+    ``market.baseline`` and ``market.policies``) and check its rollouts' tables fit in memory
+    (:func:`mmgym.evaluation.rollout.check_tables`), so that either fails before training;
+    nothing without ``eval_episodes``."""
+    if not cfg.eval_episodes:
+        return
+    evaluation = comparison_config(cfg)
+    kwargs = with_data_range(kwargs, evaluation.data_range)
+    env = MarketMakingVectorEnv(1, **kwargs)  # the market's own errors first, as its own
+    check_tables("eval_episodes", cfg.eval_episodes, env.core.horizon_steps)
+    env.close()
+    lineup(evaluation, kwargs)
+
+
 def comparison_config(cfg: DictConfig) -> DictConfig:
     """The evaluation configuration (:class:`mmgym.kit.config.EvalConfig`) of the training
     run ``cfg``'s closing comparison: its market and reward, :data:`REFERENCE` alone,
@@ -212,7 +231,10 @@ def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLea
         grid = QuoteGrid(list(a.grid["bid"]), list(a.grid["ask"]))
         given = OmegaConf.to_container(a.kwargs)
         check_known_keys("agent.kwargs", given, HYPERPARAMETERS)
-        agent = QLearning(bins, grid, seed=cfg.seed, **given)
+        try:
+            agent = QLearning(bins, grid, seed=cfg.seed, **given)
+        except ConfigError as e:
+            raise placed(e, dict.fromkeys(HYPERPARAMETERS, "agent.kwargs")) from None
     progress = Progress(cfg, out, agent.steps, next_step_autoreset=True)
     next_checkpoint = _next(agent.steps, cfg.checkpoint_every)
 
@@ -254,12 +276,11 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     if cfg.resume:
         model = sb3_agents.load(a.algo, cfg.resume, venv)
     else:
-        cls = sb3_agents.algorithm(a.algo)
         if a.normalize:
             venv = VecNormalize(venv, norm_reward=False)
-        model = cls(a.policy, venv, seed=cfg.seed, device="cpu", verbose=0,
-                    policy_kwargs=OmegaConf.to_container(a.policy_kwargs),
-                    **sb3_agents.hyperparameters(OmegaConf.to_container(a.kwargs)))
+        model = sb3_agents.make(a.algo, a.policy, venv, cfg.seed,
+                                OmegaConf.to_container(a.policy_kwargs),
+                                OmegaConf.to_container(a.kwargs))
     # after SB3 seeded the env with the model's seed (building or loading it): env j plays
     # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
     model.get_env().seed(training_seed(cfg.seed))

@@ -44,7 +44,7 @@ import numpy as np
 
 from mmgym.markets.base import MarketStep
 from mmgym.markets.latency import Latency, check_latency
-from mmgym.validation import ConfigError, check_choice, check_number
+from mmgym.validation import MAX_EPISODE_STEPS, ConfigError, check_choice, check_number
 
 _SIDE = np.array([[-1.0], [1.0]])
 """Sign of each side's offset in its price: bid = mid − δ_b, ask = mid + δ_a."""
@@ -57,7 +57,7 @@ class AS2008Params:
     | name | meaning | unit | default | allowed |
     |---|---|---|---|---|
     | ``s0`` | initial mid price | price | 100 | (0, inf) |
-    | ``T`` | episode horizon | time | 1 | (0, inf) |
+    | ``T`` | episode horizon (at most 10⁷ steps of ``dt``) | time | 1 | (0, 10⁷·dt] |
     | ``sigma`` | mid volatility | price/√time | 2 | [0, inf) |
     | ``dt`` | step length; ``T/dt`` must be an integer | time | 0.005 | (0, T) |
     | ``A`` | fill intensity at zero distance | fills/time | 140 | (0, inf) |
@@ -90,6 +90,11 @@ class AS2008Params:
         check_number("max_offset", self.max_offset, low=0, low_open=True)
         check_latency(self.entry_latency_steps, self.cancel_latency_steps)
         steps = self.T / self.dt
+        if steps > MAX_EPISODE_STEPS:
+            raise ConfigError(
+                f"T={self.T!r}: T/dt = {steps:.3g} steps of dt={self.dt!r}; allowed at most "
+                f"{MAX_EPISODE_STEPS:,} steps an episode (T ≤ {MAX_EPISODE_STEPS * self.dt:g})"
+            )
         if abs(steps - round(steps)) > 1e-9 * steps:
             raise ConfigError(
                 f"dt={self.dt!r}: T/dt = {steps!r} must be an integer number of steps "

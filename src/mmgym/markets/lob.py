@@ -120,7 +120,7 @@ class LOBParams:
     | ``lot`` | lot size | BTC | 0.001 | (0, inf) |
     | ``levels`` | price levels per side | - | 10 | [2, 100] |
     | ``dt`` | step length | s | 0.1 | (0, 60] |
-    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, inf) |
+    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, 10⁷·dt] |
     | ``limit_rate`` | limit order arrivals at the touch, per side | 1/s | 10 | (0, inf) |
     | ``limit_decay`` | decay of the arrival rate per level | 1/level | 0.15 | [0, inf) |
     | ``limit_size_lots`` | mean limit order size | lots | 300 | [1, inf) |

@@ -152,7 +152,7 @@ class WideParams:
     | ``lot`` | lot size | shares | 1 | (0, inf) |
     | ``levels`` | ticks per side in the book's window | - | 40 | [4, 200] |
     | ``dt`` | step length | s | 0.1 | (0, 60] |
-    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, inf) |
+    | ``episode_seconds`` | episode length (a multiple of ``dt``) | s | 300 | (dt, 10⁷·dt] |
     | ``limit_rate`` | limit orders per side | 1/s | 1.05 | [0, inf) |
     | ``placement_ticks`` | limit orders land at most this far from the center | ticks | 12 | |
     | ``placement_min_ticks`` | and at least this far | ticks | 6 | [1, placement_ticks] |
