@@ -166,7 +166,7 @@ def test_import_writes_atomically_and_never_a_partial_file(tmp_path: Path) -> No
     before = out.read_bytes()
     bad = write(tmp_path, [*GOOD, "9 {oops"], name="bad")
     with pytest.raises(DataError):
-        import_binance(bad, out, strict=True)
+        import_binance(bad, out, strict=True, force=True)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -233,10 +233,10 @@ def test_command_line_imports_and_reports(tmp_path: Path, capsys: pytest.Capture
     assert meta == {"mmgym.source": "bybit-v5", "mmgym.symbol": "BTCUSDT",
                     "mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"}
     before = out.read_bytes()
-    assert main(["bybit", str(src), "-o", str(out), "--strict"]) == 1
+    assert main(["bybit", str(src), "-o", str(out), "--strict", "--force"]) == 1
     assert f"{src}:3: corrupt" in capsys.readouterr().err
     # a tick the prices contradict (100.1 is not a multiple of 0.2) names the line
-    assert main(["bybit", str(src), "-o", str(out), "--tick", "0.2"]) == 1
+    assert main(["bybit", str(src), "-o", str(out), "--tick", "0.2", "--force"]) == 1
     err = capsys.readouterr().err
     assert f"{src}: line 2: price 99.9 is not a multiple of the given tick size 0.2" in err
     assert out.read_bytes() == before

@@ -358,7 +358,8 @@ def test_command_line_imports_and_reports(tmp_path: Path, capsys: pytest.Capture
     events, meta = read_events(out)
     same(events)
     assert meta == METADATA
-    assert main(["tardis", str(book), "-o", str(out), "--tick", "0.1", "--lot", "0.5"]) == 0
+    assert main(["tardis", str(book), "-o", str(out), "--tick", "0.1", "--lot", "0.5",
+                 "--force"]) == 0
     printed = capsys.readouterr().out
     assert f"{book}: 12 lines, 10 events (delta 3, delta_before_snapshot 1, snapshot 2)" in (
         printed)

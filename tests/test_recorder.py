@@ -411,7 +411,7 @@ def test_import_command_units_recorded_inferred_or_given(tmp_path, capsys):
     assert "tick 0.1 (given), lot 0.5 (inferred)" in capsys.readouterr().out
     assert read_events(out)[1]["mmgym.lot_size"] == "0.5"
     before = out.read_bytes()
-    assert main(["ccxt", str(rec), "-o", str(out), "--tick", "1"]) == 1
+    assert main(["ccxt", str(rec), "-o", str(out), "--tick", "1", "--force"]) == 1
     assert (f"{rec}: event row 3: price 99.5 is not a multiple of the given tick size 1"
             in capsys.readouterr().err)
     assert out.read_bytes() == before

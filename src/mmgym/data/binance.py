@@ -95,7 +95,7 @@ from mmgym.data.importing import (
 )
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
-from mmgym.data.store import DataError, write_events
+from mmgym.data.store import DataError, check_output, write_events
 
 _SIDE = {True: np.array([SELL], dtype=np.int8), False: np.array([BUY], dtype=np.int8)}
 SNAPSHOT_BUFFER = 1000
@@ -387,11 +387,13 @@ def read_binance(path: str | Path, strict: bool = False, tick_size: float | None
 
 def import_binance(path: str | Path, out: str | Path, strict: bool = False,
                    tick_size: float | None = None, lot_size: float | None = None,
-                   venue: str = "auto") -> ImportReport:
+                   venue: str = "auto", force: bool = False) -> ImportReport:
     """Import a Binance recording into the parquet file ``out`` (written atomically); the
-    arguments are :func:`read_binance`'s."""
+    other arguments are :func:`read_binance`'s. ``out`` is checked before reading
+    (:func:`~mmgym.data.store.check_output`): never ``path``, replaced only with ``force``."""
+    check_output(Path(out), [Path(path)], force)
     events, report = read_binance(path, strict, tick_size, lot_size, venue)
-    write_events(events, out, report.metadata)
+    write_events(events, out, report.metadata, force=force, inputs=[Path(path)])
     return report
 
 

@@ -1,7 +1,7 @@
 """``mmgym-import``: raw exchange recordings into the event format (parquet).
 
-    mmgym-import binance recording.gz -o events.parquet [--strict] [--tick T --lot L]
-                         [--venue auto|spot|usdm]
+    mmgym-import binance recording.gz -o events.parquet [--force] [--strict]
+                         [--tick T --lot L] [--venue auto|spot|usdm]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
@@ -14,7 +14,10 @@ inferred from the data: :func:`mmgym.data.importing.grid_units`, which checks ev
 size against them) and what was skipped or repaired (by reason, with the first few
 file:line examples). ``--strict`` fails at the first bad line instead (exit status 1, the
 file and line in the message). The output is written atomically: a failed import never
-leaves a partial or damaged file.
+leaves a partial or damaged file. It is never one of the inputs; an existing file is replaced
+only with ``--force``; missing parent directories are created; any output problem (those
+refusals, a directory, no permission) is a one-line message naming the path, exit status 2,
+checked before the input is read (:func:`mmgym.data.store.check_output`).
 
 ``binance`` reads spot and USD-M futures recordings, with each venue's synchronisation
 rules (:mod:`mmgym.data.binance`); ``--venue`` gives the venue, by default it is told from
@@ -40,11 +43,11 @@ import pandas as pd
 from mmgym.data.binance import VENUES, read_binance
 from mmgym.data.bybit import read_bybit
 from mmgym.data.importing import grid_units
-from mmgym.data.lobster import read_lobster
+from mmgym.data.lobster import orderbook_path, read_lobster
 from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.report import ImportReport
 from mmgym.data.schema import SNAPSHOT, TRADE
-from mmgym.data.store import DataError, write_events
+from mmgym.data.store import DataError, OutputError, check_output, write_events
 from mmgym.data.tardis import read_tardis
 
 
@@ -91,6 +94,15 @@ def _positive(text: str | None) -> float | None:
         return None
     return value if math.isfinite(value) and value > 0 else None
 
+def _lobster_orderbook(message: Path) -> Path | None:
+    """The orderbook file :func:`~mmgym.data.lobster.read_lobster` reads beside ``message``
+    when none is given, or None when ``message`` is not named by LOBSTER's convention."""
+    try:
+        return orderbook_path(message)
+    except DataError:
+        return None
+
+
 def _lobster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", default=None,
                         help="the trading day, YYYY-MM-DD (default: from the file name)")
@@ -110,12 +122,15 @@ class Importer:
         second: help of an optional second positional file (passed to ``read`` as
             ``second``), or None for importers of one file.
         arguments: ``add(parser)`` adding the importer's own options, or None.
+        default_second: ``default_second(file)``: the second file read when none is given
+            (an input the output must not overwrite), or None.
     """
 
     read: Callable[..., tuple[pd.DataFrame, ImportReport]]
     help: str
     second: str | None = None
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    default_second: Callable[[Path], Path | None] | None = None
 
 
 def _binance_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +148,8 @@ IMPORTERS: dict[str, Importer] = {
     "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
     "lobster": Importer(read_lobster, "LOBSTER message and orderbook files (NASDAQ equities)",
                         second="the orderbook file (default: beside the message file, by "
-                               "LOBSTER's naming)", arguments=_lobster_arguments),
+                               "LOBSTER's naming)", arguments=_lobster_arguments,
+                        default_second=_lobster_orderbook),
     "tardis": Importer(read_tardis, "Tardis.dev CSV files: incremental_book_L2 and optionally "
                        "trades (.csv or .csv.gz)",
                        second="the Tardis trades file of the same exchange and symbol "
@@ -141,7 +157,7 @@ IMPORTERS: dict[str, Importer] = {
 }
 """Importers by subcommand name."""
 
-_COMMON = {"file", "second", "out", "strict", "tick", "lot", "source"}
+_COMMON = {"file", "second", "out", "force", "strict", "tick", "lot", "source"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,7 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("file", type=Path, help="the raw recording (gzip or plain text)")
         if importer.second is not None:
             p.add_argument("second", type=Path, nargs="?", default=None, help=importer.second)
-        p.add_argument("-o", "--out", type=Path, required=True, help="output parquet file")
+        p.add_argument("-o", "--out", type=Path, required=True,
+                       help="output parquet file (missing parent directories are created; "
+                            "never one of the inputs)")
+        p.add_argument("--force", action="store_true", help="replace an existing output file")
         p.add_argument("--strict", action="store_true",
                        help="fail at the first bad line instead of skipping and counting")
         p.add_argument("--tick", type=float, default=None,
@@ -167,9 +186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = {k: v for k, v in vars(args).items() if k not in _COMMON}
     if importer.second is not None:
         options["second"] = args.second
+    inputs = [args.file, options.get("second")]
+    if inputs[1] is None and importer.default_second is not None:
+        inputs.append(importer.default_second(args.file))
     try:
+        check_output(args.out, inputs, args.force)
         events, report = importer.read(args.file, args.strict, args.tick, args.lot, **options)
-        write_events(events, args.out, report.metadata)
+        write_events(events, args.out, report.metadata, force=args.force, inputs=inputs)
+    except OutputError as e:
+        print(f"mmgym-import: {e}", file=sys.stderr)
+        return 2
     except DataError as e:
         print(f"mmgym-import: {e}", file=sys.stderr)
         return 1
@@ -180,4 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cli() -> None:
     """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
     sys.exit(main())

@@ -56,7 +56,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from mmgym.data.schema import ASK, BID, BUY, COLUMNS, NO_ID, SELL, SNAPSHOT, TRADE
-from mmgym.data.store import DataError, check_events
+from mmgym.data.store import (
+    DataError,
+    OutputError,
+    check_events,
+    check_output,
+    write_failure,
+)
 
 FORMAT, VERSION = "mmgym-ccxt-recording", 1
 KLINE_COLUMNS = ("ts_ns", "open", "high", "low", "close", "volume")
@@ -123,19 +129,38 @@ def _market_units(exchange: Any, market: dict[str, Any]) -> tuple[float, float |
     return tick, None if lot is None else lot * contract, contract
 
 
+NEVER_OVERWRITTEN = "a recording is never overwritten: remove it or choose another path"
+"""Why ``mmgym-record`` refuses an existing file (it has no ``--force``: a recording cannot be
+made again)."""
+
+
 class _Writer:
-    """Appends JSON lines to a gzip file, flushing each so that a crash loses at most one."""
+    """Appends JSON lines to a new gzip file (missing parent directories are created),
+    flushing each so that a crash loses at most one; an OSError of the file is an
+    :class:`~mmgym.data.store.OutputError` naming it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = gzip.open(path, "at", encoding="utf-8")
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = gzip.open(path, "xt", encoding="utf-8")
+        except FileExistsError:
+            raise OutputError(f"{path}: exists ({NEVER_OVERWRITTEN})") from None
+        except OSError as e:
+            raise write_failure(path, e) from None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._f.flush()
+        except OSError as e:
+            raise write_failure(self.path, e) from None
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as e:
+            raise write_failure(self.path, e) from None
 
 
 def record(
@@ -162,7 +187,9 @@ def record(
     Args:
         exchange: a ccxt exchange instance (:func:`make_exchange`).
         symbol: ccxt's unified symbol (``BTC/USDT:USDT``).
-        path: the recording (``.jsonl.gz``); an existing file is refused.
+        path: the recording (``.jsonl.gz``; missing parent directories are created); an
+            existing file, a directory or an unwritable path is refused before the exchange
+            is asked anything (:class:`~mmgym.data.store.OutputError`).
         seconds: length of the run (s, > 0).
         interval: time between polls (s, > 0).
         depth: levels a side of each snapshot (≥ 1).
@@ -181,8 +208,7 @@ def record(
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{name}: {value!r} is not an integer >= 1")
     path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path}: exists; a recording is never overwritten")
+    check_output(path, hint=NEVER_OVERWRITTEN)
     exchange.load_markets()
     market = exchange.market(symbol)
     tick, lot, contract = _market_units(exchange, market)
@@ -515,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbol", required=True, help="ccxt unified symbol (BTC/USDT:USDT)")
     parser.add_argument("--seconds", type=float, required=True, help="length of the run (s)")
     parser.add_argument("-o", "--output", required=True, type=Path,
-                        help="the recording to create (.jsonl.gz); never overwritten")
+                        help="the recording to create (.jsonl.gz; missing parent directories "
+                             "are created); an existing file is never overwritten (no --force)")
     parser.add_argument("--interval", type=float, default=1.0, help="s between polls (1)")
     parser.add_argument("--depth", type=int, default=25, help="book levels a side (25)")
     parser.add_argument("--kline-every", type=float, default=60.0,
@@ -533,11 +560,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.market_types:
         config["options"] = {"fetchMarkets": {"types": args.market_types.split(",")}}
     try:
+        check_output(args.output, hint=NEVER_OVERWRITTEN)
         exchange = make_exchange(args.exchange, args.api_url, **config)
         stats = record(exchange, args.symbol, args.output, args.seconds, args.interval,
                        args.depth, args.kline_every, args.trades_limit,
                        progress=not args.no_progress)
-    except (ValueError, FileExistsError) as e:
+    except ValueError as e:  # OutputError included
         print(f"mmgym-record: {e}", file=sys.stderr)
         return 2
     print(f"{args.output}: {stats.books} snapshots, {stats.trades} trades, {stats.klines} "

@@ -9,7 +9,7 @@ bad row of any violation.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,61 @@ from mmgym.data.schema import BID, COLUMNS, KINDS, METADATA_KEYS, TRADE
 
 class DataError(ValueError):
     """A data file or table that breaks the event format; the message names file and row."""
+
+
+class OutputError(ValueError):
+    """An output file that must not or cannot be written; the one-line message names it (and
+    the input it would overwrite, or the flag that allows replacing it)."""
+
+
+FORCE_HINT = "use --force to replace it"
+"""How :func:`check_output` tells the way to replace an existing file."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are the same file: :func:`os.path.samefile` when both exist,
+    else the same absolute path with symbolic links resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def write_failure(path: Path, e: OSError) -> OutputError:
+    """The :class:`OutputError` of an OSError ``e`` writing ``path``: one line, naming the path
+    and the system's reason (``Permission denied``, ``No space left on device``, ...)."""
+    reason = os.strerror(e.errno) if e.errno else str(e).splitlines()[0]
+    return OutputError(f"{path}: cannot write it: {reason}")
+
+
+def check_output(path: Path, inputs: Iterable[Path | None] = (), force: bool = False,
+                 hint: str = FORCE_HINT) -> None:
+    """Raise :class:`OutputError` unless ``path`` may be written as an output file.
+
+    Refused: one of ``inputs`` (the same path, or the same file through another path or a
+    symbolic link), an existing directory, an existing file unless ``force``, and a path whose
+    nearest existing ancestor directory is a file or not writable. Missing parent directories
+    are allowed: the writers create them.
+
+    Args:
+        path: the output file.
+        inputs: the files the command reads (None entries are ignored).
+        force: allow replacing an existing file.
+        hint: how to replace an existing file, for its message (:data:`FORCE_HINT`).
+    """
+    for source in inputs:
+        if source is not None and _same_file(path, Path(source)):
+            raise OutputError(f"{path}: is the input {source}; refusing to overwrite it "
+                              "(choose another output path)")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give a file path")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: exists ({hint})")
+    parent = next(p for p in (path.absolute().parent, *path.absolute().parents) if p.exists())
+    if not parent.is_dir():
+        raise OutputError(f"{path}: cannot create it: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot create it: no permission to write in {parent}")
 
 
 def check_events(events: pd.DataFrame, source: str = "events") -> None:
@@ -66,28 +121,40 @@ def check_events(events: pd.DataFrame, source: str = "events") -> None:
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` to write into; renamed onto ``path`` when the block
-    ends without an error, removed otherwise, so ``path`` is never left half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ends without an error, removed otherwise, so ``path`` is never left half-written and an
+    existing ``path`` stays as it was. Missing parent directories are created. An OSError of
+    the block or the rename (no permission, no space, a directory in the way) becomes an
+    :class:`OutputError` naming ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        raise write_failure(path, e) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # its directory is missing or not a directory: no file was left
+            pass
 
 
 def write_events(
-    events: pd.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None
+    events: pd.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None,
+    *, force: bool = False, inputs: Iterable[Path | None] = (),
 ) -> None:
     """Check ``events`` and write it to ``path`` as parquet, atomically.
 
     Args:
         events: a table in the event format.
-        path: the parquet file to create or replace.
+        path: the parquet file to create (missing parent directories too).
         metadata: values for :data:`~mmgym.data.schema.METADATA_KEYS` (source, symbol, tick
             and lot size); other keys are refused.
+        force: replace an existing ``path`` (else :class:`OutputError`).
+        inputs: the files ``events`` came from, never overwritten (:func:`check_output`).
     """
     path = Path(path)
+    check_output(path, inputs, force)
     check_events(events, str(path))
     metadata = dict(metadata or {})
     unknown = sorted(set(metadata) - set(METADATA_KEYS))

@@ -16,6 +16,7 @@ import argparse
 import math
 import re
 import sys
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from mmgym.data.calibration import (
     summary,
 )
 from mmgym.data.recorder import read_klines
-from mmgym.data.store import DataError, read_events, replacing
+from mmgym.data.store import DataError, OutputError, check_output, read_events, replacing
 from mmgym.kit.config import CONF_MODULE
 from mmgym.markets.lob import LOBParams
 
@@ -168,8 +169,12 @@ def replay_config(cal: Calibration, data_path: str | Path) -> dict[str, Any]:
     return config
 
 
-def write_config(cal: Calibration, config: dict[str, Any], path: Path) -> None:
-    """Write a market ``config`` as YAML to ``path`` atomically, the estimates as comments."""
+def write_config(cal: Calibration, config: dict[str, Any], path: Path, force: bool = False,
+                 inputs: Iterable[Path | None] = ()) -> None:
+    """Write a market ``config`` as YAML to ``path`` atomically, the estimates as comments;
+    ``path`` is never one of ``inputs`` and replaced only with ``force``
+    (:func:`~mmgym.data.store.check_output`)."""
+    check_output(path, inputs, force)
     head = "".join(f"# {line}\n" for line in [
         f"Calibrated by mmgym-calibrate ({__name__}) from {cal.source}; the estimators are",
         "documented in mmgym/data/calibration.py. Parameters not listed are the defaults.",
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("events", type=Path, help="an event file (parquet, mmgym.data.schema)")
     parser.add_argument("--name", default=None, help="config name suffix (default: file stem)")
     parser.add_argument("-o", "--conf-dir", type=Path, default=Path("conf/market"),
-                        help="where to write the config (conf/market)")
+                        help="where to write the configs (conf/market; created if missing)")
     parser.add_argument("--tick", type=float, default=None, help="tick size (default: metadata)")
     parser.add_argument("--lot", type=float, default=None, help="lot size (default: metadata)")
     parser.add_argument("--bar-seconds", type=float, default=1.0,
@@ -204,9 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--klines", type=Path, default=None,
                         help="the recording (.jsonl.gz) the event file was imported from: "
                              "also report Garman-Klass sigma of its 1m klines")
-    parser.add_argument("--force", action="store_true", help="replace an existing config")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing configs (without it: neither is written)")
     args = parser.parse_args(argv)
+    inputs = [args.events, args.klines]
     try:
+        name = args.name or re.sub(r"\W", "_", args.events.stem)
+        if not re.fullmatch(r"\w+", name):
+            raise ValueError(f"--name: {name!r} is not letters, digits and underscores")
+        paths = {stem: args.conf_dir / f"{stem}.yaml"
+                 for stem in (f"calibrated_{name}", f"replay_{name}")}
+        for path in paths.values():  # both or neither, checked before the (slow) calibration
+            check_output(path, inputs, args.force)
         events, metadata = read_events(args.events)
         units = {}
         for key, value in (("tick_size", args.tick), ("lot_size", args.lot)):
@@ -218,9 +232,6 @@ def main(argv: list[str] | None = None) -> int:
                                 f"--{key.split('_')[0]}") from None
             if not (math.isfinite(units[key]) and units[key] > 0):
                 raise DataError(f"{key}: {units[key]} is not a finite number > 0")
-        name = args.name or re.sub(r"\W", "_", args.events.stem)
-        if not re.fullmatch(r"\w+", name):
-            raise ValueError(f"--name: {name!r} is not letters, digits and underscores")
         klines = None if args.klines is None else read_klines(args.klines)
         cal = calibrate(events, units["tick_size"], units["lot_size"], str(args.events),
                         args.bar_seconds, args.gk_bar_seconds, min_count=args.min_count,
@@ -229,13 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             f"calibrated_{name}": (market_config(cal), "the lob market, calibrated"),
             f"replay_{name}": (replay_config(cal, args.events), "the recording replayed"),
         }
-        for stem in configs:  # both or neither: an existing file is never replaced silently
-            if (args.conf_dir / f"{stem}.yaml").exists() and not args.force:
-                raise FileExistsError(f"{args.conf_dir / stem}.yaml: exists (use --force to "
-                                      "replace it)")
         for stem, (config, _) in configs.items():
-            write_config(cal, config, args.conf_dir / f"{stem}.yaml")
-    except (DataError, ValueError, FileExistsError) as e:
+            write_config(cal, config, paths[stem], args.force, inputs)
+    except (DataError, OutputError, ValueError) as e:
         print(f"mmgym-calibrate: {e}", file=sys.stderr)
         return 2
     print(summary(cal))
