@@ -20,6 +20,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from mmgym.atomic import replacing
 from mmgym.spaces import offsets_of
 from mmgym.validation import ConfigError
 
@@ -73,14 +74,29 @@ def hyperparameters(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def save(model: BaseAlgorithm, path: Path) -> None:
     """The model at ``path`` (.zip), with its VecNormalize statistics and replay buffer next
-    to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``).
+
+    Each file is written atomically (:func:`mmgym.atomic.replacing`), and the model last,
+    after removing any model of that name, so that a model file that exists is complete and
+    its companions are those of the same save, however the process ended (the
+    consistency rule of a checkpoint of several files). Companions the model does not have
+    are removed, so that none of an earlier save under that name outlives it."""
+    path.unlink(missing_ok=True)
     env = model.get_env()
+    stats = path.with_suffix("." + NORMALIZE_FILE)
     if isinstance(env, VecNormalize):
-        env.save(str(path.with_suffix("." + NORMALIZE_FILE)))
+        with replacing(stats) as tmp:
+            env.save(str(tmp))
+    else:
+        stats.unlink(missing_ok=True)
+    buffer = path.with_suffix("." + BUFFER_FILE)
     if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(path.with_suffix("." + BUFFER_FILE))
+        with replacing(buffer) as tmp:
+            model.save_replay_buffer(tmp)
+    else:
+        buffer.unlink(missing_ok=True)
+    with replacing(path) as tmp, tmp.open("wb") as f:
+        model.save(f)
 
 
 def load(
