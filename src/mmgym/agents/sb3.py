@@ -10,6 +10,7 @@ saved next to the model), and is used afterwards as a policy, ``SB3Policy(model)
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -76,27 +77,29 @@ def save(model: BaseAlgorithm, path: Path) -> None:
     """The model at ``path`` (.zip), with its VecNormalize statistics and replay buffer next
     to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``).
 
-    Each file is written atomically (:func:`mmgym.atomic.replacing`), and the model last,
-    after removing any model of that name, so that a model file that exists is complete and
-    its companions are those of the same save, however the process ended (the
-    consistency rule of a checkpoint of several files). Companions the model does not have
-    are removed, so that none of an earlier save under that name outlives it."""
-    path.unlink(missing_ok=True)
+    The rule of a checkpoint of several files: each is written to a temporary file first
+    (:func:`mmgym.atomic.replacing`); once all are written, any model already at ``path`` is
+    removed (with any companion this model lacks), the companions are renamed into place and
+    the model last. So a model file that exists is complete and its companions are those of
+    the same save; a write that fails changes nothing; a process killed at any moment leaves
+    the earlier files or the new ones (killed between the renames, no model of that name),
+    never a mix."""
     env = model.get_env()
     stats = path.with_suffix("." + NORMALIZE_FILE)
-    if isinstance(env, VecNormalize):
-        with replacing(stats) as tmp:
-            env.save(str(tmp))
-    else:
-        stats.unlink(missing_ok=True)
     buffer = path.with_suffix("." + BUFFER_FILE)
-    if isinstance(model, OffPolicyAlgorithm):
-        with replacing(buffer) as tmp:
-            model.save_replay_buffer(tmp)
-    else:
-        buffer.unlink(missing_ok=True)
-    with replacing(path) as tmp, tmp.open("wb") as f:
-        model.save(f)
+    with ExitStack() as renames:  # on leaving, in reverse: buffer, stats, the model last
+        with renames.enter_context(replacing(path)).open("wb") as f:
+            model.save(f)
+        normalized = isinstance(env, VecNormalize)
+        if normalized:
+            env.save(str(renames.enter_context(replacing(stats))))
+        off_policy = isinstance(model, OffPolicyAlgorithm)
+        if off_policy:
+            model.save_replay_buffer(renames.enter_context(replacing(buffer)))
+        path.unlink(missing_ok=True)
+        for companion, kept in ((stats, normalized), (buffer, off_policy)):
+            if not kept:
+                companion.unlink(missing_ok=True)
 
 
 def load(
