@@ -31,6 +31,7 @@ def _kill_resume() -> Any:
     spec = importlib.util.spec_from_file_location("kill_resume",
                                                   ROOT / "benchmarks" / "kill_resume.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
     spec.loader.exec_module(module)
     return module
 
