@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from mmgym.atomic import replacing
 from mmgym.validation import ConfigError, check_number
 from mmgym.vector import MarketMakingVectorEnv
 from mmgym.wrappers import Bins, QuoteGrid
@@ -184,8 +185,11 @@ class QLearning:
         return self
 
     def save(self, path: str | Path) -> Path:
-        """Write the agent to ``path`` (``.npz``) and return the path."""
+        """Write the agent to ``path`` (``.npz``, appended to a name without it) atomically
+        (:func:`mmgym.atomic.replacing`) and return the path."""
         path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
         arrays: dict[str, Any] = {
             "q": self.q,
             "tables": self.tables,
@@ -198,8 +202,9 @@ class QLearning:
         arrays |= {f"edges_{name}": e for name, e in zip(self.bins.names, self.bins.edges,
                                                           strict=True)}
         arrays |= {name: np.array(getattr(self, name)) for name in HYPERPARAMETERS}
-        np.savez(path, **arrays)
-        return path if path.suffix == ".npz" else path.with_suffix(path.suffix + ".npz")
+        with replacing(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, **arrays)
+        return path
 
     @classmethod
     def load(cls, path: str | Path) -> QLearning:

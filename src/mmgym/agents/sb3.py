@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from mmgym.atomic import replacing
 from mmgym.spaces import offsets_of
 from mmgym.validation import ConfigError, check_finite, check_number
 
@@ -154,14 +156,31 @@ def check_action_space(cls: type[BaseAlgorithm], policy: str, venv: VecEnv) -> N
 
 def save(model: BaseAlgorithm, path: Path) -> None:
     """The model at ``path`` (.zip), with its VecNormalize statistics and replay buffer next
-    to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    to it when it has them (``<stem>.vecnormalize.pkl``, ``<stem>.replay_buffer.pkl``).
+
+    The rule of a checkpoint of several files: each is written to a temporary file first
+    (:func:`mmgym.atomic.replacing`); once all are written, any model already at ``path`` is
+    removed (with any companion this model lacks), the companions are renamed into place and
+    the model last. So a model file that exists is complete and its companions are those of
+    the same save; a write that fails changes nothing; a process killed at any moment leaves
+    the earlier files or the new ones (killed between the renames, no model of that name),
+    never a mix."""
     env = model.get_env()
-    if isinstance(env, VecNormalize):
-        env.save(str(path.with_suffix("." + NORMALIZE_FILE)))
-    if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(path.with_suffix("." + BUFFER_FILE))
+    stats = path.with_suffix("." + NORMALIZE_FILE)
+    buffer = path.with_suffix("." + BUFFER_FILE)
+    with ExitStack() as renames:  # on leaving, in reverse: buffer, stats, the model last
+        with renames.enter_context(replacing(path)).open("wb") as f:
+            model.save(f)
+        normalized = isinstance(env, VecNormalize)
+        if normalized:
+            env.save(str(renames.enter_context(replacing(stats))))
+        off_policy = isinstance(model, OffPolicyAlgorithm)
+        if off_policy:
+            model.save_replay_buffer(renames.enter_context(replacing(buffer)))
+        path.unlink(missing_ok=True)
+        for companion, kept in ((stats, normalized), (buffer, off_policy)):
+            if not kept:
+                companion.unlink(missing_ok=True)
 
 
 def load(

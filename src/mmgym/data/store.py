@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmgym import atomic
 from mmgym.data.schema import BID, COLUMNS, KINDS, METADATA_KEYS, TRADE
 
 
@@ -120,23 +121,15 @@ def check_events(events: pd.DataFrame, source: str = "events") -> None:
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` to write into; renamed onto ``path`` when the block
-    ends without an error, removed otherwise, so ``path`` is never left half-written and an
-    existing ``path`` stays as it was. Missing parent directories are created. An OSError of
-    the block or the rename (no permission, no space, a directory in the way) becomes an
-    :class:`OutputError` naming ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """:func:`mmgym.atomic.replacing` (a temporary file beside ``path``, flushed and renamed
+    onto it when the block ends without an error: ``path`` is never left half-written and an
+    existing one stays as it was), with an OSError of the block or the rename (no permission,
+    no space, a directory in the way) raised as an :class:`OutputError` naming ``path``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            yield tmp
     except OSError as e:
         raise write_failure(path, e) from None
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:  # its directory is missing or not a directory: no file was left
-            pass
 
 
 def write_events(

@@ -27,11 +27,22 @@ environment at episode ``S`` of its stream (``options={"episode": S}``; a new ru
 environment plays at most one episode per step of its own, so every episode the run played
 before the checkpoint has an index below ``S``, and each resumed segment starts past the
 previous ones.
+
+Crash safety: every checkpoint, the final model and its companions included, is written
+atomically (:mod:`mmgym.atomic`; an SB3 checkpoint's model last, :func:`mmgym.agents.sb3.save`),
+so a run killed at any moment, SIGKILL included, leaves its last checkpoint loadable, and
+``resume=<run directory>`` continues from the newest (:func:`latest_checkpoint`). A run holds
+an exclusive lock on ``<run directory>/.lock`` (:func:`run_lock`) from before its first write
+to its end: a second run pointed at the same directory is refused, naming it and the
+holder's pid. The operating system releases the lock however the holder ends.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
 import signal
 import threading
 import time
@@ -44,12 +55,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from mmgym.agents import QLearning
 from mmgym.agents import sb3 as sb3_agents
 from mmgym.agents.qlearning import HYPERPARAMETERS
+from mmgym.atomic import replacing
 from mmgym.evaluation import data_window
 from mmgym.evaluation.episodes import EpisodeStats
 from mmgym.evaluation.metrics import Bootstrap, earns, metrics, sharpe
@@ -74,6 +87,12 @@ COMPARE_RANGE = "eval"
 saw when it trained on ``train``)."""
 REFERENCE = "as_inventory"
 """The policy the closing comparison sets the trained agent against."""
+LOCK_FILE = ".lock"
+"""The file in a run directory a run locks (:func:`run_lock`)."""
+CHECKPOINT = re.compile(r"(model|qtable)(_\d+(_interrupted)?)?\.(zip|npz)")
+"""The name of a checkpoint (``checkpoints/model_<steps>.zip``, ``qtable_<steps>.npz``,
+with ``_interrupted`` when Ctrl-C wrote it) or of a final model (``model.zip``,
+``qtable.npz``)."""
 RECENT_EPISODES = 100
 """The last episodes the progress bar's mean PnL, ``mmgym/sharpe`` and the final HParams
 figures are taken over."""
@@ -145,17 +164,84 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
         if cfg.eval_episodes:  # its range holds an episode: checked before training
             print(f"comparison data: {data_window(with_data_range(kwargs, COMPARE_RANGE))}")
     check_comparison(cfg, kwargs)
+    with run_lock(out):
+        save_config(cfg, out)
+        with _interruptible():
+            if cfg.agent.algo == "qlearning":
+                policy = _train_qlearning(cfg, kwargs, out)
+            else:
+                policy = _train_sb3(cfg, kwargs, out)
+        if cfg.eval_episodes:
+            where = f" ({COMPARE_RANGE} range)" if window is not None else ""
+            print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common "
+                  f"episodes of {cfg.market.name}{where}:")
+        return compare(cfg, kwargs, policy, out / "comparison")
+
+
+def save_config(cfg: DictConfig, out: Path) -> None:
+    """Write the run's configuration to ``<out>/.hydra/config.yaml`` (what evaluation reads
+    to load its checkpoints), and the command line's overrides to ``overrides.yaml`` when
+    Hydra started the run, atomically. The run writes them itself, under its lock, instead of
+    Hydra (``hydra.output_subdir: null`` in ``conf/config.yaml``): a second run refused at the
+    lock has written nothing in the first one's directory."""
+    hydra_dir = out / ".hydra"
+    with replacing(hydra_dir / "config.yaml") as tmp:
+        OmegaConf.save(cfg, tmp)
+    if HydraConfig.initialized():
+        overrides = OmegaConf.create(list(HydraConfig.get().overrides.task))
+        with replacing(hydra_dir / "overrides.yaml") as tmp:
+            OmegaConf.save(overrides, tmp)
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory ``out`` (``fcntl.flock`` on
+    :data:`LOCK_FILE`, which records the holder's pid) for the block; if another process
+    holds it, raise :class:`ConfigError` naming the directory and that pid. The lock is the
+    open file's: the operating system releases it when the process ends, however it ends."""
     out.mkdir(parents=True, exist_ok=True)
-    with _interruptible():
-        if cfg.agent.algo == "qlearning":
-            policy = _train_qlearning(cfg, kwargs, out)
-        else:
-            policy = _train_sb3(cfg, kwargs, out)
-    if cfg.eval_episodes:
-        where = f" ({COMPARE_RANGE} range)" if window is not None else ""
-        print(f"\n{cfg.agent.name} vs Avellaneda–Stoikov on {cfg.eval_episodes} common episodes "
-              f"of {cfg.market.name}{where}:")
-    return compare(cfg, kwargs, policy, out / "comparison")
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 20, 0).decode(errors="replace").strip()
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise ConfigError(f"run directory {str(out)!r} is in use by another training "
+                              f"run{pid}; wait for it to end or choose another directory "
+                              "(hydra.run.dir=...)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    """The newest checkpoint of the run directory ``run``: of its final model and
+    ``checkpoints/`` (names :data:`CHECKPOINT`), the last written (modification time, then
+    step count), None if it has none. Every one is complete (module doc), so a run killed at
+    any moment continues from this one."""
+    found = [p for p in [*run.glob("*"), *run.glob("checkpoints/*")]
+             if CHECKPOINT.fullmatch(p.name) and p.is_file()]
+
+    def written(path: Path) -> tuple[int, int]:
+        steps = re.findall(r"\d+", path.name)
+        return path.stat().st_mtime_ns, int(steps[0]) if steps else -1
+
+    return max(found, key=written, default=None)
+
+
+def _resume_from(resume: str) -> str:
+    """The checkpoint ``resume=`` names: a file as it is, a run directory's newest checkpoint
+    (:func:`latest_checkpoint`)."""
+    if not Path(resume).is_dir():
+        return resume
+    latest = latest_checkpoint(Path(resume))
+    if latest is None:
+        raise ConfigError(f"resume={resume!r}: no checkpoint in this run directory")
+    print(f"resuming from {latest}")
+    return str(latest)
 
 
 @contextmanager
@@ -219,10 +305,11 @@ def comparison_config(cfg: DictConfig) -> DictConfig:
 def _train_qlearning(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> QLearning:
     env = MarketMakingVectorEnv(cfg.num_envs, **kwargs)
     if cfg.resume:
-        agent = QLearning.load(cfg.resume)
+        resume = _resume_from(cfg.resume)
+        agent = QLearning.load(resume)
         if agent.bins.feature_names != env.feature_names:
             raise ConfigError(
-                f"resume={cfg.resume!r}: the checkpoint observes {list(agent.bins.feature_names)}, "
+                f"resume={resume!r}: the checkpoint observes {list(agent.bins.feature_names)}, "
                 f"this run {list(env.feature_names)}"
             )
     else:
@@ -274,7 +361,7 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     adapter = MarketMakingSB3VecEnv(cfg.num_envs, **kwargs, **action_form(a), info_dicts=False)
     venv = VecMonitor(adapter)
     if cfg.resume:
-        model = sb3_agents.load(a.algo, cfg.resume, venv)
+        model = sb3_agents.load(a.algo, _resume_from(cfg.resume), venv)
     else:
         if a.normalize:
             venv = VecNormalize(venv, norm_reward=False)
