@@ -182,16 +182,50 @@ class SoakResult:
 
 def _note(result: SoakResult, kind: str, step: int, array: str, bad: np.ndarray,
           values: np.ndarray) -> int:
-    """Count the failures ``bad`` (a bool mask over environments, or over (row, env)),
-    remembering the first of ``kind``; return their number."""
+    """Count the failures ``bad`` (a bool mask over environments, ``(rows, n)`` or, for an
+    observation, ``(n, features)``), remembering the first of ``kind``; return their
+    number."""
     count = int(bad.sum())
     if count and kind not in result.first:
         at = np.argwhere(bad)[0]
-        env = int(at[-1])
-        where = f"row {int(at[0])}, " if bad.ndim > 1 else ""
-        result.first[kind] = (f"step {step} (0-based, after reset), {array} {where}env {env} = "
+        if bad.ndim == 1:
+            where = f"env {int(at[0])}"
+        elif array.endswith("obs"):
+            where = f"env {int(at[0])}, feature {int(at[1])}"
+        else:
+            where = f"row {int(at[0])}, env {int(at[1])}"
+        result.first[kind] = (f"step {step} (0-based, after reset), {array} {where} = "
                               f"{values[tuple(at)]!r}")
     return count
+
+
+PRICE_KEYS = {"bid_price": 0, "ask_price": 1}
+"""The ``info`` keys NaN on a side without an order, and their side."""
+
+
+def check_step(result: SoakResult, step: int, obs: np.ndarray, rewards: np.ndarray,
+               infos: dict[str, np.ndarray], unquoted: np.ndarray, best: np.ndarray | None,
+               limit: float) -> None:
+    """Count one step's failures into ``result``: non-finite entries of ``obs``, ``rewards``,
+    the ``info`` arrays (a NaN price allowed where ``unquoted``, ``(2, n)``) and ``best``;
+    crossed books (``best``, ``(2, n)`` bid and ask, or None: no book); inventories beyond
+    ``limit``."""
+    bad = _note(result, "non-finite", step, "obs", ~np.isfinite(obs), obs)
+    bad += _note(result, "non-finite", step, "reward", ~np.isfinite(rewards), rewards)
+    for key in INFO_KEYS:
+        v = infos[key]
+        wrong = ~np.isfinite(v)
+        if key in PRICE_KEYS:
+            wrong &= ~(np.isnan(v) & unquoted[PRICE_KEYS[key]])
+        bad += _note(result, "non-finite", step, f"info[{key!r}]", wrong, v)
+    if best is not None:
+        bad += _note(result, "non-finite", step, "step_record.best", ~np.isfinite(best), best)
+        result.crossed += _note(result, "crossed", step, "step_record.best (bid >= ask)",
+                                ~(best[0] < best[1]), best[0] - best[1])
+    result.non_finite += bad
+    inv = infos["inventory"]
+    result.inventory_breaches += _note(result, "inventory", step, "info['inventory']",
+                                       ~(np.abs(inv) <= limit), inv)
 
 
 def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bool = True,
@@ -211,8 +245,6 @@ def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bo
     actions = RandomActions(n, core.action_low, core.action_high, seed)
     limit = core.max_inventory * (1 + 1e-12)
     quote_limit = core.max_inventory - core.market.quote_size
-    price_keys = {"bid_price": 0, "ask_price": 1}
-    other_keys = [k for k in INFO_KEYS if k not in price_keys]
     obs, infos = env.reset(seed=seed)
     result.non_finite += _note(result, "non-finite", -1, "reset obs", ~np.isfinite(obs), obs)
     pending = np.zeros(n, dtype=bool)
@@ -232,25 +264,8 @@ def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bo
         unquoted[0] |= inventory_before > quote_limit
         unquoted[1] |= inventory_before < -quote_limit
         unquoted |= pending
-        bad = 0
-        bad += _note(result, "non-finite", i, "obs", ~np.isfinite(obs), obs)
-        bad += _note(result, "non-finite", i, "reward", ~np.isfinite(rewards), rewards)
-        for key in other_keys:
-            bad += _note(result, "non-finite", i, f"info[{key!r}]", ~np.isfinite(infos[key]),
-                         infos[key])
-        for key, side in price_keys.items():
-            p = infos[key]
-            bad += _note(result, "non-finite", i, f"info[{key!r}]",
-                         ~np.isfinite(p) & ~(np.isnan(p) & unquoted[side]), p)
-        if has_book:
-            best = record.best
-            bad += _note(result, "non-finite", i, "step_record.best", ~np.isfinite(best), best)
-            result.crossed += _note(result, "crossed", i, "step_record.best (bid >= ask)",
-                                    ~(best[0] < best[1]), best[0] - best[1])
-        result.non_finite += bad
-        inv = infos["inventory"]
-        result.inventory_breaches += _note(result, "inventory", i, "info['inventory']",
-                                           ~(np.abs(inv) <= limit), inv)
+        check_step(result, i, obs, rewards, infos, unquoted,
+                   record.best if has_book else None, limit)
         result.episodes += int(terminated.sum() + truncated.sum())
         pending = terminated | truncated
     result.wall_s = time.perf_counter() - t0
