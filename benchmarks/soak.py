@@ -3,6 +3,7 @@
     python benchmarks/soak.py                          # every market, 10^7 agent-steps each
     python benchmarks/soak.py --market lob --steps 1e6 --n 500
     python benchmarks/soak.py --market replay-lobster --market wide
+    python benchmarks/soak.py --market replay-binance --autoreset SameStep
 
 Runs ``MarketMakingVectorEnv(n, market=...)`` (NextStep autoreset, so many episodes end and
 restart) on ``as2008``, ``lob``, ``wide`` and ``replay`` on the two samples of
@@ -26,8 +27,11 @@ excluded from the wall time) and at the end, and the peak RSS (``resource``).
 Prints a table per case: agent-steps, episodes ended, wall time and agent-steps/s (checks,
 action draws and tracemalloc included: this is no speed benchmark), RSS at start and end,
 peak RSS, traced memory at start and end (MiB), non-finite count, crossed-book count,
-inventory breaches, and a verdict line. Budget: on every market 0 non-finite, 0 crossed,
-0 inventory breaches and RSS growth < 50 MiB.
+inventory breaches, and a verdict line; an exception stops its case and is reported with its
+step. ``--autoreset SameStep`` runs the vector env with SameStep autoreset instead.
+
+Budget: on every market 0 non-finite, 0 crossed, 0 inventory breaches, no exception and RSS
+growth < 50 MiB.
 """
 
 from __future__ import annotations
@@ -156,6 +160,8 @@ class SoakResult:
     inventory_breaches: int = 0
     first: dict[str, str] = field(default_factory=dict)
     """The first failure of each kind: where (step, array, environment) and the value."""
+    error: str | None = None
+    """The exception that stopped the run, and its step; None if it ran to the end."""
 
     @property
     def steps_per_s(self) -> float:
@@ -167,15 +173,17 @@ class SoakResult:
 
     @property
     def ok(self) -> bool:
-        return (self.non_finite == 0 and self.crossed == 0 and self.inventory_breaches == 0
-                and self.rss_growth < RSS_GROWTH_BUDGET)
+        return (self.error is None and self.non_finite == 0 and self.crossed == 0
+                and self.inventory_breaches == 0 and self.rss_growth < RSS_GROWTH_BUDGET)
 
     def verdict(self) -> str:
         if self.ok:
             return (f"{self.case}: ok (0 non-finite, 0 crossed, 0 inventory breaches, RSS "
                     f"growth {self.rss_growth:+.1f} MiB < {RSS_GROWTH_BUDGET:g})")
         found = "; ".join(f"{kind}: {where}" for kind, where in self.first.items())
-        return (f"{self.case}: FAILED ({self.non_finite} non-finite, {self.crossed} crossed, "
+        stopped = f"stopped at {self.error}; " if self.error else ""
+        return (f"{self.case}: FAILED ({stopped}{self.non_finite} non-finite, "
+                f"{self.crossed} crossed, "
                 f"{self.inventory_breaches} inventory breaches, RSS growth "
                 f"{self.rss_growth:+.1f} MiB){'; first ' + found if found else ''}")
 
@@ -229,16 +237,19 @@ def check_step(result: SoakResult, step: int, obs: np.ndarray, rewards: np.ndarr
 
 
 def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bool = True,
-         **kwargs: Any) -> SoakResult:
+         autoreset: str = "NextStep", **kwargs: Any) -> SoakResult:
     """Step ``MarketMakingVectorEnv(n, market=market, **kwargs)`` for about ``steps``
     agent-steps (``ceil(steps / n)`` vector steps) with :class:`RandomActions` seeded by
     ``seed``, checking every step; the first 1% of the vector steps (at least one) warm up,
-    excluded from the wall time and before the memory's start figures."""
+    excluded from the wall time and before the memory's start figures. ``autoreset``: the
+    vector env's ``autoreset_mode``. An exception ends the run, recorded in
+    :attr:`SoakResult.error` with its step (the figures cover the steps before it)."""
     result = SoakResult(case)
     iterations = max(2, math.ceil(steps / n))
     warmup = max(1, iterations // 100)
     tracemalloc.start()
-    env = MarketMakingVectorEnv(n, market=market, **kwargs)
+    env = MarketMakingVectorEnv(n, market=market, autoreset_mode=autoreset, **kwargs)
+    same_step = env.autoreset_mode.value == "SameStep"
     core = env.core
     record = core.market.step_record
     has_book = core.market.has_book
@@ -249,28 +260,33 @@ def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bo
     result.non_finite += _note(result, "non-finite", -1, "reset obs", ~np.isfinite(obs), obs)
     pending = np.zeros(n, dtype=bool)
     t0 = time.perf_counter()
-    for i in tqdm(range(iterations), desc=case, disable=not progress, mininterval=2,
-                  unit="step", leave=False):
-        if i == warmup:
-            gc.collect()
-            result.rss_start = rss_mib()
-            result.traced_start = tracemalloc.get_traced_memory()[0] / MiB
-            t0 = time.perf_counter()
-        a = actions()
-        inventory_before = infos["inventory"]
-        obs, rewards, terminated, truncated, infos = env.step(a)
-        # a side is without an order when withdrawn, blocked by max_inventory, or in a reset
-        unquoted = a.T >= core.action_high
-        unquoted[0] |= inventory_before > quote_limit
-        unquoted[1] |= inventory_before < -quote_limit
-        unquoted |= pending
-        check_step(result, i, obs, rewards, infos, unquoted,
-                   record.best if has_book else None, limit)
-        result.episodes += int(terminated.sum() + truncated.sum())
-        pending = terminated | truncated
+    done = 0
+    try:
+        for i in tqdm(range(iterations), desc=case, disable=not progress, mininterval=2,
+                      unit="step", leave=False):
+            if i == warmup:
+                gc.collect()
+                result.rss_start = rss_mib()
+                result.traced_start = tracemalloc.get_traced_memory()[0] / MiB
+                t0 = time.perf_counter()
+            a = actions()
+            inventory_before = infos["inventory"]
+            obs, rewards, terminated, truncated, infos = env.step(a)
+            # a side has no order when withdrawn, blocked by max_inventory, or in a reset
+            unquoted = a.T >= core.action_high
+            unquoted[0] |= inventory_before > quote_limit
+            unquoted[1] |= inventory_before < -quote_limit
+            unquoted |= terminated | truncated if same_step else pending
+            check_step(result, i, obs, rewards, infos, unquoted,
+                       record.best if has_book else None, limit)
+            result.episodes += int(terminated.sum() + truncated.sum())
+            pending = terminated | truncated
+            done = i + 1
+    except Exception as e:  # recorded, reported, not hidden
+        result.error = f"step {done} (0-based, after reset): {type(e).__name__}: {e}"
     result.wall_s = time.perf_counter() - t0
-    result.agent_steps = iterations * n
-    result.timed_steps = (iterations - warmup) * n
+    result.agent_steps = done * n
+    result.timed_steps = max(done - warmup, 0) * n
     gc.collect()
     result.rss_end = rss_mib()
     result.traced_end = tracemalloc.get_traced_memory()[0] / MiB
@@ -303,17 +319,23 @@ def main() -> None:
                         help="a market to soak (repeatable; default: all); the book markets "
                              "run with and without post_only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--autoreset", choices=("NextStep", "SameStep"), default="NextStep",
+                        help="the vector env's autoreset_mode")
     args = parser.parse_args()
     markets = args.market or list(MARKETS)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         import_samples(markets, Path(tmp))
         for case, (market, kwargs) in cases(markets, Path(tmp)).items():
-            results.append(soak(case, market, int(args.steps), args.n, args.seed, **kwargs))
+            results.append(soak(case, market, int(args.steps), args.n, args.seed,
+                                autoreset=args.autoreset, **kwargs))
             print(results[-1].verdict(), flush=True)
-    print(f"\n{int(args.steps):,} agent-steps a case at n = {args.n:,}, seed {args.seed}; "
-          "memory in MiB (RSS and tracemalloc's traced size after the warm-up → at the end)")
+    print(f"\n{int(args.steps):,} agent-steps a case at n = {args.n:,}, seed {args.seed}, "
+          f"{args.autoreset} autoreset; memory in MiB (RSS and tracemalloc's traced size "
+          "after the warm-up → at the end)")
     print(table(results))
+    for r in results:
+        print(r.verdict())
     failed = [r.case for r in results if not r.ok]
     print(f"verdict: {'all ok' if not failed else 'FAILED: ' + ', '.join(failed)} (budget: 0 "
           f"non-finite, 0 crossed, 0 inventory breaches, RSS growth < "
