@@ -21,8 +21,9 @@ blocked by ``max_inventory``, or the first step of a new episode); for the book 
 finite, uncrossed book in the step record (``best`` bid < ``best`` ask); the inventory within
 ±``max_inventory``. The first of each kind of failure is printed with its step, array and
 environment. Memory: the process's RSS (psutil if installed, else ``/proc/self/status``
-``VmRSS``) and tracemalloc's traced size after the warm-up (the first 1% of the steps,
-excluded from the wall time) and at the end, and the peak RSS (``resource``).
+``VmRSS``) and tracemalloc's traced size (tracing from the first reset on) after the warm-up
+(the first 1% of the steps, excluded from the wall time) and at the end, and the peak RSS
+(``resource``).
 
 Prints a table per case: agent-steps, episodes ended, wall time and agent-steps/s (checks,
 action draws and tracemalloc included: this is no speed benchmark), RSS at start and end,
@@ -247,7 +248,6 @@ def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bo
     result = SoakResult(case)
     iterations = max(2, math.ceil(steps / n))
     warmup = max(1, iterations // 100)
-    tracemalloc.start()
     env = MarketMakingVectorEnv(n, market=market, autoreset_mode=autoreset, **kwargs)
     same_step = env.autoreset_mode.value == "SameStep"
     core = env.core
@@ -257,6 +257,7 @@ def soak(case: str, market: str, steps: int, n: int, seed: int = 0, progress: bo
     limit = core.max_inventory * (1 + 1e-12)
     quote_limit = core.max_inventory - core.market.quote_size
     obs, infos = env.reset(seed=seed)
+    tracemalloc.start()  # after the build (a replay recording's takes 3x as long traced)
     result.non_finite += _note(result, "non-finite", -1, "reset obs", ~np.isfinite(obs), obs)
     pending = np.zeros(n, dtype=bool)
     t0 = time.perf_counter()
