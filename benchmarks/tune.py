@@ -158,9 +158,7 @@ def objective(args: argparse.Namespace, trial: optuna.Trial) -> float:
             *budget(args),
             "eval_episodes=0", f"seed={args.seed}", *space, *args.overrides])
     out = OUT / args.name / f"trial-{trial.number}"
-    train(cfg, out)
-    (out / ".hydra").mkdir(exist_ok=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    train(cfg, out)  # with its .hydra/config.yaml, which checkpoint() reads
     kwargs = score_kwargs(args)
     agent = checkpoint(str(out / "model.zip"), 0, cfg.market, kwargs)
     played = run_episodes(agent.policy, args.episodes, seed=VALIDATION_SEED,

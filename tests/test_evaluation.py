@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mmgym.evaluation import report
@@ -287,7 +286,9 @@ def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) 
                  "tensorboard=false",
                  f"checkpoints=[{tmp_path / 'q' / 'qtable.npz'},PPO:{tmp_path / 'ppo/model.zip'}]")
     summary = evaluate(cfg, tmp_path / "eval")
-    assert list(summary.index.unique("policy")) == ["as_inventory", "qtable", "model"]
+    # labelled by their runs' configurations, which training writes beside them
+    assert list(summary.index.unique("policy")) == ["as_inventory", "qlearning-seed0",
+                                                    "ppo-seed0"]
     episodes = pd.read_parquet(tmp_path / "eval" / "episodes.parquet")
 
     def play(policy) -> np.ndarray:
@@ -305,8 +306,8 @@ def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) 
     core = MarketMakingVectorEnv(1).core
     low, high = core.action_low, core.action_high
     by_hand = {
-        "qtable": play(qtable),
-        "model": play(lambda obs, info: offsets_of(
+        "qlearning-seed0": play(qtable),
+        "ppo-seed0": play(lambda obs, info: offsets_of(
             model.predict(stats.normalize_obs(obs), deterministic=True)[0], low, high)),
     }
     for label, pnl in by_hand.items():
@@ -315,7 +316,7 @@ def test_trained_checkpoints_are_evaluated_beside_the_baselines(tmp_path: Path) 
         np.testing.assert_array_equal(evaluated.to_numpy(), pnl, err_msg=label)
         mean_pnl = summary.loc[(label, "mean_pnl"), "value"]
         assert mean_pnl == pytest.approx(pnl.mean(), rel=1e-12)
-    assert not np.array_equal(by_hand["qtable"], by_hand["model"])
+    assert not np.array_equal(by_hand["qlearning-seed0"], by_hand["ppo-seed0"])
 
 
 def test_a_checkpoint_acts_in_the_action_form_it_was_trained_on(tmp_path: Path) -> None:
@@ -323,9 +324,7 @@ def test_a_checkpoint_acts_in_the_action_form_it_was_trained_on(tmp_path: Path) 
     cfg = _train_config("agent=ppo", "market=wide", "total_timesteps=512", "num_envs=2",
                         "agent.kwargs.n_steps=256", "eval_episodes=0",
                         "agent.action_bounds=[0,30]")
-    train(cfg, run)
-    (run / ".hydra").mkdir()
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    train(cfg, run)  # with its .hydra/config.yaml, which tells the checkpoint's action form
     contender = checkpoint(str(run / "model.zip"), 0, cfg.market, env_kwargs(cfg))
     policy = contender.policy
     assert (policy.bounds, policy.model.get_env().unwrapped.core.action_high) == ((0.0, 30.0),

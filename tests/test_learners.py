@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from test_training import config
 
 from mmgym.agents import QLearning
@@ -37,11 +36,9 @@ def _pnl(contender, kwargs: dict) -> np.ndarray:
 
 
 def _train(tmp_path: Path, *overrides: str):
-    """Train a configuration into ``tmp_path`` with its ``.hydra/config.yaml``, as train.py's
-    Hydra run writes it (an evaluation reads the agent's observation and actions there)."""
+    """Train a configuration into ``tmp_path`` (with its ``.hydra/config.yaml``, which an
+    evaluation reads the agent's observation and actions from)."""
     cfg = config(*overrides, "checkpoint_every=0", "eval_episodes=0")
-    (tmp_path / ".hydra").mkdir()
-    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
     train(cfg, tmp_path)
     return cfg
 

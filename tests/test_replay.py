@@ -59,7 +59,7 @@ def hand_file(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("queue_model", ["conservative", "probabilistic"])
 def test_fills_only_when_trades_reach_the_price(hand_file: Path, queue_model: str) -> None:
-    market = ReplayMarket(1, data_path=str(hand_file), dt=1.0, episode_seconds=3.0, start=0.0,
+    market = ReplayMarket(1, data_path=str(hand_file), dt=1.0, episode_seconds=4.0, start=0.0,
                           quote_size=1.0, queue_model=queue_model)
     market.reset(np.ones(1, dtype=bool), np.zeros((1, 1)))
     assert market.mid[0] == 100.0

@@ -24,7 +24,7 @@ SHORT = {"as2008": {"T": 0.25}, "lob": {"episode_seconds": 3.0},
          "wide": {"episode_seconds": 3.0},
          "replay": {"episode_seconds": 3.0, "range": "train"}}
 """Episodes of 30 to 50 steps, so that 100 steps end and restart each env's a few times; the
-replay's in the training range, away from the recording's end (see the xfail below)."""
+replay's in the training range (the recording's end: the test at the bottom)."""
 NEEDS = {"replay-binance": SAMPLE, "replay-lobster": LOBSTER_MESSAGE}
 
 
@@ -86,13 +86,10 @@ def test_check_step_counts_and_locates_each_failure() -> None:
     assert result.non_finite == 4 and result.first["non-finite"].startswith("step 7")
 
 
-@pytest.mark.xfail(raises=IndexError, strict=True,
-                   reason="NextStep autoreset steps an ended env once more before resetting "
-                          "it (mmgym/vector.py, step); a replay env whose window ended at the "
-                          "recording's last step boundary has no next step: IndexError in "
-                          "ReplayMarket.step (found by benchmarks/soak.py)")
 def test_next_step_autoreset_after_the_recordings_last_window(data_dir: Path) -> None:
-    """An episode ending at the recording's last boundary, then the autoreset step."""
+    """An episode ending at the recording's last boundary, then NextStep's autoreset step,
+    which steps the ended env once more before resetting it: the replay holds it (it used to
+    raise an IndexError, found by benchmarks/soak.py)."""
     if not SAMPLE.is_file():
         pytest.skip(f"{SAMPLE} not present")
     env = soak.MarketMakingVectorEnv(1, market="replay", autoreset_mode="NextStep",

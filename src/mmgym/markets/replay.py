@@ -558,7 +558,10 @@ class ReplayMarket:
             quotes, refs = lat.arrive(offsets, self.now[_SIGNED_MID])
         else:
             quotes, refs = offsets, offsets
-        late = _step_envs(quotes, refs, lat.active, self.now, self.pos, self.rec.table,
+        # an env stepped after its episode's last step (a vector env's NextStep autoreset
+        # steps it once more before resetting it) holds: no order, no fill, the mid unchanged
+        ended = self.pos - self.start_pos >= self.horizon_steps
+        late = _step_envs(quotes, refs, lat.active, ended, self.now, self.pos, self.rec.table,
                           self.rec.values, self.order_y, self.order_left, self.order_ahead,
                           self.quote_size, self.rec.tick, self._queue_model,
                           float(self.p.queue_power), bool(self.p.post_only), self.p.levels,
@@ -588,22 +591,28 @@ def _minimum(a: float, b: float) -> float:
 
 
 @njit(cache=True)
-def _step_envs(quotes, refs, delayed, now, pos, table, values, order_y, left, ahead, quote_size,
-               tick, queue_model, queue_power, post_only, levels, mid_before, prices, fills,
-               notional, taker_fills, taker_notional):
+def _step_envs(quotes, refs, delayed, ended, now, pos, table, values, order_y, left, ahead,
+               quote_size, tick, queue_model, queue_power, post_only, levels, mid_before,
+               prices, fills, notional, taker_fills, taker_notional):
     """One step of every environment (the module doc's 1–4), the orders in force ``quotes``
     (with latency, ``delayed``, priced against ``refs``, the signed mids they were sent
     against; without ``post_only`` a crossing order takes the ``levels`` displayed levels it
-    reaches first); returns −1, or the first environment already at the recording's last
-    boundary (then nothing is changed)."""
+    reaches first); an ``ended`` environment (past its episode) holds; returns −1, or the
+    first other environment already at the recording's last boundary (then nothing is
+    changed)."""
     n, n_rows, last_column = now.shape[1], now.shape[0], table.shape[1] - 1
     top = values.shape[0] - 1
     for i in range(n):
-        if pos[i] >= last_column:
+        if pos[i] >= last_column and not ended[i]:
             return i
     looked = np.empty(3)  # queue at t_k, volume traded at y in step k, queue at t_{k+1}
     for i in range(n):
         mid_before[i] = now[_SHOWN, i]
+        if ended[i]:  # past its episode: holds, without an order
+            for s in range(2):
+                prices[s, i] = np.nan
+                fills[s, i] = notional[s, i] = taker_fills[s, i] = taker_notional[s, i] = 0.0
+            continue
         for s in range(2):
             # 1. the order: signed, both sides are ceil(δ ± mid), post-only, or taking what
             # it crosses at the displayed levels' prices, the rest one tick behind them
