@@ -1,1 +1,0 @@
-"""Exchange data: the normalized event format, importers, the ccxt recorder and calibration."""
