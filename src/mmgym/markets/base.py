@@ -14,7 +14,7 @@ gives the same market whatever the batch size, and its draws never depend on the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -84,6 +84,29 @@ class LOBStep(MarketStep):
     trades: np.ndarray
     book_traded: np.ndarray
     event: np.ndarray
+
+
+class BookRecord(NamedTuple):
+    """The arrays of a :class:`LOBStep` that a book market's compiled step fills, passed to
+    it as one tuple (:meth:`of`)."""
+
+    mid_before: np.ndarray
+    prices: np.ndarray
+    fills: np.ndarray
+    notional: np.ndarray
+    best: np.ndarray
+    depth: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+    trades: np.ndarray
+    book_traded: np.ndarray
+    taker_fills: np.ndarray
+    taker_notional: np.ndarray
+
+    @classmethod
+    def of(cls, rec: LOBStep) -> BookRecord:
+        """The arrays of the step record ``rec``."""
+        return cls(*(getattr(rec, name) for name in cls._fields))
 
 
 class Market(Protocol):

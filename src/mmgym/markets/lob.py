@@ -92,7 +92,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import LOBStep
+from mmgym.markets.base import BookRecord, LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
@@ -362,9 +362,7 @@ class LOBMarket:
             _Book(self.depth, self.best, self.fundamental, self.event, self.event_dir,
                   self.order_y, self.order_lots, self.order_ahead, self._rate_table,
                   np.zeros((n, 2, L + 2)), self.mid),
-            _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
-                    rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
-                    rec.taker_fills, rec.taker_notional),
+            BookRecord.of(rec),
         )
         self._state = new_state(*self._kernel_args)
 
@@ -467,23 +465,6 @@ class _Book(NamedTuple):
     rate_table: np.ndarray  # (rows, 2, L + 2) the rates by fundamental–mid gap (see _rates)
     own_rates: np.ndarray  # (n, 2, L + 2) the rates of a gap the table does not hold
     mid: np.ndarray  # (n,) price units
-
-
-class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
-
-    mid_before: np.ndarray
-    prices: np.ndarray
-    fills: np.ndarray
-    notional: np.ndarray
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-    taker_fills: np.ndarray
-    taker_notional: np.ndarray
 
 
 class _Scratch(NamedTuple):

@@ -121,7 +121,7 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import LOBStep
+from mmgym.markets.base import BookRecord, LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
@@ -337,23 +337,6 @@ class _Book(NamedTuple):
     mid: np.ndarray  # (n,) price units
 
 
-class _Record(NamedTuple):
-    """The arrays of the step record (:class:`~mmgym.markets.base.LOBStep`) the kernel fills."""
-
-    mid_before: np.ndarray
-    prices: np.ndarray
-    fills: np.ndarray
-    notional: np.ndarray
-    best: np.ndarray
-    depth: np.ndarray
-    buy_volume: np.ndarray
-    sell_volume: np.ndarray
-    trades: np.ndarray
-    book_traded: np.ndarray
-    taker_fills: np.ndarray
-    taker_notional: np.ndarray
-
-
 class _Scratch(NamedTuple):
     """Per-book values one phase of the step leaves for a later one."""
 
@@ -456,9 +439,7 @@ class WideMarket:
             _Book(self.depth, self.best, self.fundamental, self.consensus, self.anchor,
                   self.event, self.event_dir, self.order_y, self.order_lots, self.order_ahead,
                   self.mid),
-            _Record(rec.mid_before, rec.prices, rec.fills, rec.notional, rec.best, rec.depth,
-                    rec.buy_volume, rec.sell_volume, rec.trades, rec.book_traded,
-                    rec.taker_fills, rec.taker_notional),
+            BookRecord.of(rec),
         )
 
     def params(self) -> dict[str, Any]:
