@@ -12,6 +12,7 @@ of the user's own configs (``<dir>/market/<name>.yaml``, ...).
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from pathlib import Path
 
 import hydra
@@ -25,46 +26,33 @@ CONF_PATH = f"pkg://{CONF_MODULE}"
 """Hydra's search path of the configs."""
 
 
-def _train(cfg: DictConfig) -> None:
-    from mmgym.kit.training import train as run
+def _main(config_name: str, module: str, function: str,
+          errors: tuple[type[Exception], ...]) -> None:
+    """Run ``module.function(cfg, run directory)`` as a Hydra application on
+    ``conf/<config_name>.yaml``; an error of ``errors`` ends it with one ``error: ...`` line.
+    The module is imported once the configuration is composed, so ``--help`` stays quick."""
+    register()
 
-    try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except ConfigError as e:
-        sys.exit(f"error: {e}")
+    def task(cfg: DictConfig) -> None:
+        run = getattr(import_module(module), function)
+        try:
+            run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        except errors as e:
+            sys.exit(f"error: {e}")
+
+    hydra.main(config_path=CONF_PATH, config_name=config_name, version_base="1.3")(task)()
 
 
 def train() -> None:
     """Train an agent (Hydra main; see ``conf/config.yaml``)."""
-    register()
-    hydra.main(config_path=CONF_PATH, config_name="config", version_base="1.3")(_train)()
-
-
-def _evaluate(cfg: DictConfig) -> None:
-    from mmgym.kit.compare import evaluate as run
-
-    try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (ConfigError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    _main("config", "mmgym.kit.training", "train", (ConfigError,))
 
 
 def evaluate() -> None:
     """Compare policies on common seeded episodes (Hydra main; see ``conf/evaluate.yaml``)."""
-    register()
-    hydra.main(config_path=CONF_PATH, config_name="evaluate", version_base="1.3")(_evaluate)()
-
-
-def _fit(cfg: DictConfig) -> None:
-    from mmgym.kit.fit import fit as run
-
-    try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (ConfigError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    _main("evaluate", "mmgym.kit.compare", "evaluate", (ConfigError, ValueError))
 
 
 def fit() -> None:
     """Fit a supervised model on a policy's fills (Hydra main; see ``conf/fit.yaml``)."""
-    register()
-    hydra.main(config_path=CONF_PATH, config_name="fit", version_base="1.3")(_fit)()
+    _main("fit", "mmgym.kit.fit", "fit", (ConfigError, ValueError))
