@@ -43,7 +43,9 @@ def test_make_vec_entry_point(env_id: str) -> None:
     assert rew.shape == term.shape == trunc.shape == (4,)
     assert rew.dtype == np.float64 and term.dtype == trunc.dtype == np.bool_
     assert set(INFO_KEYS) <= set(info)
-    assert all(info[k].shape == (4,) and info["_" + k].all() for k in INFO_KEYS)
+    assets = env.unwrapped.core.assets  # a multi-asset env's info: one column per asset
+    shape = (4,) if assets == 1 else (4, assets)
+    assert all(info[k].shape == shape and info["_" + k].all() for k in INFO_KEYS)
 
 
 def test_single_env_info_and_spaces() -> None:

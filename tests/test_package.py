@@ -29,7 +29,8 @@ def test_import_mmgym_registers_the_ids_and_loads_nothing_heavy() -> None:
     loaded, ids = out.stdout.splitlines()
     assert loaded == "[]"
     assert ids == str(sorted(["mmgym/AvellanedaStoikov-v0", "mmgym/LOBReplay-v0",
-                              "mmgym/MarketMaking-v0", "mmgym/WideSpread-v0"]))
+                              "mmgym/MarketMaking-v0", "mmgym/MultiAsset-v0",
+                              "mmgym/WideSpread-v0"]))
 
 
 def test_the_env_classes_load_on_first_use() -> None:

@@ -36,7 +36,7 @@ def transition(**fields) -> Transition:
 def test_registry_holds_the_public_names() -> None:
     assert set(REWARDS) == {"pnl", "pnl_minus_inventory_penalty", "running_inventory_penalty",
                             "cara_utility", "asymmetric_dampened_pnl", "differential_sharpe",
-                            "realized_spread"}
+                            "realized_spread", "portfolio_inventory_penalty"}
 
 
 def test_pnl_and_quadratic_penalty() -> None:
@@ -144,6 +144,9 @@ PARAMS = {
     "asymmetric_dampened_pnl": {"eta": 0.4},
     "differential_sharpe": {"eta": 0.1},
     "realized_spread": {"horizon": 0.03, "inventory_penalty": 0.05},  # 6 steps on as2008
+    # one asset: φ·q² and (γ/2)·c·q²·dt
+    "portfolio_inventory_penalty": {"inventory_penalty": 0.02, "risk_aversion": 0.5,
+                                    "covariance": [[0.3]]},
 }
 
 
@@ -168,6 +171,10 @@ class HandReward:
             return d["pnl"]
         if self.name == "pnl_minus_inventory_penalty":
             return d["pnl"] - p["inventory_penalty"] * q**2
+        if self.name == "portfolio_inventory_penalty":
+            c = p["covariance"][0][0]
+            return (d["pnl"] - p["inventory_penalty"] * q**2
+                    - 0.5 * p["risk_aversion"] * c * q**2 * self.dt)
         if self.name == "running_inventory_penalty":
             return d["pnl"] - p["phi"] * q0**2 * self.dt - p["alpha"] * q**2 * terminated
         if self.name == "cara_utility":

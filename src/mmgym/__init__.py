@@ -9,6 +9,7 @@ torch; the env classes load on first use):
 | ``mmgym/MarketMaking-v0`` | ``lob``: L2 order book with informed flow, BTCUSDT's one-tick spread |
 | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: Avellaneda & Stoikov (2008), section 3.3 |
 | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded order book (``data_path=...``) |
+| ``mmgym/MultiAsset-v0`` | ``multi_asset``: N lead–lag correlated books (``wide`` legs) |
 
 each with an entry point (``gym.make``) and a vector entry point
 (``gym.make_vec(..., vectorization_mode="vector_entry_point")``).
@@ -39,6 +40,7 @@ ENV_IDS: dict[str, str] = {
     "mmgym/MarketMaking-v0": "lob",
     "mmgym/AvellanedaStoikov-v0": "as2008",
     "mmgym/LOBReplay-v0": "replay",
+    "mmgym/MultiAsset-v0": "multi_asset",
 }
 """Registered environment ids and the market each one runs."""
 

@@ -63,17 +63,20 @@ class Accounts:
             negative is a rebate.
         taker_fee_bps: fee on the notional of its taker fills, in basis points; negative is a
             rebate.
+        table, changes: zeroed arrays of shape ``(len(INFO_KEYS), n)`` and ``(5, n)`` to keep
+            the state in (views of a multi-asset core's arrays), or None for new ones.
     """
 
-    def __init__(self, n: int, maker_fee_bps: float, taker_fee_bps: float = 0.0) -> None:
+    def __init__(self, n: int, maker_fee_bps: float, taker_fee_bps: float = 0.0,
+                 table: np.ndarray | None = None, changes: np.ndarray | None = None) -> None:
         self.fee_rate = maker_fee_bps * 1e-4
         self.taker_fee_rate = taker_fee_bps * 1e-4
-        self.table = np.zeros((len(INFO_KEYS), n))
+        self.table = np.zeros((len(INFO_KEYS), n)) if table is None else table
         (
             self.inventory, self.cash, self.mid, self.pnl, self.pnl_spread, self.pnl_inventory,
             self.fees, self.bid_fill, self.ask_fill, self.bid_price, self.ask_price,
         ) = self.table
-        self.changes = np.zeros((5, n))
+        self.changes = np.zeros((5, n)) if changes is None else changes
         (
             self.inventory_before, self.pnl_change, self.spread_change,
             self.inventory_pnl_change, self.fees_change,

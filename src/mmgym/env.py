@@ -189,10 +189,12 @@ class MarketMakingEnv(gym.Env):
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended")
         a = np.asarray(action)
-        if a.shape != (2,):
-            raise ValueError(f"action: shape {a.shape}, expected (2,) (bid offset, ask offset)")
         core = self.core
-        reward = float(core.step(a.reshape(1, 2))[0])
+        if a.shape != (2 * core.assets,):
+            raise ValueError(f"action: shape {a.shape}, expected {(2 * core.assets,)} (bid "
+                             "offset, ask offset" + (")" if core.assets == 1 else
+                                                     " of each asset in turn)"))
+        reward = float(core.step(a.reshape(1, -1))[0])
         terminated = bool(core.terminated[0])
         self._needs_reset = terminated
         return core.obs[0].copy(), reward, terminated, False, core.info_row(0)

@@ -97,7 +97,8 @@ class StepInfos(Sequence[dict[str, Any]]):
         table when none was)."""
         dicts = self._dicts
         if not self._built:
-            dicts[:] = ([dict(zip(INFO_KEYS, row, strict=True)) for row in self.table.T.tolist()]
+            dicts[:] = ([dict(zip(INFO_KEYS, row, strict=True))
+                         for row in np.moveaxis(self.table, 1, 0).tolist()]
                         if self._full else [{} for _ in dicts])
             for i in self._ended:
                 dicts[i] = self._build(i)
@@ -148,7 +149,7 @@ class MarketMakingSB3VecEnv(VecEnv):
         self.render_mode = None
         super().__init__(self.core.n, observation_space(self.core), action_space(self.core))
         self._actions: np.ndarray | None = None
-        self._infos = self.reset_infos = StepInfos(self.core.accounts.table.copy())
+        self._infos = self.reset_infos = StepInfos(self.core.info_table())
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -166,7 +167,7 @@ class MarketMakingSB3VecEnv(VecEnv):
                         episodes=[options.get("episode") for options in self._options])
         self._reset_seeds()
         self._reset_options()
-        self._infos = self.reset_infos = StepInfos(self.core.accounts.table.copy())
+        self._infos = self.reset_infos = StepInfos(self.core.info_table())
         return self.core.obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -176,12 +177,12 @@ class MarketMakingSB3VecEnv(VecEnv):
         core = self.core
         rewards = core.step(self._actions).copy()
         dones = core.terminated.copy()
-        table = core.accounts.table.copy()
+        table = core.info_table()
         if dones.any():
             self._infos = StepInfos(table, dones, core.obs.copy(), full=self._info_dicts)
             core.reset(mask=dones)
             starts = self.reset_infos.table.copy()
-            starts[:, dones] = core.accounts.table[:, dones]
+            starts[:, dones] = core.info_table()[:, dones]
             self.reset_infos = StepInfos(starts)
         else:
             self._infos = StepInfos(table, full=self._info_dicts)

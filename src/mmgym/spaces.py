@@ -9,20 +9,26 @@ from mmgym.core import MarketMakingCore
 
 
 def action_space(core: MarketMakingCore) -> spaces.Box:
-    """``Box`` of (bid offset, ask offset) from the mid, in the market's offset unit, or in
-    [−1, 1] with the core's ``normalize_actions``; the upper bound withdraws a side."""
+    """``Box`` of (bid offset, ask offset) from the mid per asset (``2·N`` entries), in the
+    market's offset unit, or in [−1, 1] with the core's ``normalize_actions``; the upper
+    bound withdraws a side."""
     low, high = (-1.0, 1.0) if core.normalize_actions else (core.action_low, core.action_high)
-    return spaces.Box(low=np.full(2, low, dtype=np.float32),
-                      high=np.full(2, high, dtype=np.float32), dtype=np.float32)
+    width = 2 * core.assets
+    return spaces.Box(low=np.full(width, low, dtype=np.float32),
+                      high=np.full(width, high, dtype=np.float32), dtype=np.float32)
 
 
 def observation_space(core: MarketMakingCore) -> spaces.Box:
-    """``Box`` of the named features, with the bounds each feature declares."""
-    return spaces.Box(
-        low=np.array([f.low for f in core.features], dtype=np.float32),
-        high=np.array([f.high for f in core.features], dtype=np.float32),
-        dtype=np.float32,
-    )
+    """``Box`` of the named features, with the bounds each feature declares (the assets'
+    features, then the portfolio's)."""
+    low = [f.low for fs in core.leg_features for f in fs]
+    high = [f.high for fs in core.leg_features for f in fs]
+    for f in core.portfolio_features:
+        lo, hi = f.bounds(core.assets)
+        low += lo
+        high += hi
+    return spaces.Box(low=np.array(low, dtype=np.float32),
+                      high=np.array(high, dtype=np.float32), dtype=np.float32)
 
 
 def offsets_of(actions: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -105,7 +105,7 @@ class MarketMakingVectorEnv(VectorEnv):
         pending = self._autoreset
         if pending.any():
             actions = np.array(actions, dtype=np.float64)
-            if actions.shape == (self.num_envs, 2):
+            if actions.shape == (self.num_envs, 2 * core.assets):
                 actions[pending] = 0.0
         rewards = core.step(actions).copy()
         terminated = core.terminated.copy()
@@ -129,7 +129,7 @@ class MarketMakingVectorEnv(VectorEnv):
         return core.obs.copy(), rewards, terminated, self._truncated.copy(), infos
 
     def _infos(self) -> dict[str, np.ndarray]:
-        table = self.core.accounts.table.copy()
+        table = self.core.info_table()
         infos: dict[str, np.ndarray] = {}
         for key, row in zip(INFO_KEYS, table, strict=True):
             infos[key] = row

@@ -10,6 +10,7 @@
 | ``ofi`` | order-flow imbalance (Cont–Kukanov–Stoikov) | best-level queues | with a book |
 | ``vpin`` | VPIN (Easley–López de Prado–O'Hara) | [0, 1] | with a book |
 | ``microprice`` | weighted mid − mid | ticks | with a book |
+| ``mid_return`` | log return of the mid over a window | bps | all |
 | ``spread`` | best ask − best bid | ticks | with a book |
 | ``trade_rate`` | market orders per second | 1/s | with a book |
 | ``cumulative_delta`` | buy − sell volume since the start | max_inventory | with a book |
@@ -35,6 +36,7 @@ from mmgym.features.market import (
     GarmanKlass,
     Imbalance,
     Microprice,
+    MidReturn,
     QueuePressure,
     Spread,
     SpreadZScore,
@@ -54,6 +56,7 @@ for _feature in (
         OFI,
         VPINFeature,
         Microprice,
+        MidReturn,
         Spread,
         TradeArrivalRate,
         CumulativeDeltaFeature,

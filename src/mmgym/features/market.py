@@ -147,6 +147,35 @@ class GarmanKlass(MidVolatility):
         self.estimator = GarmanKlassVolatility(len(out), bar_steps, n_bars)
         self.scale = 1e4 / math.sqrt(bar_steps * market.dt)
 
+class MidReturn(Feature):
+    """The mid's log return over the last ``window`` steps (fewer since the reset), in basis
+    points: ln(mid_t / mid_{t−window})·10⁴, 0 at the reset; the sum of the steps' log returns
+    in a :class:`~mmgym.features.flow.RollingSum`. Momentum of one asset, and in a
+    multi-asset market the lead of another's (:mod:`mmgym.markets.multi`)."""
+
+    name: ClassVar[str] = "mid_return"
+
+    def __init__(self, out: np.ndarray, market: Market, window: int = 20) -> None:
+        super().__init__(out, market)
+        window = check_number("mid_return.window", window, low=1, integer=True)
+        self.sums = RollingSum(len(out), window)
+        self._prev = np.ones(len(out))
+        self._change = np.zeros((1, len(out)))
+
+    def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
+        self.sums.reset(mask)
+        self._prev[mask] = inputs.market.mid[mask]
+        self.out[mask] = 0.0
+
+    def update(self, inputs: FeatureInputs) -> None:
+        mid = inputs.market.mid
+        np.divide(mid, self._prev, out=self._change[0])
+        np.log(self._change[0], out=self._change[0])
+        self._prev[...] = mid
+        self.sums.push(self._change)
+        np.multiply(self.sums.sums[0], 1e4, out=self.out)
+
+
 class Microprice(Feature):
     """Weighted mid minus mid, in ticks (positive: the bid queue is the heavier one)."""
 

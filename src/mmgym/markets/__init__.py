@@ -7,11 +7,12 @@ from typing import Any
 from mmgym.markets.as2008 import AS2008Market, AS2008Params
 from mmgym.markets.base import LOBStep, Market, MarketStep
 from mmgym.markets.lob import LOBMarket, LOBParams
+from mmgym.markets.multi import MultiAssetMarket, MultiAssetParams
 from mmgym.markets.replay import ReplayMarket, ReplayParams
 from mmgym.markets.wide import WideMarket, WideParams
 from mmgym.registry import MARKETS
 
-for _market in (AS2008Market, LOBMarket, ReplayMarket, WideMarket):
+for _market in (AS2008Market, LOBMarket, ReplayMarket, WideMarket, MultiAssetMarket):
     MARKETS.add(_market)
 
 
@@ -30,6 +31,8 @@ __all__ = [
     "LOBStep",
     "Market",
     "MarketStep",
+    "MultiAssetMarket",
+    "MultiAssetParams",
     "ReplayMarket",
     "ReplayParams",
     "WideMarket",

@@ -136,6 +136,15 @@ class AS2008Market:
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
 
+    def value(self) -> np.ndarray:
+        """The latent value of each environment, the mid, price units (a new array)."""
+        return self.mid.copy()
+
+    def shift_value(self, delta: np.ndarray) -> None:
+        """Move each environment's mid by ``delta`` (price units), as part of the step just
+        taken (:mod:`mmgym.markets.multi`)."""
+        self.mid += delta
+
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         self.mid[mask] = self.p.s0
         self.latency.reset(mask)

@@ -369,6 +369,16 @@ class LOBMarket:
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
 
+    def value(self) -> np.ndarray:
+        """The latent value of each environment, the fundamental, price units (a new array)."""
+        return self.fundamental * self.p.tick
+
+    def shift_value(self, delta: np.ndarray) -> None:
+        """Move each environment's fundamental by ``delta`` (price units): a value move from
+        outside the book (:mod:`mmgym.markets.multi`), acted on from the next step as the
+        market's own information events are."""
+        self.fundamental += delta / self.p.tick
+
     def hidden_state(self) -> dict[str, np.ndarray]:
         """What the market knows and the agents do not, for diagnostics (the ``oracle``
         policy): the fundamental, the mid and the best quotes in price units, whether an

@@ -20,6 +20,7 @@ from mmgym.rewards.builtin import (
     RealizedSpread,
     RunningInventoryPenalty,
 )
+from mmgym.rewards.portfolio import PortfolioInventoryPenalty, PortfolioTransition
 from mmgym.validation import ConfigError, make_registered
 
 for _reward in (
@@ -30,6 +31,7 @@ for _reward in (
         AsymmetricDampenedPnL,
         DifferentialSharpe,
         RealizedSpread,
+        PortfolioInventoryPenalty,
 ):
     REWARDS.add(_reward)
 DEFAULT_REWARD = PnLMinusInventoryPenalty.name
@@ -70,6 +72,8 @@ __all__ = [
     "DifferentialSharpe",
     "PnL",
     "PnLMinusInventoryPenalty",
+    "PortfolioInventoryPenalty",
+    "PortfolioTransition",
     "RealizedSpread",
     "RewardFn",
     "RunningInventoryPenalty",
