@@ -23,7 +23,9 @@ measured side by side on a noisy machine) of:
 Budgets on this 2-core machine: ``as2008`` single env >= 25,000 steps/s, n = 1,000 >= 12
 million agent-steps/s, n = 10,000 >= 15 million; ``lob`` (default features) single env >=
 10,000 steps/s, n = 1,000 >= 1 million; ``wide`` (default features) single env >= 30,000
-steps/s, n = 1,000 >= 1.5 million. In every market the SB3 adapter's step costs at most 1.5x
+steps/s, n = 1,000 >= 1.5 million; ``multi_asset`` (two ``wide`` assets, default features)
+single env >= 10,000 steps/s, n = 1,000 >= 0.7 million env-steps/s (an env-step steps both
+assets). In every market the SB3 adapter's step costs at most 1.5x
 the vector env's at n = 1,000 (``cost/vector`` of ``sb3 n=1000``). The ``replay`` market needs
 a recording and is measured by ``benchmarks/data.py``.
 
@@ -50,10 +52,12 @@ BUDGETS: dict[str, dict[str, float]] = {
     "as2008": {"single": 25_000, "n=1000": 12e6, "n=10000": 15e6},
     "lob": {"single": 10_000, "n=1000": 1e6},
     "wide": {"single": 30_000, "n=1000": 1.5e6},
+    "multi_asset": {"single": 10_000, "n=1000": 0.7e6},
 }
 SB3_COST_BUDGET = 1.5
 """The SB3 adapter's step at n = 1,000 costs at most this multiple of the vector env's."""
-SIZES: dict[str, list[int]] = {"as2008": [1_000, 10_000], "lob": [1_000], "wide": [1_000]}
+SIZES: dict[str, list[int]] = {"as2008": [1_000, 10_000], "lob": [1_000], "wide": [1_000],
+                               "multi_asset": [1_000]}
 
 
 def _time(fn: Callable[[], int]) -> float:

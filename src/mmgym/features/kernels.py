@@ -248,3 +248,19 @@ def spread_zscore(best: np.ndarray, tick: float, values: np.ndarray, buf: np.nda
             out[i] = 0.0
         else:
             out[i] = (c * s - sums[0, i]) / math.sqrt(c * num / (c - 1.0))
+
+
+@njit(cache=True)
+def window_log_return(mid: np.ndarray, ring: np.ndarray, age: np.ndarray,
+                      out: np.ndarray) -> None:
+    """:class:`~mmgym.features.market.MidReturn`'s update: for each environment, its log mid
+    into its ring of the last ``window + 1`` (``ring.shape[0]``) and ``out`` the log return
+    over the last ``window`` steps (since the reset while fewer), in basis points; ``age``
+    counts its steps since the reset (its mid at the reset is slot 0)."""
+    depth = ring.shape[0]
+    for i in range(mid.shape[0]):
+        k = age[i] + 1
+        x = math.log(mid[i])
+        ring[k % depth, i] = x
+        out[i] = (x - ring[max(k - depth + 1, 0) % depth, i]) * 1e4
+        age[i] = k

@@ -19,7 +19,13 @@ import numpy as np
 from mmgym.features.base import Feature, FeatureInputs
 from mmgym.features.book import microprice, safe_ratio
 from mmgym.features.flow import VPIN, CumulativeDelta, OrderFlowImbalance, RollingSum, TradeRate
-from mmgym.features.kernels import depth_imbalance, depth_ratio, queue_pressure, spread_zscore
+from mmgym.features.kernels import (
+    depth_imbalance,
+    depth_ratio,
+    queue_pressure,
+    spread_zscore,
+    window_log_return,
+)
 from mmgym.features.volatility import GarmanKlassVolatility, RealizedVolatility
 from mmgym.markets.base import Market
 from mmgym.validation import check_number
@@ -149,8 +155,8 @@ class GarmanKlass(MidVolatility):
 
 class MidReturn(Feature):
     """The mid's log return over the last ``window`` steps (fewer since the reset), in basis
-    points: ln(mid_t / mid_{t−window})·10⁴, 0 at the reset; the sum of the steps' log returns
-    in a :class:`~mmgym.features.flow.RollingSum`. Momentum of one asset, and in a
+    points: ln(mid_t / mid_{t−window})·10⁴, 0 at the reset; kept exactly, from a ring of
+    each environment's last ``window + 1`` log mids. Momentum of one asset, and in a
     multi-asset market the lead of another's (:mod:`mmgym.markets.multi`)."""
 
     name: ClassVar[str] = "mid_return"
@@ -158,22 +164,16 @@ class MidReturn(Feature):
     def __init__(self, out: np.ndarray, market: Market, window: int = 20) -> None:
         super().__init__(out, market)
         window = check_number("mid_return.window", window, low=1, integer=True)
-        self.sums = RollingSum(len(out), window)
-        self._prev = np.ones(len(out))
-        self._change = np.zeros((1, len(out)))
+        self._ring = np.zeros((window + 1, len(out)))
+        self._age = np.zeros(len(out), dtype=np.int64)
 
     def reset(self, mask: np.ndarray, inputs: FeatureInputs) -> None:
-        self.sums.reset(mask)
-        self._prev[mask] = inputs.market.mid[mask]
+        self._ring[0, mask] = np.log(inputs.market.mid[mask])
+        self._age[mask] = 0
         self.out[mask] = 0.0
 
     def update(self, inputs: FeatureInputs) -> None:
-        mid = inputs.market.mid
-        np.divide(mid, self._prev, out=self._change[0])
-        np.log(self._change[0], out=self._change[0])
-        self._prev[...] = mid
-        self.sums.push(self._change)
-        np.multiply(self.sums.sums[0], 1e4, out=self.out)
+        window_log_return(inputs.market.mid, self._ring, self._age, self.out)
 
 
 class Microprice(Feature):

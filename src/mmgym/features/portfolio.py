@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 from mmgym.validation import ConfigError
 
@@ -113,7 +114,7 @@ class RelativeVolatility(PortfolioFeature):
             raise ConfigError(f"portfolio_features: 'relative_volatility' reads each asset's "
                               f"'volatility', which the features {list(names)} lack")
         F, j = len(names), names.index("volatility")
-        self._columns = [a * F + j for a in range(core.assets)]
+        self._columns = np.array([a * F + j for a in range(core.assets)], dtype=np.int64)
         self._obs = core.obs
 
     @classmethod
@@ -124,10 +125,21 @@ class RelativeVolatility(PortfolioFeature):
         return tuple(f"{self.name}_{a}" for a in range(assets))
 
     def update(self) -> None:
-        vol = self._obs[:, self._columns]
-        mean = vol.mean(axis=1, keepdims=True)
-        np.divide(vol, mean, out=self.out, where=mean > 0)
-        self.out[(mean <= 0)[:, 0]] = 1.0
+        _relative(self._obs, self._columns, self.out)
+
+
+@njit(cache=True)
+def _relative(obs: np.ndarray, columns: np.ndarray, out: np.ndarray) -> None:
+    """``out[i, a] = obs[i, columns[a]] / mean_b obs[i, columns[b]]`` (1 where the mean is
+    not positive)."""
+    N = columns.shape[0]
+    for i in range(obs.shape[0]):
+        total = 0.0
+        for a in range(N):
+            total += obs[i, columns[a]]
+        mean = total / N
+        for a in range(N):
+            out[i, a] = obs[i, columns[a]] / mean if mean > 0 else 1.0
 
 
 PORTFOLIO_FEATURES: dict[str, type[PortfolioFeature]] = {
