@@ -16,17 +16,18 @@ N_ENVS, SEED, EPISODES = 3, 7, 2
 KEYS = ("obs", "reward", "bid_fill", "ask_fill", "mid", "pnl", "bid_price")
 
 
-def _actions(horizon: int) -> np.ndarray:
-    """Test actions [env, episode, step, side], around the AS quotes, some through the mid."""
-    return np.random.default_rng(0).uniform(-0.5, 2.5, (N_ENVS, EPISODES, horizon, 2))
+def _actions(horizon: int, width: int = 2) -> np.ndarray:
+    """Test actions [env, episode, step, side (per asset)], around the AS quotes, some
+    through the mid."""
+    return np.random.default_rng(0).uniform(-0.5, 2.5, (N_ENVS, EPISODES, horizon, width))
 
 
 def _record(traj: dict, obs, reward, info, i=None) -> None:
     pick = (lambda v: v) if i is None else (lambda v: v[i])
     traj["obs"].append(np.array(pick(obs)))
     traj["reward"].append(float(pick(reward)))
-    for k in KEYS[2:]:
-        traj[k].append(float(pick(info[k]) if i is None else info[k][i]))
+    for k in KEYS[2:]:  # floats, or one per asset in a multi-asset env
+        traj[k].append(np.array(pick(info[k]) if i is None else info[k][i], dtype=float))
 
 
 def _new() -> dict:
@@ -100,6 +101,14 @@ def sb3_adapter(market: str, acts: np.ndarray, **kwargs) -> list[dict]:
                                  "cancel_latency_steps": 3,
                                  "queue_model": "conservative", "requote_rate": 0.5,
                                  "event_rate": 0.5}),
+        ("mmgym/MultiAsset-v0", {"episode_seconds": 20.0, "lag_steps": 7, "beta": 0.8,
+                                 "event_rate": 0.5,
+                                 "feature_params": {"vpin": {"bucket_volume": 200.0}}}),
+        ("mmgym/MultiAsset-v0", {"leg": "lob", "assets": 3, "episode_seconds": 20.0,
+                                 "beta": [1.0, -0.5], "lag_steps": [0, 12],
+                                 "asset_params": [{}, {"entry_latency_steps": 2},
+                                                  {"event_rate": 0.0}]}),
+        ("mmgym/MultiAsset-v0", {"leg": "as2008", "max_inventory": 3, "lag_steps": 3}),
     ],
 )
 def test_single_vector_and_sb3_agree_bit_for_bit(env_id: str, kwargs: dict) -> None:
@@ -116,14 +125,14 @@ def test_replay_views_agree_bit_for_bit(tmp_path: Path, queue_model: str) -> Non
 
 
 def _check_views(env_id: str, kwargs: dict) -> None:
-    acts = _actions(200)
+    acts = _actions(200, 2 * gym.make(env_id, **kwargs).unwrapped.core.assets)
     views = {
         "single": single_env(env_id, acts, **kwargs),
         "vector": vector_env(env_id, acts, **kwargs),
         "sb3": sb3_adapter(mmgym.ENV_IDS[env_id], acts, **kwargs),
     }
     ref = views["single"]
-    assert sum(sum(t["bid_fill"]) for t in ref) > 0  # the episodes do trade
+    assert np.all(sum(np.sum(t["bid_fill"], axis=0) for t in ref) > 0)  # every asset trades
     for name, trajs in views.items():
         for i in range(N_ENVS):
             for k in ref[i]:

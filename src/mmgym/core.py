@@ -129,6 +129,7 @@ class MarketMakingCore:
             + list(COMMON_PARAMS),
         )
         self.market = make_market(market, self.n, **market_params)
+        self._multi = hasattr(self.market, "legs")
         self.legs: tuple[Market, ...] = tuple(getattr(self.market, "legs", (self.market,)))
         self.assets = N = len(self.legs)
         if max_inventory is None:
@@ -188,7 +189,7 @@ class MarketMakingCore:
         self._ended_at = at >= self.horizon_steps
         # a side is not quoted when its full fill would take |q| past max_inventory
         self._quote_limit = np.array([self.max_inventory - m.quote_size for m in self.legs])
-        records = self.market.step_record if N > 1 else (self.market.step_record,)
+        records = self.market.step_record if self._multi else (self.market.step_record,)
         self.leg_transitions = tuple(
             Transition(
                 pnl_change=acc.pnl_change,
@@ -312,12 +313,12 @@ class MarketMakingCore:
         """
         offsets = self.offsets(actions)
         uniforms = self.streams.step_uniforms()
-        if self.assets == 1:
-            self.accounts.settle(self.market.step(offsets, uniforms))
-        else:
-            records = self.market.step(offsets, uniforms)
+        if self._multi:
+            records = self.market.step(self._offsets, uniforms)
             for acc, rec in zip(self.leg_accounts, records, strict=True):
                 acc.settle(rec)
+        else:
+            self.accounts.settle(self.market.step(offsets, uniforms))
         _advance_clock(
             self.streams.steps, self._remaining_at, self._ended_at, self.time_remaining,
             self.terminated,

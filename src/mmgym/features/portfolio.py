@@ -87,7 +87,7 @@ class Hedge(PortfolioFeature):
             beta = betas()
         b = np.asarray(beta, dtype=float)
         if b.shape != (N,) or not np.isfinite(b).all():
-            raise ConfigError(f"feature_params.hedge.beta={list(np.atleast_1d(beta))!r}: "
+            raise ConfigError(f"feature_params.hedge.beta={beta!r}: "
                               f"expected {N} finite numbers, one per asset (the leader's 1)")
         self.beta = b
         self._scale = -b / core.max_inventory
