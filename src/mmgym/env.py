@@ -32,6 +32,7 @@ class MarketMakingEnv(gym.Env):
     | ``mmgym/MarketMaking-v0`` | ``lob``: L2 book, informed flow | see Observation Space |
     | ``mmgym/AvellanedaStoikov-v0`` | ``as2008``: A–S (2008), §3.3 | inventory, time_remaining |
     | ``mmgym/LOBReplay-v0`` | ``replay``: a recorded book (``data_path``) | as ``lob`` |
+    | ``mmgym/MultiAsset-v0`` | ``multi_asset``: N lead–lag books | per asset, + portfolio |
 
     ``wide`` (:mod:`mmgym.markets.wide`, the default of the training kit) is the sparse book
     of a small-tick equity, calibrated to the LOBSTER AMZN sample (0.01 USD tick, 100-share
@@ -51,6 +52,11 @@ class MarketMakingEnv(gym.Env):
     ``range`` names: ``all`` (the default), ``train`` (before the split, at ``split_fraction``
     of its time span, 0.7, or ``split_seconds`` after its first event) or ``eval`` (after
     it), so that an agent can be evaluated on windows it never trained on.
+
+    ``multi_asset`` (:mod:`mmgym.markets.multi`) is ``N`` of these books (``leg``: ``wide`` by
+    default, or ``lob``, ``as2008``, ``replay``), asset 0 the leader and each follower's latent
+    value moving by ``beta`` times the leader's moves ``lag_steps`` steps later; see
+    "Multi-asset" below for how the spaces, the reward and ``info`` extend.
 
     ## Action Space
 
@@ -130,6 +136,27 @@ class MarketMakingEnv(gym.Env):
     pnl_inventory − fees), this step's ``bid_fill``/``ask_fill`` (sizes) and the quotes in
     force ``bid_price``/``ask_price`` (NaN: not quoted).
 
+    ## Multi-asset
+
+    With ``N`` assets (``mmgym/MultiAsset-v0``), every asset is quoted and booked on its own,
+    one environment holding them all:
+
+    | | shape | layout |
+    |---|---|---|
+    | action | ``(2·N,)`` | ``[2a]``, ``[2a + 1]``: asset ``a``'s bid, ask offset |
+    | observation | ``(N·F + P,)`` | asset ``a``'s ``F`` features, then ``P`` portfolio ones |
+    | reward | scalar | Σ_a (ΔPnL_a − φ·q_a²) by default |
+    | ``info`` | ``(N,)`` per key | each key above per asset (vector env: ``(n, N)``) |
+
+    Asset ``a``'s features are columns ``a·F`` to ``a·F + F − 1``, named ``{feature}_{a}``;
+    offsets are in the asset's own unit. ``portfolio_inventory_penalty`` adds to the reward
+    the covariance-aware (γ/2)·qᵀΣq·dt (:mod:`mmgym.rewards.portfolio`).
+    The assets' features default to the leg's plus ``mid_return`` (so each asset sees the
+    others' imbalance, OFI and returns); the portfolio features (``portfolio_features``)
+    default to ``hedge`` (q_hedge = −Σ_a β_a·q_a / max_inventory) and
+    ``relative_volatility_{a}`` (:mod:`mmgym.features.portfolio`). ``max_inventory`` limits
+    each asset. A single-asset reward is applied to each asset and summed.
+
     ## Arguments
 
     | Argument | Default | Meaning |
@@ -143,7 +170,8 @@ class MarketMakingEnv(gym.Env):
     | ``taker_fee_bps`` | 0 | fee on taker fills (``post_only=False``), bps of notional |
     | ``normalize_actions`` | False | actions in [−1, 1] (1 withdraws) instead of offsets |
     | ``action_bounds`` | market's | ``(low, high)`` offsets inside the market's bounds |
-    | market parameters | the market's | ``LOBParams``, ``AS2008Params``, ``ReplayParams`` |
+    | ``portfolio_features`` | ``hedge``, ``relative_volatility`` | multi-asset only |
+    | market parameters | the market's | ``LOBParams``, ``WideParams``, ``MultiAssetParams``... |
 
     An unknown argument or a value out of range raises :class:`mmgym.validation.ConfigError`
     naming it, its value and the allowed range.
