@@ -52,8 +52,8 @@ class PortfolioInventoryPenalty:
     with ``q_t`` the assets' inventories after the step (size units), φ
     (``inventory_penalty``, price units per size unit²) the per-asset penalty of the
     single-asset default, and the covariance-aware term of Guéant's multi-asset market
-    making (O. Guéant, "Optimal market making", Applied Mathematical Finance 24(6), 2017,
-    section 6: the running penalty (γ/2)·qᵀΣq of the mean–variance objective): ``Σ``
+    making (O. Guéant, "Optimal market making", Applied Mathematical Finance 24(2), 112–154,
+    2017, its multi-asset model: the running penalty (γ/2)·qᵀΣq of the objective): ``Σ``
     (``covariance``, an ``N × N`` matrix of the assets' mid changes, price units² per unit
     of time) and γ (``risk_aversion``, 1/price units), so that the penalty is γ/2 times the
     variance the position adds to the portfolio's value over the step. Correlated
