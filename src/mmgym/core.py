@@ -26,7 +26,11 @@ from numba import njit
 from mmgym.accounting import INFO_KEYS, Accounts
 from mmgym.features import FEATURES, FeatureInputs
 from mmgym.features.base import make_features
-from mmgym.features.portfolio import make_portfolio_features, split_portfolio_params
+from mmgym.features.portfolio import (
+    make_portfolio_features,
+    market_betas,
+    split_portfolio_params,
+)
 from mmgym.markets import MARKETS, Market, make_market
 from mmgym.rewards import (
     DEFAULT_REWARD,
@@ -85,8 +89,9 @@ class MarketMakingCore:
             where a new Gaussian policy starts, on sensible quotes (``wide``: ``(0, 30)``
             ticks starts at 15, behind the touch, instead of at the mid).
         portfolio_features: the features of the whole portfolio after the assets' (a
-            multi-asset market's default: ``hedge``, ``relative_volatility``; none for one
-            asset), :mod:`mmgym.features.portfolio`.
+            multi-asset market's default: ``hedge``, unless the market has no loadings and
+            ``feature_params`` gives none, and ``relative_volatility``; none for one asset),
+            :mod:`mmgym.features.portfolio`.
         market_params: the market's own parameters by name.
 
     Withdrawing a side: an offset at or above the upper bound ``action_high`` (``+inf``
@@ -158,7 +163,8 @@ class MarketMakingCore:
         F = len(self.asset_feature_names)
         portfolio_cls = make_portfolio_features(
             (() if N == 1 else None) if portfolio_features is None else portfolio_features,
-            portfolio_params, N, self.asset_feature_names)
+            portfolio_params, N, self.asset_feature_names,
+            loadings=market_betas(self.market) is not None)
         width = sum(cls.width(N) for cls, _ in portfolio_cls)
         self.obs = np.zeros((self.n, N * F + width), dtype=np.float32)
         self.time_remaining = np.ones(self.n)

@@ -54,8 +54,10 @@ class MarketMakingEnv(gym.Env):
     it), so that an agent can be evaluated on windows it never trained on.
 
     ``multi_asset`` (:mod:`mmgym.markets.multi`) is ``N`` of these books (``leg``: ``wide`` by
-    default, or ``lob``, ``as2008``, ``replay``), asset 0 the leader and each follower's latent
-    value moving by ``beta`` times the leader's moves ``lag_steps`` steps later; see
+    default, or ``lob``, ``as2008``), asset 0 the leader and each follower's latent value
+    moving by ``beta`` times the leader's moves ``lag_steps`` steps later, or ``N`` recordings
+    of the same day (``leg="replay"``, one ``data_path`` per asset in ``asset_params``)
+    replayed over the same interval of recorded time, their co-movement the recorded one; see
     "Multi-asset" below for how the spaces, the reward and ``info`` extend.
 
     ## Action Space
@@ -153,7 +155,8 @@ class MarketMakingEnv(gym.Env):
     the covariance-aware (γ/2)·qᵀΣq·dt (:mod:`mmgym.rewards.portfolio`).
     The assets' features default to the leg's plus ``mid_return`` (so each asset sees the
     others' imbalance, OFI and returns); the portfolio features (``portfolio_features``)
-    default to ``hedge`` (q_hedge = −Σ_a β_a·q_a / max_inventory) and
+    default to ``hedge`` (q_hedge = −Σ_a β_a·q_a / max_inventory; with recorded assets only
+    when ``feature_params={"hedge": {"beta": [...]}}`` gives the loadings) and
     ``relative_volatility_{a}`` (:mod:`mmgym.features.portfolio`). ``max_inventory`` limits
     each asset. A single-asset reward is applied to each asset and summed.
 

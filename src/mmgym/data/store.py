@@ -180,3 +180,23 @@ def read_events(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
     raw = table.schema.metadata or {}
     metadata = {k: raw[k.encode()].decode() for k in METADATA_KEYS if k.encode() in raw}
     return events[list(COLUMNS)], metadata
+
+
+def read_time_span(path: str | Path) -> tuple[int, int]:
+    """The first and last ``ts_ns`` (ns since the epoch) of an event file, reading that column
+    only (the file is checked in full when it is read with :func:`read_events`).
+
+    Raises:
+        DataError: naming the file when it is missing, not parquet, has no ``ts_ns`` column
+            or no events.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        ts = pq.read_table(path, columns=["ts_ns"]).column("ts_ns").to_numpy()
+    except (pa.ArrowInvalid, OSError, KeyError) as e:
+        raise DataError(f"{path}: not a readable event file ({e})") from None
+    if len(ts) == 0:
+        raise DataError(f"{path}: no events")
+    return int(ts.min()), int(ts.max())

@@ -12,7 +12,9 @@ each asset's realized volatility against the assets' mean.
 ``hedge`` takes ``beta``, the assets' loadings on the leader (``N`` numbers, the leader's 1),
 through ``feature_params={"hedge": {"beta": [...]}}``: by default the market's configured
 ones (a simulated multi-asset market), else estimate them
-(:func:`mmgym.hedging.estimate_betas`). ``relative_volatility`` reads each asset's
+(:func:`mmgym.hedging.estimate_betas`); a market without configured loadings (recorded
+assets: ``multi_asset`` with ``leg="replay"``) leaves ``hedge`` out of the default portfolio
+features unless its ``beta`` is given. ``relative_volatility`` reads each asset's
 ``volatility`` feature, which must be among the assets' features.
 """
 
@@ -79,12 +81,13 @@ class Hedge(PortfolioFeature):
         super().__init__(out, core)
         N = core.assets
         if beta is None:
-            betas = getattr(core.market, "betas", None)
-            if betas is None:
+            beta = market_betas(core.market)
+            if beta is None:
                 raise ConfigError(
                     f"feature_params.hedge.beta: market {core.market.name!r} has no configured "
-                    f"loadings; give the {N} assets' betas (mmgym.hedging.estimate_betas)")
-            beta = betas()
+                    f"loadings (recorded assets co-move as in their data); give the {N} "
+                    f"assets' betas, the leader's 1 first: feature_params={{'hedge': "
+                    f"{{'beta': [1.0, ...]}}}} (mmgym.hedging.estimate_betas)")
         b = np.asarray(beta, dtype=float)
         if b.shape != (N,) or not np.isfinite(b).all():
             raise ConfigError(f"feature_params.hedge.beta={beta!r}: "
@@ -148,6 +151,13 @@ PORTFOLIO_FEATURES: dict[str, type[PortfolioFeature]] = {
 """The portfolio features by name."""
 
 
+def market_betas(market: Any) -> np.ndarray | None:
+    """The market's configured loadings on the leader (its ``betas()``), or None when it has
+    none (a single-asset market, or recorded assets)."""
+    betas = getattr(market, "betas", None)
+    return None if betas is None else betas()
+
+
 def split_portfolio_params(params: dict[str, dict[str, Any]] | None
                            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """``feature_params`` split into the assets' features' and the portfolio features'."""
@@ -158,12 +168,15 @@ def split_portfolio_params(params: dict[str, dict[str, Any]] | None
 
 def make_portfolio_features(
     names: Sequence[str] | None, params: dict[str, dict[str, Any]], assets: int,
-    asset_features: Sequence[str],
+    asset_features: Sequence[str], loadings: bool = True,
 ) -> list[tuple[type[PortfolioFeature], dict[str, Any]]]:
-    """The classes and parameters of the portfolio features ``names`` (None: ``hedge``, and
+    """The classes and parameters of the portfolio features ``names`` (None: ``hedge`` when
+    the market has configured ``loadings`` or ``params`` give it some, and
     ``relative_volatility`` when the assets observe ``volatility``)."""
     if names is None:
-        names = ["hedge"] + (["relative_volatility"] if "volatility" in asset_features else [])
+        hedge = loadings or "hedge" in params
+        names = (["hedge"] if hedge else []) + (
+            ["relative_volatility"] if "volatility" in asset_features else [])
     names = list(names)
     if len(set(names)) != len(names):
         raise ConfigError(f"portfolio_features={names!r}: a feature is named twice")

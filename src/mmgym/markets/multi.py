@@ -1,5 +1,6 @@
 """The ``multi_asset`` market: ``N`` single-asset books (legs) whose values move together,
-one leader and followers that load on its moves with a lag.
+one leader and followers that load on its moves with a lag, or ``N`` recordings of the same
+day replayed side by side (``leg="replay"``, below).
 
 Each asset is a full single-asset market (``wide`` by default; ``lob`` or ``as2008`` too) with
 its own book, order flow and idiosyncratic information events, batched over the same ``n``
@@ -34,15 +35,39 @@ Randomness: each leg draws its own uniforms, in consecutive blocks of rows (leg 
 block starts after legs ``0..a−1``'s), from the environment's one stream; an environment's
 seed gives all its assets.
 
+**Recorded assets** (``leg="replay"``, each asset's event file in ``asset_params``:
+``[{"data_path": A}, {"data_path": B}, ...]``). The assets are recordings of the same period
+(the same day, different symbols), and their co-movement is the recorded one: there is no
+synthetic coupling (``beta`` and ``lag_steps`` are refused) and no configured loadings
+(:meth:`MultiAssetMarket.betas` is None, so the portfolio feature ``hedge`` is left out of
+the defaults and needs ``feature_params={"hedge": {"beta": [1, β_1, ...]}}``). The books are
+simultaneous: every asset replays the recordings' common span, from the latest first event
+to the earliest last event (recordings that do not share an episode's length are refused,
+naming the files and their spans), cut into the same boundaries ``t_0 + k·dt``
+(:mod:`mmgym.markets.replay`, "Several recordings at once"); each asset's training and
+evaluation ranges are those of that span, and an episode's first boundary is drawn once, from
+the leader's reset uniform, among the boundaries where every asset's window lies in its range
+with a two-sided book, so that every asset's episode covers the same interval of recorded
+time. A fixed ``start`` counts from the span's start and must be the same for all assets.
+
 Observation: by default each asset's leg's default features plus ``mid_return`` (so that
 every asset's imbalance, OFI and returns are in the observation of all), and the portfolio
 features of :mod:`mmgym.features.portfolio`.
 
 Arguments: ``leg`` (the single-asset model), ``assets`` (``N``), ``beta`` and ``lag_steps``
-(one entry per follower, or one number for all), ``asset_params`` (per-asset overrides of
-the leg's parameters, a list of ``N`` mappings) and, by name, any parameter of the leg's
-model, given to every asset (``episode_seconds=60``). Every asset must have the same step
-length, episode length and offset bounds (the env's clock and action space are common).
+(one entry per follower, or one number for all; not with recorded legs), ``asset_params``
+(per-asset overrides of the leg's parameters, a list of ``N`` mappings) and, by name, any
+parameter of the leg's model, given to every asset (``episode_seconds=60``). Every asset must
+have the same step length, episode length and offset bounds (the env's clock and action
+space are common).
+
+```python
+from mmgym.vector import MarketMakingVectorEnv
+
+env = MarketMakingVectorEnv(8, market="multi_asset", leg="replay", episode_seconds=60,
+                            asset_params=[{"data_path": "a.parquet"},
+                                          {"data_path": "b.parquet"}])
+```
 """
 
 from __future__ import annotations
@@ -69,34 +94,38 @@ class MultiAssetParams:
 
     | name | meaning | unit | default | allowed |
     |---|---|---|---|---|
-    | ``leg`` | the single-asset market of every asset | - | wide | a market with a latent value |
+    | ``leg`` | the single-asset market of every asset | - | wide | wide, lob, as2008, replay |
     | ``assets`` | number of assets ``N`` (asset 0 the leader) | - | 2 | [1, 16] |
     | ``beta`` | loading of follower ``a`` on leader moves | price/price | 1 | [−10, 10] |
     | ``lag_steps`` | steps between a leader's move and a follower's | steps | 20 | [0, 100,000] |
     | ``asset_params`` | per-asset overrides of the leg's parameters | - | none | ``N`` mappings |
     | ``leg_params`` | the leg's parameters for every asset | - | the leg's defaults | |
 
-    ``beta`` and ``lag_steps`` hold one entry per follower (``N − 1``), or one number for all.
+    ``beta`` and ``lag_steps`` hold one entry per follower (``N − 1``), or one number for all;
+    both None for recorded legs (``replay``: no synthetic coupling, see the module doc).
     """
 
     leg: str = "wide"
     assets: int = 2
-    beta: tuple[float, ...] = (1.0,)
-    lag_steps: tuple[int, ...] = (20,)
+    beta: tuple[float, ...] | None = (1.0,)
+    lag_steps: tuple[int, ...] | None = (20,)
     asset_params: tuple[dict[str, Any], ...] = ()
     leg_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_number("assets", self.assets, low=1, high=MAX_ASSETS, integer=True)
         followers = self.assets - 1
-        beta = _per_follower("beta", self.beta, followers)
-        lags = _per_follower("lag_steps", self.lag_steps, followers)
-        for a, b in enumerate(beta, 1):
-            check_number(f"beta[{a - 1}]", b, low=-10, high=10)
-        for a, lag in enumerate(lags, 1):
-            check_number(f"lag_steps[{a - 1}]", lag, low=0, high=MAX_LAG_STEPS, integer=True)
-        object.__setattr__(self, "beta", tuple(float(b) for b in beta))
-        object.__setattr__(self, "lag_steps", tuple(int(x) for x in lags))
+        if self.beta is not None:
+            beta = _per_follower("beta", self.beta, followers)
+            for a, b in enumerate(beta, 1):
+                check_number(f"beta[{a - 1}]", b, low=-10, high=10)
+            object.__setattr__(self, "beta", tuple(float(b) for b in beta))
+        if self.lag_steps is not None:
+            lags = _per_follower("lag_steps", self.lag_steps, followers)
+            for a, lag in enumerate(lags, 1):
+                check_number(f"lag_steps[{a - 1}]", lag, low=0, high=MAX_LAG_STEPS,
+                             integer=True)
+            object.__setattr__(self, "lag_steps", tuple(int(x) for x in lags))
         own = tuple(dict(p or {}) for p in (self.asset_params or ()))
         if own and len(own) != self.assets:
             raise ConfigError(f"asset_params: {len(own)} mappings given for assets={self.assets}; "
@@ -123,12 +152,16 @@ def _per_follower(name: str, value: Any, followers: int) -> list[Any]:
 
 class MultiAssetMarket:
     """``N`` single-asset markets over the same ``n`` environments, their latent values tied by
-    the lead–lag factor of the module doc.
+    the lead–lag factor of the module doc, or, recorded (a leg with ``recorded_span``: the
+    ``replay`` market), replaying the same interval of recorded time.
 
     Attributes:
         legs: the assets' markets (each a :class:`~mmgym.markets.base.Market` of ``n``
             environments), asset 0 the leader.
         assets: ``N``.
+        recorded: whether the legs replay recordings (aligned in recorded time, not coupled).
+        span_ns: the recordings' common span, ``(start, end)`` in ns since the epoch, that
+            every recorded asset replays (None for simulated legs).
         step_record: the legs' step records, a tuple (what :meth:`step` returns).
     """
 
@@ -143,8 +176,8 @@ class MultiAssetMarket:
         return own + [f.name for f in fields(leg.Params)]
 
     def __init__(self, n: int, *, leg: str = "wide", assets: int = 2,
-                 beta: float | Sequence[float] = (1.0,),
-                 lag_steps: int | Sequence[int] = (20,),
+                 beta: float | Sequence[float] | None = None,
+                 lag_steps: int | Sequence[int] | None = None,
                  asset_params: Sequence[Mapping[str, Any]] | None = None,
                  **leg_params: Any) -> None:
         cls = MARKETS.lookup("leg", leg)
@@ -154,11 +187,24 @@ class MultiAssetMarket:
         for a, own in enumerate(asset_params or ()):
             check_known_keys(f"asset_params[{a}] of leg {leg!r}", dict(own or {}),
                              [f.name for f in fields(cls.Params)])
+        self.recorded = hasattr(cls, "recorded_span")
+        if self.recorded:
+            for name, value in (("beta", beta), ("lag_steps", lag_steps)):
+                if value is not None:
+                    raise ConfigError(
+                        f"{name}={value!r}: leg={leg!r} replays recordings, whose co-movement "
+                        "is in the data; the synthetic lead–lag coupling (beta, lag_steps) "
+                        "does not apply: leave both out")
+        else:
+            beta = (1.0,) if beta is None else beta
+            lag_steps = (20,) if lag_steps is None else lag_steps
         p = self.p = MultiAssetParams(leg, assets, _tuple(beta), _tuple(lag_steps),
                                       tuple(asset_params or ()), dict(leg_params))
         self.n = n
         self.assets = p.assets
-        self.legs: tuple[Market, ...] = tuple(cls(n, **p.leg_kwargs(a))
+        self.span_ns = _common_span(cls, p) if self.recorded else None
+        extra = {} if self.span_ns is None else {"span_ns": self.span_ns}
+        self.legs: tuple[Market, ...] = tuple(cls(n, **p.leg_kwargs(a), **extra)
                                               for a in range(p.assets))
         first = self.legs[0]
         for a, m in enumerate(self.legs[1:], 1):
@@ -168,9 +214,12 @@ class MultiAssetMarket:
                         f"asset_params[{a}]: {attr} = {getattr(m, attr)!r} differs from asset "
                         f"0's {getattr(first, attr)!r}; the assets share the clock and the "
                         "action bounds")
-        if p.assets > 1 and not all(hasattr(m, "shift_value") for m in self.legs):
+        if self.recorded:
+            _align_starts(self.legs)
+        elif p.assets > 1 and not all(hasattr(m, "shift_value") for m in self.legs):
             raise ConfigError(f"leg={leg!r}: its market has no latent value to tie the assets "
-                              "by (shift_value); use wide, lob or as2008")
+                              "by (shift_value); use wide, lob or as2008, or a recorded leg "
+                              "(replay)")
         self.has_book = all(m.has_book for m in self.legs)
         self.default_features = (*first.default_features, "mid_return")
         self.default_max_inventory = first.default_max_inventory
@@ -185,8 +234,9 @@ class MultiAssetMarket:
             start += m.n_uniforms
         self.n_uniforms = start
         self.step_record: tuple[MarketStep, ...] = tuple(m.step_record for m in self.legs)
-        self._beta = np.array(p.beta)
-        self._lags = np.array(p.lag_steps, dtype=np.int64)
+        self._coupled = p.assets > 1 and not self.recorded
+        self._beta = np.array(p.beta or ())
+        self._lags = np.array(p.lag_steps or (), dtype=np.int64)
         depth = (max(p.lag_steps) + 1) if p.lag_steps else 1
         self._moves = np.zeros((depth, n))  # the leader's value change of recent steps
         self._leader_value = np.zeros(n)
@@ -198,8 +248,11 @@ class MultiAssetMarket:
         p["asset_params"] = [m.params() for m in self.legs]
         return p
 
-    def betas(self) -> np.ndarray:
-        """``(N,)`` the configured loadings on the leader's moves, 1 for the leader."""
+    def betas(self) -> np.ndarray | None:
+        """``(N,)`` the configured loadings on the leader's moves, 1 for the leader; None for
+        recorded assets (their co-movement is in the data, not configured)."""
+        if self.recorded:
+            return None
         return np.concatenate([[1.0], self._beta])
 
     def hidden_state(self) -> tuple[dict[str, np.ndarray], ...]:
@@ -208,10 +261,12 @@ class MultiAssetMarket:
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         """Start the masked environments' episodes on every asset (each from its own rows of
-        ``uniforms``); the lead–lag pipeline of those environments is emptied."""
+        ``uniforms``; recorded assets all from the leader's, which draw the same first
+        boundary from the same starts); the lead–lag pipeline of those environments is
+        emptied."""
         for m, rows in zip(self.legs, self._rows, strict=True):
-            m.reset(mask, uniforms[rows])
-        if self.assets > 1:
+            m.reset(mask, uniforms[self._rows[0] if self.recorded else rows])
+        if self._coupled:
             self._moves[:, mask] = 0.0
             self._leader_value[mask] = self.legs[0].value()[mask]
 
@@ -221,7 +276,7 @@ class MultiAssetMarket:
         moves."""
         for a, (m, rows) in enumerate(zip(self.legs, self._rows, strict=True)):
             m.step(offsets[a], uniforms[rows])
-        if self.assets > 1:
+        if self._coupled:
             self._couple()
         return self.step_record
 
@@ -237,8 +292,64 @@ class MultiAssetMarket:
         self._t += 1
 
 
+def _common_span(cls: type, p: MultiAssetParams) -> tuple[int, int]:
+    """The span of recorded time every asset of a recorded leg ``cls`` replays: from the
+    latest first event to the earliest last event of their recordings, ns since the epoch.
+
+    Raises:
+        ConfigError: when the recordings share less than an episode (``episode_seconds``),
+            naming each file and its span.
+    """
+    kwargs = [p.leg_kwargs(a) for a in range(p.assets)]
+    spans = [cls.recorded_span(**kw) for kw in kwargs]
+    start, end = max(s for s, _ in spans), min(e for _, e in spans)
+    episode_s = max(cls.Params(**kw).episode_seconds for kw in kwargs)
+    if end - start < episode_s * 1e9:
+        shared = f"share {(end - start) / 1e9:g} s" if end > start else "do not overlap"
+        files = "; ".join(f"asset {a}: {kw.get('data_path')} from {_utc(s)} to {_utc(e)}"
+                          for a, (kw, (s, e)) in enumerate(zip(kwargs, spans, strict=True)))
+        raise ConfigError(
+            f"asset_params: the recordings {shared}, less than an episode (episode_seconds="
+            f"{episode_s:g}); recorded assets replay the same interval of recorded time, so "
+            f"their recordings must overlap by at least that (UTC, the files' clock): {files}")
+    return start, end
+
+
+def _align_starts(legs: Sequence[Any]) -> None:
+    """Let every recorded leg draw its episodes' first boundary from the boundaries allowed
+    in all of them (they share the boundaries: same span and step), and check that a fixed
+    ``start`` is the same for all.
+
+    Raises:
+        ConfigError: when the assets' fixed starts differ, or no boundary starts a window
+            allowed in every asset (naming each asset's range).
+    """
+    first = legs[0]
+    for a, m in enumerate(legs[1:], 1):
+        if m.fixed_start != first.fixed_start:
+            raise ConfigError(
+                f"asset_params[{a}]: start={m.p.start!r} differs from asset 0's "
+                f"{first.p.start!r}; recorded assets start their episodes at the same time")
+    common = legs[0].starts
+    for m in legs[1:]:
+        common = np.intersect1d(common, m.starts)
+    if len(common) == 0:
+        ranges = "; ".join(f"asset {a}: {m.window_range()}" for a, m in enumerate(legs))
+        raise ConfigError(
+            f"asset_params: no window of {first.horizon_steps * first.dt:g} s has a two-sided "
+            f"book in every recording inside every asset's range ({ranges})")
+    for m in legs:
+        m.restrict_starts(common)
+
+
+def _utc(ts_ns: int) -> str:
+    """A time in ns since the epoch as ISO 8601 UTC, without the offset."""
+    return str(np.datetime64(ts_ns, "ns"))
+
+
 def _tuple(value: Any) -> Any:
-    """A sequence argument as a tuple (a number is kept: one value for every follower)."""
-    if isinstance(value, int | float | np.integer | np.floating):
+    """A sequence argument as a tuple (a number is kept: one value for every follower; None:
+    none given)."""
+    if value is None or isinstance(value, int | float | np.integer | np.floating):
         return value
     return tuple(value)

@@ -3,13 +3,13 @@
 The recording is an event table (:mod:`mmgym.data.schema`, written by ``mmgym-import``).
 Once per file (and step length) the book is rebuilt (:func:`mmgym.data.book.rebuild_book`)
 and cut into steps of ``dt`` seconds of recorded time: step ``k`` runs from boundary
-``t_k = t_0 + k·dt`` to ``t_{k+1}`` (``t_0`` the first event); the book at a boundary is the
-book after every event at or before it. Kept per step: the best prices and the sizes on a
-grid of ticks behind each best at its end, and the recorded trades in it (volume by price and
-aggressor side). Those are laid out once per file (cached) as a table with a column per
-boundary (:class:`Recording`): a step reads the queue and traded volume at each order's price
-by index arithmetic into flat segments of its environment's column, then copies the next
-column in.
+``t_k = t_0 + k·dt`` to ``t_{k+1}`` (``t_0`` the first event, or the start of the span
+replayed: "Several recordings at once" below); the book at a boundary is the book after every
+event at or before it. Kept per step: the best prices and the sizes on a grid of ticks behind
+each best at its end, and the recorded trades in it (volume by price and aggressor side).
+Those are laid out once per file (cached) as a table with a column per boundary
+(:class:`Recording`): a step reads the queue and traded volume at each order's price by index
+arithmetic into flat segments of its environment's column, then copies the next column in.
 
 A step, for every environment:
 
@@ -76,6 +76,18 @@ boundary ``s`` itself, when it is one). ``range="all"`` uses the whole recording
 ``train`` (``conf/market/replay.yaml``) and evaluates on ``eval`` (``evaluate.py``'s
 ``data_range``, the closing comparison of ``train.py``).
 
+**Several recordings at once** (the ``multi_asset`` market with ``leg="replay"``,
+:mod:`mmgym.markets.multi`). A market built with ``span_ns=(start, end)`` (ns since the
+epoch, inside the recording) replays that span only: ``t_0 = start`` (the book there is the
+one built from every event at or before it), boundaries every ``dt`` up to ``end``, trades outside
+ignored; the span's time ``T = end − start`` is what the split divides, and every "seconds
+after ``t_0``" above (``start``, ``split_seconds``, :meth:`ReplayMarket.window_range`,
+:meth:`ReplayMarket.episode_start_s`) counts from ``start``. Given the same span and ``dt``,
+several recordings share their boundaries: boundary ``k`` is the same instant of recorded
+time in all (:meth:`ReplayMarket.episode_start_ns`), and a multi-asset market draws one
+boundary for all of them among their common starts (:meth:`ReplayMarket.restrict_starts`).
+Without a span (``span_ns=None``, the ``replay`` market) nothing of this applies.
+
 Randomness: one uniform per reset (the start); none during steps (the recording is the
 market), so episodes from the same seed are identical in any batch.
 """
@@ -94,7 +106,7 @@ from numba import njit
 
 from mmgym.data.book import rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
-from mmgym.data.store import DataError, read_events
+from mmgym.data.store import DataError, read_events, read_time_span
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
 from mmgym.markets.base import LOBStep
 from mmgym.markets.latency import Latency, check_latency
@@ -213,6 +225,8 @@ class WindowRange:
         start_utc, end_utc: ``start_s`` and ``end_s`` as ISO 8601 UTC times (the event
             file's clock, ns since the epoch).
         windows: the number of possible episode starts in the range (step boundaries).
+        origin: what the seconds count from, ``t_0``: the recording's first event, or the
+            start of the span a multi-asset market replays (:class:`ReplayMarket`).
     """
 
     name: str
@@ -223,10 +237,11 @@ class WindowRange:
     start_utc: str
     end_utc: str
     windows: int
+    origin: str = "its first event"
 
     def __str__(self) -> str:
         return (f"{self.name} range of {self.source}: [{self.start_s:g}, {self.end_s:g}] s "
-                f"after its first event ({self.start_utc} to {self.end_utc} UTC; split at "
+                f"after {self.origin} ({self.start_utc} to {self.end_utc} UTC; split at "
                 f"{self.split_s:g} s), {self.windows} window starts")
 
 
@@ -265,7 +280,9 @@ class Recording:
             extreme trades, each segment between two 0s.
         two_sided: ``(K + 1,)`` both sides non-empty at the boundary.
         tick, lot: price and size units.
-        first_ns, last_ns: the first and last event's ``ts_ns`` (ns since the epoch).
+        start_ns, end_ns: the replayed span, ns since the epoch: ``t_0`` (boundary 0) and the
+            time the last boundary may reach; the first and last event's ``ts_ns`` unless a
+            span was given (:func:`load_recording`).
     """
 
     table: np.ndarray
@@ -273,8 +290,8 @@ class Recording:
     two_sided: np.ndarray
     tick: float
     lot: float
-    first_ns: int
-    last_ns: int
+    start_ns: int
+    end_ns: int
 
     @property
     def n_rows_reset(self) -> int:
@@ -284,8 +301,15 @@ class Recording:
 
 @lru_cache(maxsize=4)
 def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
-                   tick: float | None, lot: float | None) -> Recording:
-    """The step table of ``path`` (cached by file, modification time, step and grid)."""
+                   tick: float | None, lot: float | None,
+                   span_ns: tuple[int, int] | None = None) -> Recording:
+    """The step table of ``path`` (cached by file, modification time, step, grid and span).
+
+    ``span_ns``, ``(start, end)`` in ns since the epoch inside the recording's first and last
+    event, replays that span only: boundary 0 at ``start`` (the book there the one built from
+    every event at or before it), boundaries every ``dt`` up to ``end``, trades outside
+    ignored; None: from the first to the last event.
+    """
     events, meta = read_events(path)
     try:
         tick = tick if tick is not None else float(meta["mmgym.tick_size"])
@@ -296,8 +320,12 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
         raise DataError(f"{path}: no events")
     ts = events["ts_ns"].to_numpy()
     dt_ns = round(dt * 1e9)
-    n_steps = int((ts[-1] - ts[0]) // dt_ns)
-    cuts = ts[0] + dt_ns * np.arange(n_steps + 1, dtype=np.int64)
+    start_ns, end_ns = (int(ts[0]), int(ts[-1])) if span_ns is None else span_ns
+    if span_ns is not None and not ts[0] <= start_ns < end_ns <= ts[-1]:
+        raise ConfigError(f"span_ns={span_ns!r}: expected start < end inside {path}'s events, "
+                          f"[{int(ts[0])}, {int(ts[-1])}] ns since the epoch")
+    n_steps = int((end_ns - start_ns) // dt_ns)
+    cuts = start_ns + dt_ns * np.arange(n_steps + 1, dtype=np.int64)
     levels_shown = int(meta["mmgym.levels"]) if "mmgym.levels" in meta else None
     history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid,
                            shown_levels=levels_shown)
@@ -384,7 +412,7 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
     return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
                      two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot,
-                     first_ns=int(ts[0]), last_ns=int(ts[-1]))
+                     start_ns=start_ns, end_ns=end_ns)
 
 
 class ReplayMarket:
@@ -397,6 +425,14 @@ class ReplayMarket:
     the module doc in turn, so an environment's arithmetic is the same whatever the batch.
     Stepping an environment already at the recording's last boundary raises ``IndexError``
     (naming it) before anything changes.
+
+    Args:
+        n: number of environments.
+        span_ns: ``(start, end)``, ns since the epoch: replay only that span of the
+            recording (inside its first and last event), ``t_0 = start`` (see the module doc,
+            "Several recordings at once"); None: the whole recording. Not a market parameter:
+            the ``multi_asset`` market sets it to align its recorded assets.
+        params: the :class:`ReplayParams`.
     """
 
     name: ClassVar[str] = "replay"
@@ -407,14 +443,17 @@ class ReplayMarket:
         "inventory", "volatility", "ofi", "vpin", "imbalance", "time_remaining",
     )
 
-    def __init__(self, n: int, **params: Any) -> None:
+    def __init__(self, n: int, *, span_ns: tuple[int, int] | None = None,
+                 **params: Any) -> None:
         p = ReplayParams(**params)
         path = Path(p.data_path)
         if not path.is_file():
             raise DataError(f"{path}: no such file (data_path)")
         self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
         rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
-                                        self.grid, p.levels, p.tick, p.lot)
+                                        self.grid, p.levels, p.tick, p.lot,
+                                        None if span_ns is None else
+                                        (int(span_ns[0]), int(span_ns[1])))
         self.p = replace(p, tick=rec.tick, lot=rec.lot)
         check_number("quote_size", p.quote_size, low=rec.lot)
         self.n = n
@@ -428,7 +467,7 @@ class ReplayMarket:
         if n_bounds <= H:
             raise ConfigError(f"episode_seconds={p.episode_seconds!r}: the recording {path} "
                               f"holds {(n_bounds - 1) * p.dt:g} s")
-        first_ns, last_ns = rec.first_ns, rec.last_ns
+        first_ns, last_ns = rec.start_ns, rec.end_ns
         dt_ns = round(p.dt * 1e9)
         lo, hi, split_ns = self._range_bounds(p, path, last_ns - first_ns, n_bounds - 1)
 
@@ -449,7 +488,9 @@ class ReplayMarket:
         self._window_range = WindowRange(
             name=p.range, source=str(path), start_s=seconds(lo), end_s=seconds(hi),
             split_s=split_ns / 1e9, start_utc=_utc(first_ns + lo * dt_ns),
-            end_utc=_utc(first_ns + hi * dt_ns), windows=len(self.starts))
+            end_utc=_utc(first_ns + hi * dt_ns), windows=len(self.starts),
+            origin=("its first event" if span_ns is None else
+                    f"the replayed span's start ({_utc(first_ns)} UTC)"))
         if p.start != "random":
             k0 = round(p.start / p.dt)
             if not lo <= k0 <= hi - H:
@@ -489,8 +530,8 @@ class ReplayMarket:
     @staticmethod
     def _range_bounds(p: ReplayParams, path: Path, span_ns: int,
                       last: int) -> tuple[int, int, int]:
-        """The first and last step boundary of ``p.range`` and the split (ns after the first
-        event), for a recording spanning ``span_ns`` cut into boundaries ``0 .. last``.
+        """The first and last step boundary of ``p.range`` and the split (ns after ``t_0``),
+        for a recording spanning ``span_ns`` cut into boundaries ``0 .. last``.
 
         Raises:
             ConfigError: when ``split_seconds`` is not inside the recording's span, or the
@@ -522,13 +563,44 @@ class ReplayMarket:
 
     def window_range(self) -> WindowRange:
         """The range of the recording the episodes are drawn from, and its interval of
-        recorded time (seconds after the first event and UTC)."""
+        recorded time (seconds after ``t_0``, the first event unless a span is replayed, and
+        UTC)."""
         return self._window_range
 
     def episode_start_s(self) -> np.ndarray:
-        """``(n,)`` the first boundary of each environment's current episode, s after the
-        recording's first event."""
+        """``(n,)`` the first boundary of each environment's current episode, s after ``t_0``
+        (the recording's first event unless a span is replayed)."""
         return self.start_pos * self._dt_ns / 1e9
+
+    def episode_start_ns(self) -> np.ndarray:
+        """``(n,)`` the first boundary of each environment's current episode, recorded time in
+        ns since the epoch (the event file's clock)."""
+        return self.rec.start_ns + self.start_pos * self._dt_ns
+
+    @classmethod
+    def recorded_span(cls, **params: Any) -> tuple[int, int]:
+        """The first and last event time of the recording that ``params`` (checked first)
+        replay, ns since the epoch, read without building the step table: what a multi-asset
+        market aligns its recorded assets by (the ``span_ns`` it gives them).
+
+        Raises:
+            ConfigError, DataError: as the constructor, on a bad parameter or file.
+        """
+        return read_time_span(ReplayParams(**params).data_path)
+
+    def restrict_starts(self, allowed: np.ndarray) -> None:
+        """Draw the episodes' first boundaries (``start="random"``) from ``allowed`` only,
+        sorted boundary indices among :attr:`starts`: a multi-asset market keeps those
+        where every asset's window has a two-sided book and lies in its range.
+
+        Raises:
+            ValueError: when ``allowed`` is empty or not a subset of :attr:`starts`.
+        """
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if len(allowed) == 0 or not np.isin(allowed, self.starts).all():
+            raise ValueError("restrict_starts: expected a non-empty subset of the starts")
+        self.starts = allowed
+        self._window_range = replace(self._window_range, windows=len(allowed))
 
     def reset(self, mask: np.ndarray, uniforms: np.ndarray) -> None:
         if self.fixed_start is None:
