@@ -11,6 +11,7 @@ from mmgym.policies.avellaneda_stoikov import ASInventory, ASSymmetric
 from mmgym.policies.base import Policy, market_params
 from mmgym.policies.gated import DetectorGated
 from mmgym.policies.inventory_models import CarteaJaimungal, GLFTApprox, GLFTExact
+from mmgym.policies.multi_asset import CrossImbalance, Independent, LeadLag, MultiGLFT
 from mmgym.policies.oracle import Oracle
 from mmgym.policies.order_book_imbalance import OBISkew, OBISkewInventory
 from mmgym.policies.predicted import PredictedSpread
@@ -37,6 +38,10 @@ for _policy in (
         DetectorGated,
         PredictedSpread,
         SkewedSpread,
+        Independent,
+        MultiGLFT,
+        LeadLag,
+        CrossImbalance,
 ):
     POLICIES.add(_policy)
 
@@ -51,10 +56,14 @@ __all__ = [
     "ASInventory",
     "ASSymmetric",
     "CarteaJaimungal",
+    "CrossImbalance",
     "DetectorGated",
     "FixedSpread",
     "GLFTApprox",
     "GLFTExact",
+    "Independent",
+    "LeadLag",
+    "MultiGLFT",
     "NoQuote",
     "OBISkew",
     "OBISkewInventory",
