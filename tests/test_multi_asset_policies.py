@@ -225,7 +225,7 @@ def test_every_policy_plays_the_multi_asset_market() -> None:
 
 LAG_STEPS = 100
 """The lag of the economics test: 10 s, about the leader's book's discovery time (it has made
-57% of a value jump 100 steps later, 20% after the market's default 20); at 20 steps the
+57% of a value jump 100 steps later, 20% after 20 steps); at 20 steps the
 cross-asset signal is worth 3 USD per episode [0.5, 4.9] (``benchmarks/multi_asset.py``)."""
 
 

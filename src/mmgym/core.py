@@ -149,6 +149,9 @@ class MarketMakingCore:
         self.normalize_actions = bool(normalize_actions)
         self.asset_feature_names = check_features(features, self.market.default_features)
         own_params, portfolio_params = split_portfolio_params(feature_params)
+        for name, defaults in getattr(self.market, "default_feature_params", {}).items():
+            if name in self.asset_feature_names:
+                own_params[name] = defaults | own_params.get(name, {})
         self.horizon_steps = self.market.horizon_steps
 
         self.streams = RandomStreams(self.n, self.market.n_uniforms)

@@ -127,6 +127,10 @@ class Market(Protocol):
         mid: the current mid of each environment, price units.
         step_record: the :class:`MarketStep` that :meth:`step` fills and returns, the same
             object every step.
+
+    Optional: ``default_feature_params``, parameters of features by name that suit the
+    market (the user's ``feature_params`` override them key by key); ``legs``, the
+    single-asset markets of a multi-asset one (:mod:`mmgym.markets.multi`).
     """
 
     name: ClassVar[str]
