@@ -27,18 +27,26 @@ a verdict only where a side is better (:func:`verdict`):
 table shows), not only their point estimates: the direction in which a Sharpe ratio ranks
 depends on the sign of the mean, so a verdict needs that sign at the confidence of the verdict
 itself; a policy whose mean PnL could be 0 or less gets no Sharpe or Sortino verdict.
+
+On a multi-asset market the metrics above are the portfolio's (their columns defined in
+:data:`mmgym.evaluation.episodes.PORTFOLIO`: the PnL summed over the assets, the drawdown of
+the summed path, the gross mean |inventory|, ...), and each asset ``a`` adds the metrics of
+:data:`ASSET_METRICS` on its own columns, named ``{metric}_{a}`` (``mean_pnl_0``), read the
+same way.
 """  # noqa: E501
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.stats import DegenerateDataWarning, bootstrap
+
+from mmgym.evaluation.episodes import PORTFOLIO, asset_column
 
 Statistic = Callable[[np.ndarray, int], np.ndarray]
 
@@ -122,10 +130,34 @@ class Metric:
         return f"{self.better} is better" + (" if both earn" if self.if_earning else "")
 
 
-def metrics(risk_aversion: float) -> tuple[Metric, ...]:
+ASSET_METRICS = ("mean_pnl", "std_pnl", "max_drawdown", "mean_abs_inventory",
+                 "mean_final_inventory", "std_final_inventory", "spread", "fills",
+                 "spread_captured", "adverse_selection", "fees")
+"""The metrics each asset of a multi-asset market has of its own (``{metric}_{a}``): the
+portfolio's but the reward (the portfolio's only) and the ratios and quantiles of PnL (its
+median, Sharpe, Sortino and mean–variance, which rank the whole book)."""
+
+
+def metrics(risk_aversion: float, assets: int = 1) -> tuple[Metric, ...]:
     """The evaluation's metrics, in table order; the mean–variance one with γ =
     ``risk_aversion`` (1 / price unit). Money in the market's price unit, inventory in its
-    size unit, per episode."""
+    size unit, per episode. With several ``assets`` the portfolio's (described as such), then
+    each asset's :data:`ASSET_METRICS` in turn (module doc)."""
+    table = _metrics(risk_aversion)
+    if assets == 1:
+        return table
+    portfolio = tuple(replace(m, description=f"{m.description}; portfolio: {PORTFOLIO[m.column]}")
+                      for m in table)
+    by_name = {m.name: m for m in table}
+    return portfolio + tuple(
+        replace(by_name[name], name=asset_column(name, a),
+                column=asset_column(by_name[name].column, a),
+                description=f"asset {a}: {by_name[name].description}")
+        for a in range(assets) for name in ASSET_METRICS)
+
+
+def _metrics(risk_aversion: float) -> tuple[Metric, ...]:
+    """The metrics of one asset (:func:`metrics`)."""
     risk = "risk: lower is better at the same mean PnL (never quoting has none)"
     ratio = ("a mean per unit of risk ranks policies only where both earn: with a mean ≤ 0, "
              "a larger dispersion makes the ratio less negative")

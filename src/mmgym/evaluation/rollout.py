@@ -5,6 +5,10 @@ streams never depend on the agent's actions (:mod:`mmgym.rng`), so every policy 
 same market randomness in episode ``i`` (common random numbers) and differences between
 policies are paired. On a ``replay`` market the episodes are windows of a recording, drawn
 from the range its ``range`` parameter names (:func:`data_window` tells which).
+
+On a multi-asset market the episode table has the portfolio's statistics and each asset's
+(:mod:`mmgym.evaluation.episodes`), the PnL path is the portfolio's, and the inventory paths
+and the first episode's quotes are kept per asset.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ EPISODE_COLUMNS: dict[str, str] = STATISTICS | {
     "window_start_s": "replay markets only: the episode window's first step boundary, s after "
     "the recording's first event",
 }
-"""The per-episode results of :func:`rollout`, with their units."""
+"""The per-episode results of :func:`rollout`, with their units (on a multi-asset market the
+portfolio's, followed by each asset's: :func:`mmgym.evaluation.episodes.columns`)."""
 
 
 @dataclass
@@ -40,11 +45,16 @@ class Rollout:
     Attributes:
         episodes: one row per episode (index ``seed``), columns :data:`EPISODE_COLUMNS`.
         time: ``(steps,)`` time at the end of each step, in the market's time unit.
-        pnl: ``(steps, episodes)`` mark-to-market PnL after each step.
-        inventory: ``(steps, episodes)`` inventory after each step (float32).
+        pnl: ``(steps, episodes)`` mark-to-market PnL after each step (the portfolio's: the
+            assets' summed).
+        inventory: ``(steps, episodes)`` inventory after each step (float32); with ``N``
+            assets ``(steps, episodes, N)``.
         mid, bid, ask: ``(steps,)`` the first episode's mid after each step and the quotes in
-            force during it (NaN: no quote).
-        bid_fill, ask_fill: ``(steps,)`` the first episode's fills in each step, size units.
+            force during it (NaN: no quote); with ``N`` assets ``(steps, N)``.
+        bid_fill, ask_fill: ``(steps,)`` the first episode's fills in each step, size units;
+            with ``N`` assets ``(steps, N)``.
+        asset_pnl: with ``N`` > 1 assets, ``(steps, episodes, N)`` each asset's PnL after each
+            step (float32); None for one.
     """
 
     episodes: pd.DataFrame
@@ -56,15 +66,23 @@ class Rollout:
     ask: np.ndarray
     bid_fill: np.ndarray
     ask_fill: np.ndarray
+    asset_pnl: np.ndarray | None = None
+
+    @property
+    def assets(self) -> int:
+        """The market's number of assets."""
+        return 1 if self.asset_pnl is None else self.asset_pnl.shape[2]
 
 
-def check_tables(field: str, episodes: int, steps: int) -> None:
-    """Raise unless a rollout of ``episodes`` episodes of ``steps`` steps keeps its per-step
-    tables (12 bytes a step and episode, 40 a step) within :data:`TABLE_BYTES`; ``field`` is
-    the configuration's name of ``episodes``."""
-    need = steps * (12 * episodes + 40)
+def check_tables(field: str, episodes: int, steps: int, assets: int = 1) -> None:
+    """Raise unless a rollout of ``episodes`` episodes of ``steps`` steps on a market of
+    ``assets`` assets keeps its per-step tables (12 bytes a step and episode and 40 a step for
+    one asset; 8 + 8·N and 40·N for ``N``) within :data:`TABLE_BYTES`; ``field`` is the
+    configuration's name of ``episodes``."""
+    per_episode = 12 if assets == 1 else 8 + 8 * assets
+    need = steps * (per_episode * episodes + 40 * assets)
     if need > TABLE_BYTES:
-        most = max((TABLE_BYTES // steps - 40) // 12, 0)
+        most = max((TABLE_BYTES // steps - 40 * assets) // per_episode, 0)
         raise ConfigError(
             f"{field}={episodes}: {episodes} episodes of {steps:,} steps keep "
             f"{need / 2**30:.3g} GiB of per-step tables; allowed {TABLE_BYTES / 2**30:g} GiB, "
@@ -103,17 +121,24 @@ def rollout(
     window_start = None if starts is None else starts()
     if hasattr(policy, "reset"):
         policy.reset(np.ones(episodes, dtype=bool))
-    steps = env.core.horizon_steps
-    check_tables("episodes", episodes, steps)
-    stats = EpisodeStats(episodes, markout_steps)
+    steps, assets = env.core.horizon_steps, env.core.assets
+    check_tables("episodes", episodes, steps, assets)
+    stats = EpisodeStats(episodes, markout_steps, assets=assets)
     pnl = np.empty((steps, episodes))
-    inventory = np.empty((steps, episodes), dtype=np.float32)
-    first = np.empty((5, steps))
+    per_asset = () if assets == 1 else (assets,)
+    inventory = np.empty((steps, episodes, *per_asset), dtype=np.float32)
+    asset_pnl = None if assets == 1 else np.empty((steps, episodes, assets), dtype=np.float32)
+    first = np.empty((5, steps, *per_asset))
     for t in tqdm(range(steps), desc=progress, unit="step", disable=progress is None,
                   leave=False, dynamic_ncols=True):
         obs, r, terminated, _, info = env.step(policy(obs, info))
         finished = stats.update(r, terminated, info)
-        pnl[t], inventory[t] = info["pnl"], info["inventory"]
+        if asset_pnl is None:
+            pnl[t] = info["pnl"]
+        else:
+            asset_pnl[t] = info["pnl"]
+            pnl[t] = info["pnl"].sum(axis=1)
+        inventory[t] = info["inventory"]
         first[:, t] = (info["mid"][0], info["bid_price"][0], info["ask_price"][0],
                        info["bid_fill"][0], info["ask_fill"][0])
     if len(finished) < episodes:
@@ -122,7 +147,8 @@ def rollout(
         finished["window_start_s"] = window_start
     table = finished.set_axis(pd.RangeIndex(seed, seed + episodes, name="seed"))
     dt = env.core.market.dt
-    return Rollout(table, dt * np.arange(1, steps + 1), pnl, inventory, *first)
+    return Rollout(table, dt * np.arange(1, steps + 1), pnl, inventory, *first,
+                   asset_pnl=asset_pnl)
 
 
 def data_window(env_kwargs: dict[str, Any]) -> WindowRange | None:

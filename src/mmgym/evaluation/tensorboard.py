@@ -7,7 +7,10 @@ The per-episode tags (:data:`EPISODE_TAGS`) show the statistics of
 a training run writes the mean of the episodes that ended at an environment step against
 that step, an evaluation one point per episode (step = episode index), so ``tensorboard
 --logdir runs`` sets evaluations beside training runs. ``mmgym/sharpe`` is the Sharpe ratio
-of :func:`mmgym.evaluation.metrics.sharpe` (training: of its last episodes).
+of :func:`mmgym.evaluation.metrics.sharpe` (training: of its last episodes). On a multi-asset
+market the tags are the portfolio's, and each asset ``a`` has its own of every per-episode tag
+but the reward, ``mmgym/<tag>_<a>`` (``mmgym/episode_pnl_0``), from its columns
+(:func:`mmgym.evaluation.episodes.asset_column`).
 
 An evaluation (:func:`write`) has one run per policy (``<dir>/<policy>``) with those tags,
 the final-PnL histogram and an HParams entry (the policy's parameters against its summary
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mmgym.evaluation.episodes import ASSET_STATISTICS, asset_column, assets_of
 from mmgym.evaluation.metrics import Metric
 from mmgym.evaluation.rollout import Rollout
 
@@ -59,9 +63,15 @@ class TensorBoardRun:
 
     def episodes(self, episodes: pd.DataFrame, step: int | None = None) -> None:
         """The per-episode tags of ``episodes`` (one row per episode, columns
-        :data:`~mmgym.evaluation.episodes.STATISTICS`): with ``step``, their mean over the
-        rows at that step; without, each row at its position (0, 1, ...)."""
-        for tag, column in EPISODE_TAGS.items():
+        :func:`~mmgym.evaluation.episodes.columns`; with several assets, each asset's tags
+        too): with ``step``, their mean over the rows at that step; without, each row at its
+        position (0, 1, ...)."""
+        assets = assets_of(episodes)
+        tags = dict(EPISODE_TAGS)
+        if assets > 1:
+            tags |= {asset_column(tag, a): asset_column(column, a) for a in range(assets)
+                     for tag, column in EPISODE_TAGS.items() if column in ASSET_STATISTICS}
+        for tag, column in tags.items():
             values = episodes[column].to_numpy(float)
             if step is not None:
                 self.writer.add_scalar(f"mmgym/{tag}", values.mean(), step)

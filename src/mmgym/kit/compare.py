@@ -21,6 +21,11 @@ Outputs in the run directory:
 | ``*.png`` | ``pnl_distribution``, ``pnl_over_time``, ``inventory_paths``, ``quotes`` |
 | ``tensorboard/`` | one run per policy and ``figures`` (:mod:`mmgym.evaluation.tensorboard`) |
 
+On a multi-asset market (``multi_asset``) the tables, plots and TensorBoard runs show the
+portfolio's metrics and each asset's (``mean_pnl_0``, ...:
+:func:`mmgym.evaluation.metrics.metrics`), and ``episodes.parquet`` has each asset's columns
+beside the portfolio's (:mod:`mmgym.evaluation.episodes`).
+
 A training run ends with the same comparison (:func:`compare`, called by
 :func:`mmgym.kit.training.compare`): its trained agent against Avellaneda–Stoikov, the files
 above but the plots and TensorBoard runs in its ``comparison/``.
@@ -40,6 +45,7 @@ from mmgym.evaluation.metrics import Bootstrap, Metric, metrics, summarize
 from mmgym.evaluation.rollout import Rollout, data_window, rollout
 from mmgym.kit.config import env_kwargs, validate_evaluation, with_data_range
 from mmgym.kit.lineup import Contender, baseline, checkpoint, reward_optimal
+from mmgym.markets.multi import MultiAssetMarket, MultiAssetParams
 from mmgym.markets.replay import WindowRange
 from mmgym.registry import POLICIES, import_plugins
 from mmgym.validation import ConfigError
@@ -51,7 +57,8 @@ UNITS: dict[str, tuple[str, str, str]] = {
     "as2008": ("price units", "shares", "model time"),
     "replay": ("quote currency", "base currency", "s"),
 }
-"""Price, size and time units of each market, for the plots' labels."""
+"""Price, size and time units of each market, for the plots' labels (a multi-asset market's
+are its leg's)."""
 
 
 def lineup(cfg: Any, kwargs: dict[str, Any], trained: Sequence[Contender] = ()
@@ -123,7 +130,8 @@ def compare(cfg: Any, contenders: list[Contender], kwargs: dict[str, Any], out: 
         pnl = rollouts[c.label].episodes["pnl"]
         print(f"{c.label:>24}: mean PnL {pnl.mean():.4g} over {cfg.episodes} episodes")
     boot = Bootstrap(cfg.confidence, cfg.bootstrap_resamples, cfg.bootstrap_method, cfg.seed)
-    metric_list = metrics(cfg.market.risk_aversion)
+    assets = next(iter(rollouts.values())).assets
+    metric_list = metrics(cfg.market.risk_aversion, assets)
     summary = summarize({k: r.episodes for k, r in rollouts.items()}, cfg.reference,
                         metric_list, boot)
     _write(cfg, out, contenders, rollouts, summary, metric_list, window)
@@ -138,6 +146,11 @@ def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str,
              f"{cfg.seed + cfg.episodes - 1}); mean–variance γ = {cfg.market.risk_aversion:g}")
     if window is not None:
         title += f"\n\ndata: {window}"
+    assets = next(iter(rollouts.values())).assets
+    if assets > 1:
+        title += (f"\n\na portfolio of {assets} assets: a metric without a suffix is the "
+                  "portfolio's (PnL summed over the assets, drawdown of the summed PnL, gross "
+                  "mean |inventory|, net final inventory), metric_<a> asset a's")
     printed = report.text(summary, metric_list, cfg.reference, cfg.confidence)
     markdown = report.text(summary, metric_list, cfg.reference, cfg.confidence, fmt="github")
     if cfg.market.name == "as2008":
@@ -153,7 +166,7 @@ def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str,
     episodes.reset_index("policy").to_parquet(out / "episodes.parquet")
     figures = {}
     if cfg.plots:
-        price, size, time = UNITS.get(cfg.market.name, ("price units", "size units", "time"))
+        price, size, time = UNITS.get(_leg(cfg.market), ("price units", "size units", "time"))
         figures = {
             "pnl_distribution": plots.pnl_distribution(rollouts, cfg.reference, price),
             "pnl_over_time": plots.pnl_over_time(rollouts, price, time),
@@ -165,3 +178,10 @@ def _write(cfg: Any, out: Path, contenders: list[Contender], rollouts: dict[str,
         tensorboard.write(out / "tensorboard", rollouts, summary, metric_list,
                           {c.label: c.params for c in contenders}, figures)
     print(f"results in {out}")
+
+
+def _leg(market: Any) -> str:
+    """The market of a market config's assets: a multi-asset market's leg, else itself."""
+    if market.name != MultiAssetMarket.name:
+        return market.name
+    return market.params.get("leg", MultiAssetParams.leg)

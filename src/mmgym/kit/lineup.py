@@ -11,6 +11,16 @@ A baseline's parameters are, in increasing priority: the market's model paramete
 per-policy parameters (``market.policies.<name>``), and the evaluation's
 ``policy_params.<name>``. It observes the market's features plus those it reads.
 
+On a multi-asset market (``multi_asset``: ``N`` assets, each observed with the same features,
+:mod:`mmgym.markets.multi`) a policy class with ``multi_asset = True`` is built with the
+keyword arguments ``assets`` (``N``) and ``asset_feature_names`` (the features observed of
+each asset, in the order of each asset's block of the observation); the ``base`` of one that
+takes a base (``independent``) is a single-asset baseline, built as on a single-asset market
+and observing the assets' features. A single-asset baseline named on a multi-asset market
+plays each asset on its own: it is the base of :data:`INDEPENDENT`, under its own name and
+parameters (so ``as_inventory``, the evaluation's and the training's reference, is
+Avellaneda–Stoikov on every asset).
+
 A checkpoint is a Stable-Baselines3 model (``.zip``) or a Q-table (``.npz``) written by a
 training run. An SB3 model's algorithm, observation and action form (offsets, or normalized
 with ``agent.normalize_actions`` onto ``agent.action_bounds``) come from the run's
@@ -41,6 +51,9 @@ from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
 from mmgym.validation import ConfigError, placed
 
 _ALGO = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):(?!//)(.+)$")
+INDEPENDENT = "independent"
+"""The policy that plays a single-asset policy (its ``base``) on each asset of a multi-asset
+market."""
 
 
 @dataclass
@@ -58,13 +71,22 @@ def baseline(
     name: str,
     market: Any,
     overrides: dict[str, Any] | None = None,
+    *,
+    per_asset: bool = False,
 ) -> Contender:
     """The baseline ``name`` with its parameters for ``market`` (a market config:
-    ``name``, ``features``, ``feature_params``, ``baseline``, ``policies``)."""
+    ``name``, ``params``, ``features``, ``feature_params``, ``baseline``, ``policies``). On a
+    multi-asset market a single-asset baseline plays every asset through
+    :data:`INDEPENDENT` (module doc), unless ``per_asset``, which builds the single-asset
+    policy itself (the base of a policy of the assets)."""
     try:
         cls = POLICIES.lookup("policies", name)
     except ConfigError as e:
         raise ConfigError(f"{e}; a trained agent goes in checkpoints") from None
+    assets, asset_features = market_layout(market)
+    multi = bool(getattr(cls, "multi_asset", False))
+    if assets > 1 and not multi and not per_asset:
+        return _independent(name, market, overrides, assets)
     accepted = inspect.signature(cls).parameters
     model = _plain(market.get("baseline", {}))
     params = {k: v for k, v in model.items() if k in accepted}
@@ -74,20 +96,27 @@ def baseline(
                | dict.fromkeys(own, f"market.policies.{name}")
                | dict.fromkeys(given, f"policy_params.{name}"))
     params |= own | given
-    features = _features(market)
+    features = list(market.features or asset_features)
     shown: dict[str, Any] = {}
     if "base" in accepted:  # a policy around a base policy, which observes its features
-        inner = baseline(params.pop("base", "as_inventory"), market, overrides)
+        inner = baseline(params.pop("base", "as_inventory"), market, overrides,
+                         per_asset=True)
         params["base"] = inner.policy
         shown = {"base": inner.label} | {f"base.{k}": v for k, v in inner.params.items()}
         features = list(inner.observation["features"])
+    # the features it reads: of the observation, or of each asset for a policy of the assets
+    names = "asset_feature_names" if multi else "feature_names"
     if hasattr(cls, "reads"):  # the features it reads depend on its parameters (a model)
         features += [f for f in cls.reads(params) if f not in features]
-        params["feature_names"] = tuple(features)
-    elif "feature_names" in accepted:
-        reads = accepted["feature_names"].default
+        params[names] = tuple(features)
+    elif names in accepted:
+        reads = accepted[names].default
+        if reads is inspect.Parameter.empty:
+            reads = ()
         features += [f for f in reads if f not in features]
-        params["feature_names"] = tuple(features)
+        params[names] = tuple(features)
+    if multi and "assets" in accepted:
+        params["assets"] = assets
     if "feature_params" in accepted:
         params["feature_params"] = _plain(market.feature_params)
     try:
@@ -95,8 +124,37 @@ def baseline(
     except ConfigError as e:  # naming the value where the config gave it
         raise placed(e, sources) from None
     shown |= {k: v for k, v in params.items()
-              if k not in ("feature_names", "feature_params", "base")}
+              if k not in ("feature_names", "asset_feature_names", "feature_params", "base")}
     return Contender(name, policy, _observation(features, market.feature_params), shown)
+
+
+def _independent(name: str, market: Any, overrides: dict[str, Any] | None,
+                 assets: int) -> Contender:
+    """The single-asset baseline ``name`` on each of the ``assets`` assets of ``market``,
+    through :data:`INDEPENDENT`, labelled ``name``."""
+    inner = baseline(name, market, overrides, per_asset=True)
+    try:
+        policy = policies.make(INDEPENDENT, base=inner.policy, assets=assets,
+                               asset_feature_names=tuple(inner.observation["features"]))
+    except ConfigError as e:
+        raise ConfigError(
+            f"policy {name!r}: a single-asset policy plays each asset of market "
+            f"{market.name!r} ({assets} assets) through {INDEPENDENT!r}: {e}") from None
+    return Contender(name, policy, inner.observation,
+                     {"per_asset": INDEPENDENT} | inner.params)
+
+
+def market_layout(market: Any) -> tuple[int, tuple[str, ...]]:
+    """The number of assets of the market of a market config (``name``, ``params``) and the
+    market's default features of each asset (of its one asset, on a single-asset market).
+    A market that sets them per instance (``multi_asset``) is built with one environment to
+    read them."""
+    cls = MARKETS.lookup("market.name", market.name)
+    default = getattr(cls, "default_features", None)
+    if default is not None:
+        return 1, tuple(default)
+    built = cls(1, **_plain(market.get("params", {})))
+    return int(getattr(built, "assets", 1)), tuple(built.default_features)
 
 
 def reward_optimal(env_kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -147,8 +205,9 @@ def checkpoint(spec: str, index: int, market: Any, env_kwargs: dict[str, Any]) -
 
 
 def _features(market: Any) -> list[str]:
-    """The observation of a market config: its ``features``, or the market's default."""
-    return list(market.features or MARKETS.lookup("market.name", market.name).default_features)
+    """The observation of a market config: its ``features``, or the market's default (of each
+    asset, on a multi-asset market)."""
+    return list(market.features or market_layout(market)[1])
 
 
 def _observation(features: list[str], feature_params: Any) -> dict[str, Any]:

@@ -13,6 +13,12 @@ by the evaluation's writer (:class:`mmgym.evaluation.tensorboard.TensorBoardRun`
 plots or TensorBoard runs) on ``eval_episodes`` episodes from :data:`EVAL_SEED`, the trained
 agent against :data:`REFERENCE`, into ``comparison/``.
 
+On a multi-asset market (``multi_asset``) an SB3 agent quotes every asset (actions of a bid
+and an ask offset per asset); the scalars are the portfolio's, with each asset's beside them
+(``mmgym/episode_pnl_0``, ...: :mod:`mmgym.evaluation.tensorboard`), and the comparison's
+reference is Avellaneda–Stoikov on every asset (:mod:`mmgym.kit.lineup`). Tabular Q-learning
+quotes one asset and is refused there before anything is written.
+
 On a ``replay`` market the agent trains on the market config's ``range`` (``train`` in
 ``conf/market/replay.yaml``) and the comparison plays :data:`COMPARE_RANGE`, the recording's
 evaluation range; both ranges are printed, and checked before training.
@@ -71,7 +77,7 @@ from mmgym.evaluation.tensorboard import TensorBoardRun
 from mmgym.kit.compare import compare as play_comparison
 from mmgym.kit.compare import lineup
 from mmgym.kit.config import EvalConfig, action_form, env_kwargs, validate, with_data_range
-from mmgym.kit.lineup import Contender
+from mmgym.kit.lineup import Contender, market_layout
 from mmgym.registry import import_plugins
 from mmgym.rng import training_seed
 from mmgym.sb3_vec_env import MarketMakingSB3VecEnv
@@ -101,11 +107,13 @@ figures are taken over."""
 class Progress:
     """The progress bar (steps/s, recent mean episode PnL) and the TensorBoard scalars:
     each step's episodes that ended, their mean at that step, and the Sharpe ratio of the
-    last :data:`RECENT_EPISODES` episodes' PnL."""
+    last :data:`RECENT_EPISODES` episodes' PnL (the portfolio's on a market of several
+    ``assets``, whose ``info`` arrays are ``(num_envs, assets)``)."""
 
-    def __init__(self, cfg: DictConfig, out: Path, start: int, next_step_autoreset: bool
-                 ) -> None:
-        self.stats = EpisodeStats(cfg.num_envs, next_step_autoreset=next_step_autoreset)
+    def __init__(self, cfg: DictConfig, out: Path, start: int, next_step_autoreset: bool,
+                 assets: int = 1) -> None:
+        self.stats = EpisodeStats(cfg.num_envs, next_step_autoreset=next_step_autoreset,
+                                  assets=assets)
         self.recent: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.log = TensorBoardRun(out / "tensorboard")
         self.bar = tqdm(total=cfg.total_timesteps, initial=start, unit="step",
@@ -155,6 +163,13 @@ def train(cfg: DictConfig, out: Path) -> pd.DataFrame:
     reference, the agent's: :func:`check_comparison`, :func:`mmgym.agents.sb3.make`)."""
     import_plugins(cfg.plugins)
     validate(cfg)
+    if cfg.agent.algo == "qlearning":
+        assets = market_layout(cfg.market)[0]
+        if assets > 1:
+            raise ConfigError(
+                f"agent.algo=qlearning: tabular Q-learning quotes one asset (its grid is a bid "
+                f"and an ask offset); market {cfg.market.name!r} has {assets} assets: train an "
+                "SB3 agent (agent=ppo)")
     torch.set_num_threads(cfg.torch_threads)
     kwargs = env_kwargs(cfg)
     print(OmegaConf.to_yaml(cfg))
@@ -284,7 +299,7 @@ def check_comparison(cfg: DictConfig, kwargs: dict[str, Any]) -> None:
     evaluation = comparison_config(cfg)
     kwargs = with_data_range(kwargs, evaluation.data_range)
     env = MarketMakingVectorEnv(1, **kwargs)  # the market's own errors first, as its own
-    check_tables("eval_episodes", cfg.eval_episodes, env.core.horizon_steps)
+    check_tables("eval_episodes", cfg.eval_episodes, env.core.horizon_steps, env.core.assets)
     env.close()
     lineup(evaluation, kwargs)
 
@@ -372,7 +387,8 @@ def _train_sb3(cfg: DictConfig, kwargs: dict[str, Any], out: Path) -> sb3_agents
     # training_seed(k, j) from episode S on resume (module doc), from learn's first reset
     model.get_env().seed(training_seed(cfg.seed))
     model.get_env().set_options({"episode": model.num_timesteps})
-    progress = Progress(cfg, out, model.num_timesteps, next_step_autoreset=False)
+    progress = Progress(cfg, out, model.num_timesteps, next_step_autoreset=False,
+                        assets=adapter.core.assets)
 
     class Callback(BaseCallback):
         next_checkpoint = _next(model.num_timesteps, cfg.checkpoint_every)
