@@ -34,7 +34,7 @@ from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "plugins"))
-import multi_asset_standin  # the stand-in baselines of the assets
+import multi_asset_standin  # tiny_multi, a user's multi-asset policy
 
 SHORT = {"episode_seconds": 10.0}  # 100 steps of 0.1 s
 ADDITIVE = [k for k in ASSET_STATISTICS if k not in ("max_drawdown", "spread")]
@@ -42,8 +42,7 @@ ADDITIVE = [k for k in ASSET_STATISTICS if k not in ("max_drawdown", "spread")]
 
 @pytest.fixture(autouse=True)
 def _standins() -> None:
-    """The stand-ins of ``mmgym.policies.multi_asset`` (the registries are restored after
-    each test)."""
+    """``tiny_multi`` registered (the registries are restored after each test)."""
     multi_asset_standin.register()
 
 

@@ -26,7 +26,7 @@ from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "plugins"))
-import multi_asset_standin  # the stand-in baselines of the assets
+import multi_asset_standin  # tiny_multi, a user's multi-asset policy
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,7 @@ SHORT = {"episode_seconds": 5.0}  # 50 steps of 0.1 s
 
 @pytest.fixture(autouse=True)
 def _standins() -> None:
-    """The stand-ins of ``mmgym.policies.multi_asset`` (the registries are restored after
-    each test)."""
+    """``tiny_multi`` registered (the registries are restored after each test)."""
     multi_asset_standin.register()
 
 
