@@ -19,6 +19,25 @@ Then, on the default market: the slope by horizon, 0.1 s to 280 s (the attenuati
 OLS β by the noise in the leader's mid, the module doc's "Why a long horizon"), and the
 estimate repeated on 16 disjoint groups of episodes: the spread of β̂ against its mean
 standard error (are the standard errors right?) and the spread of the lag.
+
+Measured (1,024 episodes a market, seed 0, 36 s on 2 shared cores):
+
+| market | β | β̂ ± SE | error / SE | β̂(h/2) | β̂ latent | lag | lag est. | ρ |
+|---|---|---|---|---|---|---|---|---|
+| default | 1.0 | 0.983 ± 0.026 | −0.63 | 0.940 | 1.001 | 20 | 21 | 0.68 |
+| β 0.5, lag 50 | 0.5 | 0.493 ± 0.027 | −0.26 | 0.461 | 0.501 | 50 | 50 | 0.42 |
+| β −0.8, lag 0 | −0.8 | −0.784 ± 0.027 | +0.59 | −0.789 | −0.799 | 0 | −1 | −0.59 |
+| 3 assets, 1 | 0.8 | 0.736 ± 0.029 | −2.23 | 0.737 | 0.761 | 10 | 10 | 0.58 |
+| 3 assets, 2 | −0.5 | −0.571 ± 0.030 | −2.42 | −0.536 | −0.576 | 40 | 40 | −0.46 |
+
+Every β̂ is within 2.5 standard errors of the configured β, the lag within 2 steps of the
+mids' lag (``lag_steps + 1``). The three-asset market's errors are its sample's: the
+regression on the latent values of the same episodes is off by as much (0.761, −0.576); the
+books' noise and delay take 1–3 % off the slope (β̂ against β̂ latent). The slope by horizon
+on the default market: 0.009 (0.1 s), 0.073 (1 s), 0.369 (5 s), 0.580 (10 s), 0.756 (20 s),
+0.872 (40 s), 0.931 (80 s), 0.948 (120 s), 0.983 (200 s), 1.005 ± 0.030 (280 s). Over 16
+groups of 64 episodes: β̂ 0.982, spread 0.100 against a mean standard error of 0.105; lag
+20.8 steps, sd 2.7 (16 to 26).
 """
 
 from __future__ import annotations
