@@ -5,9 +5,10 @@
 | ``hedge`` | 1 | −Σ_a β_a·q_a / max_inventory | leader size / max_inventory |
 | ``relative_volatility`` | ``N`` | σ_a / mean_b σ_b (1 when all are 0) | dimensionless |
 
-``hedge`` is the hedge signal q_hedge = −Σ_a β_a·q_a, the leader trade that flattens the
-portfolio's exposure to the leader's moves, scaled by the position limit; ``relative_volatility``
-each asset's realized volatility against the assets' mean.
+``hedge`` is the hedge signal q_hedge = −Σ_a β_a·q_a (:func:`hedge_quantity`, also in
+:mod:`mmgym.hedging`), the leader trade that flattens the portfolio's exposure to the
+leader's moves, scaled by the position limit; ``relative_volatility`` each asset's realized
+volatility against the assets' mean.
 
 ``hedge`` takes ``beta``, the assets' loadings on the leader (``N`` numbers, the leader's 1),
 through ``feature_params={"hedge": {"beta": [...]}}``: by default the market's configured
@@ -93,7 +94,7 @@ class Hedge(PortfolioFeature):
             raise ConfigError(f"feature_params.hedge.beta={beta!r}: "
                               f"expected {N} finite numbers, one per asset (the leader's 1)")
         self.beta = b
-        self._scale = -b / core.max_inventory
+        self._max_inventory = core.max_inventory
         self._inventory = core.leg_inventories
 
     def bounds(self, assets: int) -> tuple[list[float], list[float]]:
@@ -101,7 +102,28 @@ class Hedge(PortfolioFeature):
         return [-m], [m]
 
     def update(self) -> None:
-        self.out[:, 0] = self._scale @ self._inventory
+        self.out[:, 0] = hedge_quantity(self._inventory.T, self.beta) / self._max_inventory
+
+
+def hedge_quantity(inventory: np.ndarray, beta: np.ndarray | Sequence[float]) -> np.ndarray:
+    """q_hedge = −Σ_a β_a·q_a: the leader trade (leader size units) that flattens the
+    exposure of the inventories ``q`` to the leader's price moves.
+
+    Args:
+        inventory: ``(..., N)`` the assets' inventories, size units.
+        beta: ``(N,)`` the assets' loadings on the leader, price units of each asset per
+            price unit of the leader (the leader's 1;
+            :func:`mmgym.hedging.estimate_betas`).
+
+    Returns:
+        ``(...)`` the hedge quantity, leader size units.
+    """
+    q = np.asarray(inventory, dtype=np.float64)
+    b = np.asarray(beta, dtype=np.float64)
+    if b.ndim != 1 or q.shape[-1:] != b.shape:
+        raise ConfigError(f"beta: shape {b.shape} for inventories of shape {q.shape}; expected "
+                          f"one loading per asset (the inventories' last axis)")
+    return -(q @ b)
 
 
 class RelativeVolatility(PortfolioFeature):
