@@ -20,6 +20,7 @@ from mmgym.hedging import (
     recorded_mids,
     simulate_mids,
 )
+from mmgym.markets.multi import DEFAULT_LAG_STEPS
 from mmgym.validation import ConfigError
 from mmgym.vector import MarketMakingVectorEnv
 
@@ -212,12 +213,12 @@ def check_recovers(est: HedgeRatios, beta: np.ndarray, lags: np.ndarray) -> None
 
 
 def test_default_market_loading_recovered() -> None:
-    """The must-show: on the default ``multi_asset`` market (β 1, lag 20 steps) β̂ from
+    """The must-show: on the default ``multi_asset`` market (β 1, lag 100 steps) β̂ from
     1,024 episodes is within 3 standard errors of β and its 95 % interval covers it."""
     paths = simulate_mids(1024, seed=0)
     assert paths.mids.shape == (1024, 3001, 2) and paths.dt_seconds == 0.1
     est = estimate_betas(paths.mids, paths.dt_seconds)
-    check_recovers(est, np.array([1.0, 1.0]), np.array([0, 20]))
+    check_recovers(est, np.array([1.0, 1.0]), np.array([0, DEFAULT_LAG_STEPS]))
     low, high = est.interval()
     assert low[1] <= 1.0 <= high[1]
     assert est.beta_se[1] < 0.04

@@ -53,10 +53,10 @@ is the regressor measured with error, which attenuates an OLS slope toward 0 by 
 share of the regressor's variance (Fuller, *Measurement Error Models*, 1987, §1.1). The gap
 between mid and value is stationary, so over a horizon ``h`` the error's variance stays
 bounded while the value's grows like ``h``: β_h = β·(1 − c/h) + o(1/h), ``c`` of the order of
-the book's price-discovery time. On the default ``multi_asset`` market (β 1, lag 20 steps;
-1,024 episodes of 300 s, ``benchmarks/hedging.py``) the lag-aligned slope is 0.009 over one
+the book's price-discovery time. On the default ``multi_asset`` market (β 1, lag 100 steps;
+1,024 episodes of 300 s, ``benchmarks/hedging.py``) the lag-aligned slope is 0.007 over one
 step (0.1 s), 0.07 over 1 s, 0.37 over 5 s, 0.58 over 10 s, 0.76 over 20 s, 0.87 over 40 s,
-0.93 over 80 s, 0.95 over 120 s, 0.98 ± 0.03 over 200 s and 1.01 ± 0.03 over 280 s: ``c`` ≈ 5 s
+0.93 over 80 s, 0.95 over 120 s, 0.98 ± 0.03 over 200 s and 1.00 ± 0.03 over 280 s: ``c`` ≈ 5 s
 from 10 to 80 s, about 2.5 % left at 200 s. Hence the default horizon of 200 s (on the
 benchmark's four markets the slope on the mids there is 1–3 % nearer 0 than the slope on the
 latent values of the same episodes, less than a thousand episodes' standard error, about
@@ -166,7 +166,7 @@ def estimate_betas(
     dt_seconds: float,
     *,
     horizon_seconds: float = DEFAULT_HORIZON_SECONDS,
-    max_lag_seconds: float = 10.0,
+    max_lag_seconds: float = 30.0,
     lag_window_seconds: float = 5.0,
     lag_steps: Sequence[int] | None = None,
 ) -> HedgeRatios:
