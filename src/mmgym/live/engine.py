@@ -58,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import signal
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -356,7 +357,8 @@ class PaperEngine:
         or an error (raised after the outputs are written); return the summary.
 
         One loop takes in the stream's items as they come and passes every step boundary
-        the clock has reached, after the items received until then."""
+        the clock has reached: those before an item's arrival before it, one at the time of
+        its arrival after it."""
         try:
             await self._drive()
         except BaseException as e:
@@ -402,16 +404,18 @@ class PaperEngine:
                     return
                 if sleeper is not None and sleeper.done():
                     sleeper = None
+                now = self.clock.now_ns()
                 if item.done():
                     try:
                         received = item.result()
                     except StopAsyncIteration:
-                        self._pass(self.clock.now_ns())
+                        self._pass(now)
                         self._ended("end of stream")
                         return
                     item = None
+                    self._pass(now - 1)  # the boundaries the clock passed before it came
                     self.feed(received)
-                self._pass(self.clock.now_ns())
+                self._pass(now)
                 if self.market is not None and self._k >= self._steps:
                     self._ended("duration")
                     return
@@ -647,3 +651,25 @@ class PaperEngine:
         if self.reports:
             self.steps_table().to_parquet(self.output / OUTPUT_FILES[1], index=False)
         (self.output / OUTPUT_FILES[2]).write_text(json.dumps(asdict(s), indent=2) + "\n")
+
+
+def run_until_stopped(engine: PaperEngine,
+                      signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)
+                      ) -> PaperSummary:
+    """Run ``engine`` in a new event loop to its end; each of ``signals`` (Ctrl-C's SIGINT and
+    SIGTERM) stops it cleanly (:meth:`PaperEngine.stop`: the outputs written, the summary
+    returned). The process's handlers of those signals are restored afterwards."""
+
+    async def main() -> PaperSummary:
+        loop = asyncio.get_running_loop()
+        previous = {s: signal.getsignal(s) for s in signals}
+        for s in signals:
+            loop.add_signal_handler(s, engine.stop)
+        try:
+            return await engine.run()
+        finally:
+            for s, handler in previous.items():
+                loop.remove_signal_handler(s)
+                signal.signal(s, handler)
+
+    return asyncio.run(main())
