@@ -386,3 +386,130 @@ def test_rows_before_the_first_snapshot_are_dropped(tmp_path: Path) -> None:
     recorded, _ = read_events(tmp_path / "run" / "recording.parquet")
     assert len(recorded) == len(HAND) and recorded["ts_ns"].iloc[0] == S // 2
     assert steps(engine).loc[1:, "bid_fill"].tolist() == [0.0, 0.5, 0.5, 0.0]
+
+
+# ----------------------------------------------------------------------------- mmgym-paper
+
+
+def compose_paper(*overrides: str) -> Any:
+    """A composed ``conf/paper.yaml``."""
+    from hydra import compose, initialize_config_module
+
+    from mmgym.kit.config import CONF_MODULE, register
+
+    register()
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
+        return compose("paper", overrides=list(overrides))
+
+
+@pytest.fixture
+def hand_file(tmp_path: Path) -> Path:
+    from mmgym.data.store import write_events
+
+    path = tmp_path / "hand.parquet"
+    write_events(HAND, path, META)
+    return path
+
+
+def hand_config(hand_file: Path, *overrides: str) -> Any:
+    """``mmgym-paper`` on the hand-made stream (a file played on a virtual clock), the bid
+    and ask 1 tick from the mid, size 1."""
+    return compose_paper("source.kind=file", f"source.path={hand_file}", "dt=1.0",
+                         "duration_seconds=4", "+market.params.quote_size=1.0",
+                         "market.max_inventory=10", "policy=fixed_spread",
+                         "+policy_params.half_spread=1.0", "kill_switch.shock_bps=null",
+                         "stale_after_seconds=0", *overrides)
+
+
+def test_the_command_trades_on_paper_and_writes_its_outputs(
+        hand_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from mmgym.kit.paper import paper as run_paper
+
+    summary = run_paper(hand_config(hand_file), tmp_path / "run")
+    printed = capsys.readouterr().out
+    assert summary.ended_by == "duration"
+    assert (summary.bid_volume, summary.ask_volume, summary.pnl) == (1.0, 1.0, 2.0)
+    assert "paper trading ended (duration) after 4.0 s: 4 steps played" in printed
+    assert "book      bid 99  ask 101  mid 100" in printed  # the view (not a terminal)
+    assert "account   inventory 0  cash 2  PnL 2" in printed
+    for name in ("recording.parquet", "steps.parquet", "summary.json"):
+        assert (tmp_path / "run" / name).is_file()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_the_terminal_view_redraws_in_place(hand_file: Path, tmp_path: Path) -> None:
+    import io
+
+    from mmgym.kit.paper import build
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    engine, closers = build(hand_config(hand_file, "tensorboard=false",
+                                        "view_every_seconds=1e-9"), tmp_path / "run",
+                            view_out=screen)
+    run_until_stopped(engine)
+    for close in closers:
+        close()
+    drawn = screen.getvalue()
+    assert drawn.count("\x1b[7F") == 5  # 6 drawings of 7 lines, each over the last
+    assert drawn.count("\x1b[2Kbook ") == 6
+
+
+def test_sigterm_stops_the_command_cleanly(hand_file: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmgym.kit import paper as kit
+
+    clock = VirtualClock()
+    monkeypatch.setattr(kit, "make_source",
+                        lambda cfg: (Endless(HAND, META, clock, end_ns=4 * S), clock))
+    summary = kit.paper(hand_config(hand_file, "duration_seconds=60"), tmp_path / "run")
+    assert summary.ended_by == "stop" and summary.steps_played == 4
+    assert "paper trading ended (stop) after 4.0 s" in capsys.readouterr().out
+    recorded, _ = read_events(tmp_path / "run" / "recording.parquet")
+    assert len(recorded) == len(HAND)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_checkpoint_quotes_on_paper(hand_file: Path, tmp_path: Path) -> None:
+    from mmgym.agents.qlearning import QLearning
+    from mmgym.kit.paper import build
+    from mmgym.wrappers import Bins, QuoteGrid
+
+    agent = QLearning(Bins(ReplayMarket.default_features, {"inventory": [0.0]}),
+                      QuoteGrid([2.0], [3.0]))  # one action: bid 2, ask 3 ticks out
+    path = agent.save(tmp_path / "qtable.npz")
+    engine, _ = build(hand_config(hand_file, f"checkpoint={path}", "view=false",
+                                  "tensorboard=false"), tmp_path / "run")
+    run_until_stopped(engine)
+    got = steps(engine).loc[1:]
+    assert got[["bid_price", "ask_price"]].to_numpy().tolist() == [[98.0, 103.0]] * 4
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["checkpoint=runs/nowhere/model.zip"],
+     r"checkpoint='runs/nowhere/model.zip': no such checkpoint file"),
+    (["checkpoint=PPO:runs/nowhere/model.zip"], r"checkpoint='PPO:runs/nowhere/model.zip'"),
+    (["policy=nope"], r"policy='nope': expected one of"),
+    (["+policy_params.halfspread=2"], r"policy 'fixed_spread'.*halfspread"),
+    (["dt=-1"], r"dt=-1(\.0)?: out of range, allowed \(0, 60\]"),
+    (["duration_seconds=2.5"], r"duration_seconds=2\.5: must be a whole number of steps"),
+    (["+market.params.queue_model=fifo"], r"market\.params\.queue_model='fifo'"),
+    (["+market.params.queue_modle=fifo"], r"market\.params\.queue_modle: not a parameter"),
+    (["kill_switch.shock_bps=-5"], r"kill_switch\.shock_bps=-5(\.0)?: out of range"),
+    (["kill_switch.shock_bps=20", "kill_switch.shock_window_seconds=1"],
+     r"kill_switch\.shock_window_seconds=1(\.0)?: shorter than two steps"),
+    (["source.kind=websocket"], r"source\.kind='websocket': expected one of"),
+    (["source.path=nowhere.parquet"], r"source\.path='nowhere\.parquet': no such event file"),
+    (["market.features=[inventory,nope]"], r"features='nope'"),
+])
+def test_bad_config_values_fail_at_once_naming_them(hand_file: Path, tmp_path: Path,
+                                                    overrides: list[str], message: str) -> None:
+    from mmgym.kit.paper import build
+
+    with pytest.raises(ConfigError, match=message):
+        build(hand_config(hand_file, "tensorboard=false", *overrides), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written

@@ -1,5 +1,5 @@
-"""Console entry points ``mmgym-train``, ``mmgym-evaluate`` and ``mmgym-fit`` (also ``train.py`` and
-``evaluate.py`` at the repository root).
+"""Console entry points ``mmgym-train``, ``mmgym-evaluate``, ``mmgym-fit`` and ``mmgym-paper``
+(also ``train.py`` and ``evaluate.py`` at the repository root).
 
 Both are Hydra applications on the configs shipped in the package (``mmgym/kit/conf``,
 ``pkg://mmgym.kit.conf``; the repository's ``conf/`` links there): ``mmgym-train
@@ -56,3 +56,8 @@ def evaluate() -> None:
 def fit() -> None:
     """Fit a supervised model on a policy's fills (Hydra main; see ``conf/fit.yaml``)."""
     _main("fit", "mmgym.kit.fit", "fit", (ConfigError, ValueError))
+
+
+def paper() -> None:
+    """Paper-trade a streamed order book (Hydra main; see ``conf/paper.yaml``)."""
+    _main("paper", "mmgym.kit.paper", "paper", (ConfigError, ValueError))

@@ -342,7 +342,7 @@ class PaperEngine:
         self._resync_mark: int | None = None  # rows received when the book was put in doubt
         self._paused_until: int | None = None
         self._notices: list[tuple[str, str]] = []
-        self._notice_counts: Counter[str] = Counter()
+        self.notice_counts: Counter[str] = Counter()  # notices received, by kind
         self._actions = np.full((1, 2), np.nan)
         self._policy_actions = np.full((1, 2), np.inf)
         self._dt_ns = 0
@@ -476,8 +476,9 @@ class PaperEngine:
 
     def _notice(self, notice: Any) -> None:
         kind = str(getattr(notice, "kind", notice))
-        self._notice_counts[kind] += 1
-        self._notices.append((kind, str(getattr(notice, "detail", ""))))
+        self.notice_counts[kind] += 1
+        detail = getattr(notice, "detail", None) or getattr(notice, "reason", "")
+        self._notices.append((kind, str(detail)))
         if kind not in INFORMATIVE:
             self._resync_mark = self._received
 
@@ -636,7 +637,7 @@ class PaperEngine:
     def finish(self) -> None:
         """Complete the summary and write the outputs (when an output directory is set)."""
         s = self.summary
-        s.notices = dict(self._notice_counts)
+        s.notices = dict(self.notice_counts)
         s.crossed = 0 if self.market is None else self.market.crossed
         events = self.recording()
         s.rows_recorded = len(events)

@@ -5,14 +5,16 @@ that plays an event table on a :class:`~mmgym.live.clock.VirtualClock`.
 **The protocol.** An :class:`EventSource` is an async iterator; each item is either
 
 * an *event batch*: rows of the event format (:mod:`mmgym.data.schema`), a
-  :class:`pandas.DataFrame` with its columns ``ts_ns, kind, side, price, size, update_id``
-  or a numpy structured array with those fields. ``ts_ns`` is best the local receive time on
+  :class:`pandas.DataFrame` with its columns ``ts_ns, kind, side, price, size, update_id``,
+  a numpy structured array with those fields, or an object holding such an array as
+  ``rows`` (:class:`mmgym.live.stream.EventBatch`). ``ts_ns`` is best the local receive time on
   the engine's clock (``time.time_ns()`` for the wall clock); the engine never trusts it to
   be in order (see :mod:`mmgym.live.engine`, "Time"). A ``SNAPSHOT`` group (the rows of one
   ``ts_ns``) replaces the book, a ``DELTA`` row sets one level, a ``TRADE`` row is a trade
   with its aggressor side. A snapshot is yielded in one batch.
-* a *notice*: any object with a string attribute ``kind`` (and optionally ``ts_ns`` and
-  ``detail``), such as :class:`Notice`. The kinds of :data:`INFORMATIVE` only inform (they
+* a *notice*: any other object, with a string attribute ``kind`` (and optionally ``ts_ns``
+  and ``detail`` or ``reason``), such as :class:`Notice` or
+  :class:`mmgym.live.stream.Notice`. The kinds of :data:`INFORMATIVE` only inform (they
   are shown and counted); every other kind (:data:`UNSYNCHRONIZING` lists the expected
   ones) says the book may have missed updates: the engine withdraws its quotes until the
   stream's next snapshot. Such a notice must come before the snapshot that resynchronizes
@@ -61,7 +63,8 @@ class Notice:
 
 
 EventBatch = pd.DataFrame | np.ndarray
-"""Rows of the event format: a DataFrame or a structured array with its columns."""
+"""Rows of the event format: a DataFrame or a structured array with its columns (an object
+holding such an array as ``rows`` is one too)."""
 
 EVENT_DTYPE = np.dtype(list(COLUMNS.items()))
 """The engine's rows: a structured array with the event format's columns and dtypes."""
@@ -79,10 +82,11 @@ class EventSource(Protocol):
 
 def is_batch(item: Any) -> bool:
     """Whether a source's item is an event batch (else it is a notice)."""
-    return isinstance(item, pd.DataFrame | np.ndarray)
+    return isinstance(item, pd.DataFrame | np.ndarray) or isinstance(
+        getattr(item, "rows", None), np.ndarray)
 
 
-def as_events(batch: EventBatch, source: str = "event batch") -> np.ndarray:
+def as_events(batch: Any, source: str = "event batch") -> np.ndarray:
     """``batch`` as rows of :data:`EVENT_DTYPE` (a copy), checked as
     :func:`mmgym.data.store.check_events` checks a table, but for the order of ``ts_ns``,
     which the engine repairs.
@@ -91,6 +95,8 @@ def as_events(batch: EventBatch, source: str = "event batch") -> np.ndarray:
         DataError: naming ``source``, on a missing column, a value of the wrong kind (a
             float time, say) or a row that breaks the format.
     """
+    if not isinstance(batch, pd.DataFrame | np.ndarray):
+        batch = batch.rows
     names = batch.dtype.names if isinstance(batch, np.ndarray) else tuple(batch.columns)
     missing = [c for c in COLUMNS if c not in (names or ())]
     if missing:
