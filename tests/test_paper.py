@@ -513,3 +513,66 @@ def test_bad_config_values_fail_at_once_naming_them(hand_file: Path, tmp_path: P
     with pytest.raises(ConfigError, match=message):
         build(hand_config(hand_file, "tensorboard=false", *overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+class Rows:
+    """A batch in the live stream's shape (:class:`mmgym.live.stream.EventBatch`)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.rows = frame.to_records(index=False)
+
+
+class StreamNotice:
+    """A notice in the live stream's shape: ``reason`` for the detail."""
+
+    def __init__(self, kind: str, reason: str = "") -> None:
+        self.kind, self.ts_ns, self.reason = kind, 0, reason
+
+
+class FakeStream:
+    """A stream in :class:`mmgym.live.stream.OrderBookStream`'s shape: ``market`` (units),
+    ``depth``, async iteration of batches and notices, ``close()``."""
+
+    def __init__(self, items: list[Any], clock: VirtualClock) -> None:
+        self.items, self.clock = items, clock
+        self.market = None
+        self.depth = 50
+        self.closed = False
+
+    async def __aiter__(self):
+        from types import SimpleNamespace
+
+        self.market = SimpleNamespace(symbol="TEST/USDT", tick_size=1.0, lot_size=0.001)
+        for t_ns, item in self.items:
+            self.clock.advance_to(t_ns)
+            yield item
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_the_live_streams_batches_notices_and_units(tmp_path: Path) -> None:
+    from mmgym.kit.paper import CcxtSource
+
+    events, _ = resync_stream()
+    ts = events["ts_ns"].to_numpy()
+    items: list[tuple[int, Any]] = [(S // 5, StreamNotice("connected"))]
+    for t in np.unique(ts):
+        items.append((int(t), Rows(events[ts == t])))
+    items += [(22 * S // 10, StreamNotice("disconnected", "timeout")),
+              (27 * S // 10, StreamNotice("reconnecting"))]
+    items.sort(key=lambda item: item[0])
+    clock = VirtualClock()
+    stream = FakeStream([*items, (7 * S, StreamNotice("heartbeat"))], clock)
+    engine = PaperEngine(CcxtSource(stream, "bybit"), make("fixed_spread", half_spread=1.0),
+                         market={"dt": 1.0, "quote_size": 1.0}, env={"max_inventory": 10.0},
+                         duration_seconds=7.0, stale_after_seconds=0.0, kill_switch=NO_SHOCK,
+                         clock=clock, output=tmp_path / "run")
+    asyncio.run(engine.run())
+    got = steps(engine)
+    assert got["status"].tolist() == ["quoting"] * 3 + ["resync"] * 2 + ["quoting"] * 3
+    assert got.loc[3, "notices"] == "disconnected (timeout); reconnecting"
+    assert stream.closed
+    _, meta = read_events(tmp_path / "run" / "recording.parquet")
+    assert meta == {"mmgym.source": "ccxt:bybit", "mmgym.symbol": "TEST/USDT",
+                    "mmgym.tick_size": "1.0", "mmgym.lot_size": "0.001", "mmgym.levels": "50"}
