@@ -54,6 +54,9 @@ class BookHistory:
             for a source that shows ``shown_levels`` levels a side, the distance of the last
             shown level when the side shows that many (its depth beyond is unknown), else
             ``inf`` (the whole side is shown).
+        final_side, final_price, final_size: with ``final=True``, the levels of the book
+            after the last message, bids then asks, each best first: side (``BID``/``ASK``),
+            price (as the events gave it) and size; a snapshot of them continues the book.
     """
 
     start: np.ndarray
@@ -71,6 +74,9 @@ class BookHistory:
     cut_best: np.ndarray | None = None
     cut_depth: np.ndarray | None = None
     cut_known: np.ndarray | None = None
+    final_side: np.ndarray | None = None
+    final_price: np.ndarray | None = None
+    final_size: np.ndarray | None = None
 
     def top_at(self, times_ns: np.ndarray) -> pd.DataFrame:
         """The best levels after every message with ``ts_ns <= t``, for each time ``t``
@@ -106,6 +112,7 @@ def rebuild_book(
     tick: float | None = None,
     grid_ticks: int = 0,
     shown_levels: int | None = None,
+    final: bool = False,
 ) -> BookHistory:
     """Apply the book rows of ``events`` in order; see the module doc.
 
@@ -116,6 +123,8 @@ def rebuild_book(
         grid_ticks: ticks per side recorded at each cut.
         shown_levels: the levels a side the source shows (the metadata's ``mmgym.levels``),
             for :attr:`BookHistory.cut_known`; None: the whole book.
+        final: also return the book after the last message (:attr:`BookHistory.final_side`,
+            ...).
     """
     bounds = message_bounds(events)
     kind_rows = events["kind"].to_numpy()
@@ -210,6 +219,13 @@ def rebuild_book(
                 cut_known)
         c += 1
 
+    if final:
+        b, a = np.flatnonzero(bids)[::-1], np.flatnonzero(asks)
+        final_side = np.repeat(np.array([BID, ASK], dtype=np.int8), [len(b), len(a)])
+        final_price = np.concatenate([price_of[b], price_of[a]])
+        final_size = np.concatenate([bids[b], asks[a]])
+    else:
+        final_side = final_price = final_size = None
     has_bid = out_bb >= 0
     price_of = np.append(price_of, np.nan)  # index N (and −1): an empty side
     bid_price = price_of[np.where(has_bid, out_bb, N)]
@@ -222,6 +238,7 @@ def rebuild_book(
         cut_best=cut_best if cut_ns is not None else None,
         cut_depth=cut_depth if cut_ns is not None else None,
         cut_known=cut_known if cut_ns is not None else None,
+        final_side=final_side, final_price=final_price, final_size=final_size,
     )
 
 

@@ -99,13 +99,28 @@ def check_events(events: pd.DataFrame, source: str = "events") -> None:
             raise DataError(
                 f"{source}: column {column!r} has dtype {events[column].dtype}, expected {dtype}"
             )
-    ts = events["ts_ns"].to_numpy()
-    kind = events["kind"].to_numpy()
-    side = events["side"].to_numpy()
-    price = events["price"].to_numpy()
-    size = events["size"].to_numpy()
+    check_event_values({c: events[c].to_numpy() for c in COLUMNS}, source)
+
+
+def check_event_values(rows: Mapping[str, np.ndarray] | np.ndarray, source: str = "events",
+                       ordered: bool = True) -> None:
+    """Raise :class:`DataError` unless the values of ``rows`` follow the event format: the
+    checks of :func:`check_events` after its columns and dtypes (a non-decreasing ``ts_ns``
+    only when ``ordered``).
+
+    Args:
+        rows: the columns by name (a mapping of arrays, or a structured array).
+        source: the name shown in messages.
+        ordered: check that ``ts_ns`` never decreases.
+    """
+    ts = rows["ts_ns"]
+    kind = rows["kind"]
+    side = rows["side"]
+    price = rows["price"]
+    size = rows["size"]
     checks = [
-        (np.r_[False, ts[1:] < ts[:-1]], "ts_ns decreases (out-of-order timestamp)"),
+        (np.r_[False, ts[1:] < ts[:-1]] if ordered else np.zeros(len(ts), dtype=bool),
+         "ts_ns decreases (out-of-order timestamp)"),
         (~np.isin(kind, list(KINDS)), f"kind is not one of {dict(KINDS)}"),
         (np.abs(side) != BID, "side is not +1 or -1"),
         (~(np.isfinite(price) & (price > 0)), "price is not a finite positive number"),
@@ -115,7 +130,7 @@ def check_events(events: pd.DataFrame, source: str = "events") -> None:
     for bad, what in checks:
         if bad.any():
             row = int(np.argmax(bad))
-            values = {c: events[c].iat[row].item() for c in COLUMNS}
+            values = {c: rows[c][row].item() for c in COLUMNS}
             raise DataError(f"{source}: row {row}: {what}: {values}")
 
 

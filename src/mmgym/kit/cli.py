@@ -1,10 +1,11 @@
-"""Console entry points ``mmgym-train``, ``mmgym-evaluate`` and ``mmgym-fit`` (also ``train.py`` and
-``evaluate.py`` at the repository root).
+"""Console entry points ``mmgym-train``, ``mmgym-evaluate``, ``mmgym-fit`` and ``mmgym-paper``
+(also ``train.py`` and ``evaluate.py`` at the repository root).
 
-Both are Hydra applications on the configs shipped in the package (``mmgym/kit/conf``,
+They are Hydra applications on the configs shipped in the package (``mmgym/kit/conf``,
 ``pkg://mmgym.kit.conf``; the repository's ``conf/`` links there): ``mmgym-train
 agent=qlearning market=as2008 seed=3 total_timesteps=200000`` on ``config.yaml``,
-``mmgym-evaluate market=lob episodes=1000`` on ``evaluate.yaml``; ``-m`` sweeps
+``mmgym-evaluate market=lob episodes=1000`` on ``evaluate.yaml``, ``mmgym-paper
+source.symbol=BTC/USDT:USDT`` on ``paper.yaml``; ``-m`` sweeps
 (``agent=ppo,qlearning seed=0,1,2``). ``hydra.searchpath=[file://<dir>]`` adds a directory
 of the user's own configs (``<dir>/market/<name>.yaml``, ...).
 """
@@ -56,3 +57,8 @@ def evaluate() -> None:
 def fit() -> None:
     """Fit a supervised model on a policy's fills (Hydra main; see ``conf/fit.yaml``)."""
     _main("fit", "mmgym.kit.fit", "fit", (ConfigError, ValueError))
+
+
+def paper() -> None:
+    """Paper-trade a streamed order book (Hydra main; see ``conf/paper.yaml``)."""
+    _main("paper", "mmgym.kit.paper", "paper", (ConfigError, ValueError))

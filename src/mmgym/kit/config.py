@@ -174,6 +174,58 @@ class FitConfig:
     progress: bool = True
 
 
+@dataclass
+class SourceConfig:
+    """Where a paper-trading run's stream comes from: ``kind`` ``ccxt`` (the exchange's
+    websocket stream of ``symbol``, :mod:`mmgym.live.stream`, with ``options``: its other
+    arguments, ``depth``, ``stale_after_s``, ...) or ``file`` (the event file ``path`` played
+    as fast as it goes, on a virtual clock: a dry run)."""
+
+    kind: str = "ccxt"
+    exchange: str = "bybit"
+    symbol: str = "BTC/USDT:USDT"
+    options: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass
+class KillSwitchConfig:
+    """The kill switch of every paper-trading policy (:class:`mmgym.live.engine.KillSwitch`):
+    the price-shock pause (``shock_bps`` null: none) and the position limit
+    (``max_inventory`` null: the market's)."""
+
+    shock_bps: float | None = 20.0
+    shock_window_seconds: float = 5.0
+    pause_seconds: float = 30.0
+    max_inventory: float | None = None
+
+
+@dataclass
+class PaperConfig:
+    """A paper-trading run: ``mmgym-paper source.symbol=... policy=... duration_seconds=...``.
+
+    ``policy`` a baseline by name with ``policy_params`` over the market's, or ``checkpoint``
+    a trained agent (which replaces it); ``dt`` the step (null: ``market.params.dt``, else
+    0.1 s); ``view`` the terminal view, redrawn every ``view_every_seconds``;
+    ``tensorboard`` the run's scalars (:mod:`mmgym.kit.paper`)."""
+
+    market: MarketConfig = MISSING
+    reward: RewardConfig = MISSING
+    source: SourceConfig = field(default_factory=SourceConfig)
+    kill_switch: KillSwitchConfig = field(default_factory=KillSwitchConfig)
+    name: str = "default"
+    plugins: list[str] = field(default_factory=list)
+    policy: str = "as_inventory"
+    policy_params: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    dt: float | None = None
+    duration_seconds: float = 3600.0
+    stale_after_seconds: float = 10.0
+    view: bool = True
+    view_every_seconds: float = 0.5
+    tensorboard: bool = True
+
+
 def env_kwargs(cfg: Any) -> dict[str, Any]:
     """The environment's keyword arguments from the market and reward groups.
 
@@ -232,6 +284,7 @@ def register() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvalConfig)
     cs.store(name="fit_schema", node=FitConfig)
+    cs.store(name="paper_schema", node=PaperConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="market", name="market_schema", node=MarketConfig)
     cs.store(group="agent", name="agent_schema", node=AgentConfig)

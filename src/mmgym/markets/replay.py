@@ -104,7 +104,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from mmgym.data.book import rebuild_book
+from mmgym.data.book import BookHistory, rebuild_book
 from mmgym.data.schema import BUY, SELL, TRADE
 from mmgym.data.store import DataError, read_events, read_time_span
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
@@ -263,6 +263,16 @@ _SHOWN = 24  # mid, best bid, best ask (price units), depth (2, levels) at t_k; 
 # the recorded buy volume, sell volume, trade count, sell volume, buy volume of step k − 1
 
 
+MID_ROW = _SHOWN
+"""The row of a step table's column that holds the mid at its boundary (price units); the best
+bid and ask follow it."""
+
+
+def table_rows(levels: int) -> int:
+    """The rows of a step table that shows ``levels`` levels a side."""
+    return _SHOWN + 3 + 2 * levels + 5
+
+
 @dataclass(frozen=True)
 class Recording:
     """The step table of one file (see the module doc), so that a step is one gather.
@@ -329,26 +339,48 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     levels_shown = int(meta["mmgym.levels"]) if "mmgym.levels" in meta else None
     history = rebuild_book(events, cut_ns=cuts, tick=tick, grid_ticks=grid,
                            shown_levels=levels_shown)
+    trades = events[events["kind"].to_numpy() == TRADE]
+    step = np.searchsorted(cuts, trades["ts_ns"].to_numpy(), side="left") - 1
+    keep = (step >= 0) & (step < n_steps)  # cut_k < ts <= cut_{k+1}
+    table, values, two_sided = step_table(
+        history, step[keep], trades["side"].to_numpy()[keep], trades["price"].to_numpy()[keep],
+        trades["size"].to_numpy()[keep], n_steps, grid, levels, tick)
+    return Recording(table=table, values=values, two_sided=two_sided, tick=tick, lot=lot,
+                     start_ns=start_ns, end_ns=end_ns)
+
+
+def step_table(history: BookHistory, step: np.ndarray, side: np.ndarray, price: np.ndarray,
+               size: np.ndarray, n_steps: int, grid: int, levels: int, tick: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The step table of ``n_steps`` steps (:class:`Recording`'s ``table``, ``values`` and
+    ``two_sided``) from the book at their ``n_steps + 1`` boundaries and their trades.
+
+    Args:
+        history: the book with its cuts at the boundaries (:func:`rebuild_book` with
+            ``cut_ns`` the boundaries, ``grid_ticks=grid``).
+        step, side, price, size: the trades, in recording order: the step each lies in
+            (``cut_k < ts <= cut_{k+1}``: ``k`` in ``[0, n_steps)``), its aggressor side, price
+            (price units) and size (size units).
+        n_steps: the number of steps, ``K``.
+        grid, levels: ticks behind each best kept for the queues and shown in the step record.
+        tick: the tick size, price units.
+
+    The ``replay`` market builds it for a whole file (:func:`load_recording`); the ``live``
+    market (:mod:`mmgym.live.market`) for one step at a time, from a streamed book.
+    """
     best = np.rint(history.cut_best / tick)  # (K + 1, 2) ticks
 
-    trades = events[events["kind"].to_numpy() == TRADE]
-    t_ts = trades["ts_ns"].to_numpy()
-    step = np.searchsorted(cuts, t_ts, side="left") - 1  # cut_k < ts <= cut_{k+1}
-    keep = (step >= 0) & (step < n_steps)
-    step = step[keep]
-    side = trades["side"].to_numpy()[keep]
-    size = trades["size"].to_numpy()[keep]
     buy, sell = side == BUY, side == SELL
     # a trade between two ticks (a midpoint execution) reaches the ticks it crossed: a buy the
     # asks at or below it, a sell the bids at or above it
-    ticks = trades["price"].to_numpy()[keep] / tick
+    ticks = price / tick
     price = np.where(buy, np.floor(ticks + 1e-9), np.ceil(ticks - 1e-9))
     buy_volume = np.bincount(step[buy], size[buy], minlength=n_steps)
     sell_volume = np.bincount(step[sell], size[sell], minlength=n_steps)
     count = np.bincount(step, minlength=n_steps).astype(np.float64)
 
     K, G = n_steps, grid
-    table = np.zeros((_SHOWN + 3 + 2 * levels + 5, K + 1))
+    table = np.zeros((table_rows(levels), K + 1))
     sign = np.array([-1.0, 1.0])
     mid = best.mean(axis=1)
     table[_SIGNED_MID] = sign[:, None] * mid
@@ -410,9 +442,30 @@ def load_recording(path: str, mtime_ns: int, dt: float, grid: int, levels: int,
     shown[3:] = history.cut_depth[:, :, :levels].transpose(1, 2, 0).reshape(2 * levels, K + 1)
     recorded = table[_SHOWN + 3 + 2 * levels:]
     recorded[:, 1:] = [buy_volume, sell_volume, count, sell_volume, buy_volume]
-    return Recording(table=np.asfortranarray(table), values=np.concatenate(segments),
-                     two_sided=np.isfinite(best).all(axis=1), tick=tick, lot=lot,
-                     start_ns=start_ns, end_ns=end_ns)
+    return (np.asfortranarray(table), np.concatenate(segments),
+            np.isfinite(best).all(axis=1))
+
+
+def queue_grid(levels: int, max_offset_ticks: float) -> int:
+    """Ticks behind each best whose queues the step table keeps: the levels shown, and every
+    price an order ``max_offset_ticks`` from the mid can take (with a tick to spare)."""
+    return max(levels, math.ceil(max_offset_ticks) + 2)
+
+
+def book_step_record(now: np.ndarray, levels: int) -> LOBStep:
+    """The step record of a market whose environments' step-table columns are ``now``
+    (``(rows, n)``): its book and recorded-volume arrays are views of the rows of ``now``."""
+    n = now.shape[1]
+    volumes = _SHOWN + 3 + 2 * levels
+    return LOBStep(
+        mid_before=np.empty(n), mid=now[_SHOWN], prices=np.full((2, n), np.nan),
+        fills=np.zeros((2, n)), notional=np.zeros((2, n)),
+        best=now[_SHOWN + 1:_SHOWN + 3],
+        depth=now[_SHOWN + 3:volumes].reshape(2, levels, n),
+        buy_volume=now[volumes], sell_volume=now[volumes + 1], trades=now[volumes + 2],
+        book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
+        taker_fills=np.zeros((2, n)), taker_notional=np.zeros((2, n)),
+    )
 
 
 class ReplayMarket:
@@ -449,7 +502,7 @@ class ReplayMarket:
         path = Path(p.data_path)
         if not path.is_file():
             raise DataError(f"{path}: no such file (data_path)")
-        self.grid = max(p.levels, math.ceil(p.max_offset_ticks) + 2)
+        self.grid = queue_grid(p.levels, p.max_offset_ticks)
         rec = self.rec = load_recording(str(path.resolve()), path.stat().st_mtime_ns, p.dt,
                                         self.grid, p.levels, p.tick, p.lot,
                                         None if span_ns is None else
@@ -505,7 +558,6 @@ class ReplayMarket:
             self.fixed_start: int | None = k0
         else:
             self.fixed_start = None
-        self._queue_model = QUEUE_MODELS[p.queue_model]
         self._dt_ns = dt_ns
         self.pos = np.zeros(n, dtype=np.int64)
         self.start_pos = np.zeros(n, dtype=np.int64)  # each env's episode's first boundary
@@ -514,18 +566,8 @@ class ReplayMarket:
         self.order_left = np.zeros((2, n))  # size units
         self.order_ahead = np.zeros((2, n))  # size units
         self.latency = Latency(n, p.entry_latency_steps, p.cancel_latency_steps)
-        now = self.now
-        self.mid = now[_SHOWN]
-        L, volumes = p.levels, _SHOWN + 3 + 2 * p.levels
-        self.step_record = LOBStep(
-            mid_before=np.empty(n), mid=self.mid, prices=np.full((2, n), np.nan),
-            fills=np.zeros((2, n)), notional=np.zeros((2, n)),
-            best=now[_SHOWN + 1:_SHOWN + 3],
-            depth=now[_SHOWN + 3:volumes].reshape(2, L, n),
-            buy_volume=now[volumes], sell_volume=now[volumes + 1], trades=now[volumes + 2],
-            book_traded=now[volumes + 3:volumes + 5], event=np.zeros(n, dtype=bool),
-            taker_fills=np.zeros((2, n)), taker_notional=np.zeros((2, n)),
-        )
+        self.step_record = book_step_record(self.now, p.levels)
+        self.mid = self.step_record.mid
 
     @staticmethod
     def _range_bounds(p: ReplayParams, path: Path, span_ns: int,
@@ -619,30 +661,46 @@ class ReplayMarket:
         self.latency.reset(mask)
 
     def step(self, offsets: np.ndarray, uniforms: np.ndarray) -> LOBStep:
-        if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float64:
-            offsets = np.asarray(offsets, dtype=np.float64)
-        if offsets.shape != self.order_y.shape:
-            raise ValueError(f"offsets of shape {offsets.shape}: expected (2, n) = "
-                             f"{self.order_y.shape}")
-        out = self.step_record
-        lat = self.latency
-        if lat.active:  # the orders in force, priced against the signed mid at submission
-            quotes, refs = lat.arrive(offsets, self.now[_SIGNED_MID])
-        else:
-            quotes, refs = offsets, offsets
-        # an env stepped after its episode's last step (a vector env's NextStep autoreset
-        # steps it once more before resetting it) holds: no order, no fill, the mid unchanged
-        ended = self.pos - self.start_pos >= self.horizon_steps
-        late = _step_envs(quotes, refs, lat.active, ended, self.now, self.pos, self.rec.table,
-                          self.rec.values, self.order_y, self.order_left, self.order_ahead,
-                          self.quote_size, self.rec.tick, self._queue_model,
-                          float(self.p.queue_power), bool(self.p.post_only), self.p.levels,
-                          out.mid_before, out.prices, out.fills, out.notional, out.taker_fills,
-                          out.taker_notional)
-        if late >= 0:
-            raise IndexError(f"env {late}: at step {self.pos[late]}, the last of the recording "
-                             f"({self.rec.table.shape[1] - 1} steps of {self.dt:g} s); reset it")
-        return out
+        return step_orders(self, offsets)
+
+
+def step_orders(market: Any, offsets: np.ndarray) -> LOBStep:
+    """One step of every environment of ``market`` (the module doc's 1–4) with the quotes
+    ``offsets`` (``(2, n)``, ticks from the mid; NaN: no quote), against its step table
+    ``market.rec`` from each environment's column ``market.pos``: the :class:`ReplayMarket`'s
+    step, and the ``live`` market's (:mod:`mmgym.live.market`), whose table is one step of
+    a stream. ``market`` has :class:`ReplayMarket`'s state: ``p``, ``rec``, ``now``, ``pos``,
+    ``start_pos``, ``horizon_steps``, ``order_y``, ``order_left``, ``order_ahead``,
+    ``latency``, ``quote_size``, ``dt`` and ``step_record``.
+
+    Raises:
+        ValueError: on offsets of another shape than ``(2, n)``.
+        IndexError: when an environment is at the table's last boundary (nothing changes).
+    """
+    if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float64:
+        offsets = np.asarray(offsets, dtype=np.float64)
+    if offsets.shape != market.order_y.shape:
+        raise ValueError(f"offsets of shape {offsets.shape}: expected (2, n) = "
+                         f"{market.order_y.shape}")
+    out = market.step_record
+    lat = market.latency
+    if lat.active:  # the orders in force, priced against the signed mid at submission
+        quotes, refs = lat.arrive(offsets, market.now[_SIGNED_MID])
+    else:
+        quotes, refs = offsets, offsets
+    # an env stepped after its episode's last step (a vector env's NextStep autoreset
+    # steps it once more before resetting it) holds: no order, no fill, the mid unchanged
+    ended = market.pos - market.start_pos >= market.horizon_steps
+    late = _step_envs(quotes, refs, lat.active, ended, market.now, market.pos, market.rec.table,
+                      market.rec.values, market.order_y, market.order_left, market.order_ahead,
+                      market.quote_size, market.rec.tick, QUEUE_MODELS[market.p.queue_model],
+                      float(market.p.queue_power), bool(market.p.post_only), market.p.levels,
+                      out.mid_before, out.prices, out.fills, out.notional, out.taker_fills,
+                      out.taker_notional)
+    if late >= 0:
+        raise IndexError(f"env {late}: at step {market.pos[late]}, the last of the recording "
+                         f"({market.rec.table.shape[1] - 1} steps of {market.dt:g} s); reset it")
+    return out
 
 
 # Rows of ``ReplayMarket.now`` (those of the step table) for the kernel; see ``_SIGNED_MID``.

@@ -11,6 +11,40 @@ from mmgym.policies.base import NO_QUOTE, feature_column
 from mmgym.validation import check_number
 
 
+class PriceShock:
+    """The price-shock test of :class:`RuleBased` (its rule 4), per environment of a batch:
+    whether the range of the last ``window`` mids (max − min) exceeds ``shock_bps`` of the
+    current mid. The :mod:`mmgym.live` engine's kill switch applies it to every policy.
+
+    Args:
+        shock_bps: the threshold, basis points of the mid (> 0).
+        window: the mids watched, the current one included (integer ≥ 2).
+        n: the batch size.
+    """
+
+    def __init__(self, shock_bps: float, window: int, n: int = 0) -> None:
+        self.shock = check_number("shock_bps", shock_bps, low=0, low_open=True) * 1e-4
+        self.window = check_number("shock_window", window, low=2, integer=True)
+        self.allocate(n)
+
+    def allocate(self, n: int) -> None:
+        """Watch ``n`` environments, none of which has a mid yet."""
+        self.mids = np.full((n, self.window), np.nan)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Forget the masked environments' mids."""
+        self.mids[mask] = np.nan
+
+    def __call__(self, mid: np.ndarray) -> np.ndarray:
+        """Take in each environment's current mid (price units, ``(n,)``); return whether its
+        window holds a move beyond the threshold (``(n,)`` bool)."""
+        self.mids = np.roll(self.mids, -1, axis=1)
+        self.mids[:, -1] = mid
+        with np.errstate(all="ignore"):
+            move = (np.nanmax(self.mids, axis=1) - np.nanmin(self.mids, axis=1)) / mid
+        return move > self.shock
+
+
 class RuleBased:
     """Rule-based market maker; ``rule_based``. Per step and environment, with the mid m:
 
@@ -63,8 +97,7 @@ class RuleBased:
         self.spike_rate = 1.0 / check_number("spike_window", spike_window, low=1, integer=True)
         self.guard_widen = check_number("guard_widen", guard_widen, low=1, allow_inf=True)
         self.guard_steps = check_number("guard_steps", guard_steps, low=1, integer=True)
-        self.shock = check_number("shock_bps", shock_bps, low=0, low_open=True) * 1e-4
-        self.shock_window = check_number("shock_window", shock_window, low=2, integer=True)
+        self._shock = PriceShock(shock_bps, shock_window)
         self.offset_unit = check_number("offset_unit", offset_unit, low=0, low_open=True)
         self._volatility = feature_column(tuple(feature_names), "volatility", self.name)
         self._n = 0
@@ -76,7 +109,7 @@ class RuleBased:
         self._fill_average[mask] = 0.0
         self._steps[mask] = 0
         self._guard[:, mask] = 0
-        self._mids[mask] = np.nan
+        self._shock.reset(mask)
 
     def _allocate(self, n: int) -> None:
         self._n = n
@@ -84,7 +117,7 @@ class RuleBased:
         self._fill_average = np.zeros(n)
         self._steps = np.zeros(n, dtype=np.int64)  # since the reset, for the average's warm-up
         self._guard = np.zeros((2, n), dtype=np.int64)  # steps of widening left per side
-        self._mids = np.full((n, self.shock_window), np.nan)
+        self._shock.allocate(n)
 
     def __call__(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:
         if len(obs) != self._n:
@@ -102,11 +135,7 @@ class RuleBased:
         offsets = np.where(self._guard > 0, widened, offsets)
         offsets /= self.offset_unit
         # 4: price shock: no quotes while the window holds a move beyond the threshold
-        self._mids = np.roll(self._mids, -1, axis=1)
-        self._mids[:, -1] = mid
-        with np.errstate(all="ignore"):
-            move = (np.nanmax(self._mids, axis=1) - np.nanmin(self._mids, axis=1)) / mid
-        offsets[:, move > self.shock] = NO_QUOTE
+        offsets[:, self._shock(mid)] = NO_QUOTE
         # 5: hard position limit
         offsets[0, q >= self.max_position] = NO_QUOTE
         offsets[1, q <= -self.max_position] = NO_QUOTE
