@@ -70,7 +70,7 @@ def market_us_per_step(cls: type, data: Path, n: int, steps: int) -> float:
 
 def measure(cls: type, data: Path, steps: int) -> dict[str, float]:
     """One repeat of every case for the market class ``cls`` (registered as ``replay``)."""
-    mmgym.markets.MARKETS["replay"] = cls
+    mmgym.markets.MARKETS.add(cls, "replay", replace=True)
     try:
         return {
             "market us/step, n=1": market_us_per_step(cls, data, 1, steps),
@@ -82,7 +82,7 @@ def measure(cls: type, data: Path, steps: int) -> dict[str, float]:
                 "mmgym/LOBReplay-v0", steps // 2, data_path=str(data)),
         }
     finally:
-        mmgym.markets.MARKETS["replay"] = ReplayMarket
+        mmgym.markets.MARKETS.add(ReplayMarket, "replay", replace=True)
 
 
 def main() -> None:
