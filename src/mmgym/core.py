@@ -229,6 +229,8 @@ class MarketMakingCore:
         self.portfolio_transition = PortfolioTransition(
             legs=self.leg_transitions, features=self.obs, feature_names=self.feature_names)
         self.reward_fn, self._leg_rewards = _rewards(reward_fn, reward_kwargs or {}, N)
+        self._reward_input = (self.portfolio_transition if getattr(self.reward_fn, "portfolio",
+                                                                   False) else self.transition)
 
     def reset(
         self, seeds: Sequence[int | None] | None = None, mask: np.ndarray | None = None,
@@ -341,11 +343,7 @@ class MarketMakingCore:
 
     def _reward(self) -> np.ndarray:
         if self.reward_fn is not None:
-            r = self._checked(self.reward_fn,
-                              self.reward_fn(self.portfolio_transition if
-                                             getattr(self.reward_fn, "portfolio", False)
-                                             else self.transition))
-            return r
+            return self._checked(self.reward_fn, self.reward_fn(self._reward_input))
         total = np.zeros(self.n)
         for fn, tr in zip(self._leg_rewards, self.leg_transitions, strict=True):
             total += self._checked(fn, fn(tr))
