@@ -108,8 +108,10 @@ def make_exchange(exchange: str, api_url: str | None = None, **config: Any) -> A
     return ex
 
 
-def _market_units(exchange: Any, market: dict[str, Any]) -> tuple[float, float | None, float]:
-    """(tick size, lot size or None, contract size) of a ccxt market, in its units."""
+def market_units(exchange: Any, market: dict[str, Any]) -> tuple[float, float | None, float]:
+    """(tick size, lot size, contract size) of a ccxt market: the tick in quote currency, the
+    lot in base units (None when the exchange gives none), base units per contract (1 for
+    spot). Raises ValueError when the market has no tick size."""
     from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
     def step(p: float | None) -> float | None:
@@ -211,7 +213,7 @@ def record(
     check_output(path, hint=NEVER_OVERWRITTEN)
     exchange.load_markets()
     market = exchange.market(symbol)
-    tick, lot, contract = _market_units(exchange, market)
+    tick, lot, contract = market_units(exchange, market)
     stats = RecordingStats()
     writer = _Writer(path)
     start = time.monotonic()
