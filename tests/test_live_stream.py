@@ -274,7 +274,7 @@ def test_a_stalled_stream_is_declared_stale_then_resynchronized():
                      "snapshot", "delta"]
     last_book, stale = seen[2], seen[3]
     waited = stale.t - last_book.t
-    assert stale_after_s - 0.02 <= waited <= stale_after_s + 0.25, waited
+    assert stale_after_s - 0.02 <= waited <= stale_after_s + 0.5, waited
     assert (stale.item.ts_ns - last_book.item.rows["ts_ns"][0]) / 1e9 >= stale_after_s - 0.02
     assert not stale.live and "no book update for 0.3 s" in stale.item.reason
     assert seen[6].book == server.books[2] == (
@@ -297,7 +297,7 @@ def test_a_dead_peer_is_cut_after_the_close_timeout():
     notices = _notices(seen)
     assert [n.kind for n in notices] == [CONNECTED, STALE, RECONNECTING, CONNECTED]
     t = {s.item.kind: s.t for s in seen if isinstance(s.item, Notice)}
-    assert CLOSE_TIMEOUT_S - 0.05 <= t[RECONNECTING] - t[STALE] <= CLOSE_TIMEOUT_S + 0.5
+    assert CLOSE_TIMEOUT_S - 0.05 <= t[RECONNECTING] - t[STALE] <= CLOSE_TIMEOUT_S + 1.0
     assert seen[-1].book == server.books[-1] and server.connections == 2
 
 
@@ -391,6 +391,18 @@ def test_a_depth_the_exchange_does_not_stream_fails_naming_it():
             await _play(server, lambda seen: True, depth=25)
 
     with pytest.raises(ConfigError, match=r"^depth=25: bybit refused"):
+        _run(scenario)
+
+
+def test_a_refused_subscription_ends_the_iteration_with_the_exchanges_error():
+    """Not a network failure: no reconnection, ccxt's error is raised."""
+    import ccxt
+
+    async def scenario():
+        async with BybitPublicServer([], BIDS, ASKS) as server:  # streams orderbook.50 only
+            await _play(server, lambda seen: False, depth=200)
+
+    with pytest.raises(ccxt.ExchangeError, match=r"handler not found,topic:orderbook\.200"):
         _run(scenario)
 
 
