@@ -61,10 +61,11 @@ symbol's quiet spells, or a quiet book is taken for a stalled stream and resubsc
 stale book the stream closes the exchange's websockets (cutting a connection whose closing
 handshake takes more than :data:`CLOSE_TIMEOUT_S`: a dead peer), forgets ccxt's book (the
 next one is built from the exchange's fresh snapshot: Bybit sends one on every
-subscription), waits
-``min(backoff_initial_s · 2^(k−1), backoff_max_s)`` for the ``k``-th attempt since the last
-snapshot (times a uniform factor in [0.5, 1] with ``jitter``), and subscribes again. Any
-other error (a refused subscription, ``ccxt.ExchangeError``) ends the iteration by raising it.
+subscription), waits ``min(backoff_initial_s · 2^(k−1), backoff_max_s)`` seconds for the
+``k``-th attempt since the last snapshot (times a uniform factor in [0.5, 1] with
+``jitter``), and subscribes again. Any other error (a refused subscription,
+``ccxt.ExchangeError``) ends the iteration by raising it; a depth the exchange does not
+stream (``ccxt.BadRequest``) raises :class:`~mmgym.validation.ConfigError` naming ``depth``.
 
 **Stopping.** :meth:`OrderBookStream.close` (or leaving ``async with``) ends the iteration
 and closes the exchange (websockets and HTTP session).
@@ -482,6 +483,8 @@ class OrderBookStream:
         self._previous = None
 
     async def _run(self) -> AsyncGenerator[EventBatch | Notice, None]:
+        """The iteration: connect, hand over batches until the connection fails or goes
+        stale, say so, back off, reconnect; until :meth:`close`."""
         import ccxt
 
         await self.open()
