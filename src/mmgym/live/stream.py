@@ -87,14 +87,12 @@ import numpy as np
 import pandas as pd
 
 from mmgym.data.recorder import market_units
-from mmgym.data.schema import ASK, BID, BUY, COLUMNS, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.live.source import EVENT_DTYPE
 from mmgym.validation import ConfigError, check_bool, check_number
 
 CONNECTED, STALE, DISCONNECTED, RECONNECTING = "connected", "stale", "disconnected", "reconnecting"
 """``Notice.kind`` values."""
-
-EVENT_DTYPE = np.dtype(list(COLUMNS.items()))
-"""The numpy record type of a row of the event format (:data:`mmgym.data.schema.COLUMNS`)."""
 
 SEEN_TRADES = 100_000
 """How many of the latest trade ids are remembered to drop trades seen before."""
@@ -115,8 +113,9 @@ class EventBatch:
     """Rows of the event format received together (one book state, or one trade message).
 
     Attributes:
-        rows: a record array of :data:`EVENT_DTYPE` (fields ``ts_ns``, ``kind``, ``side``,
-            ``price``, ``size``, ``update_id``), all rows of one ``ts_ns``.
+        rows: a record array of :data:`~mmgym.live.source.EVENT_DTYPE` (fields ``ts_ns``,
+            ``kind``, ``side``, ``price``, ``size``, ``update_id``), all rows of one
+            ``ts_ns``.
     """
 
     rows: np.ndarray
@@ -197,7 +196,7 @@ class LiveBook:
         self._snapshot_ns: int | None = None
 
     def apply(self, rows: np.ndarray) -> None:
-        """Apply rows of :data:`EVENT_DTYPE` in order."""
+        """Apply rows of :data:`~mmgym.live.source.EVENT_DTYPE` in order."""
         for ts, kind, side, price, size in zip(rows["ts_ns"].tolist(), rows["kind"].tolist(),
                                                rows["side"].tolist(), rows["price"].tolist(),
                                                rows["size"].tolist(), strict=True):
