@@ -562,7 +562,7 @@ def recording(path: Path, candle_lines: list[tuple[int, list[list]]],
              for ts, ms in books]
     lines += [{"type": "ohlcv", "ts_ns": ts, "timeframe": "1m", "candles": candles}
               for ts, candles in candle_lines]
-    writer = recorder._Writer(path)
+    writer = recorder.RecordingWriter(path)
     writer.write({"type": "header", "ts_ns": 0, "format": recorder.FORMAT,
                   "version": recorder.VERSION, "exchange": "bybit", "symbol": "BTC/USDT:USDT",
                   "tick_size": 0.1, "lot_size": 0.001, "contract_size": 1.0, "depth": 1,

@@ -1,13 +1,16 @@
 """Paper trading on a streamed book (:mod:`mmgym.live`): quotes, fills by the replay queue rules,
 withdrawals (resync, stale, one-sided book, price shock, position limit), a clean stop, and
-the recording replayed to the same fills; all on scripted streams and a virtual clock."""
+both recordings (the event file and the recorder's JSON lines) replayed to the same fills; all
+on scripted streams and a virtual clock."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import math
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,10 @@ from reference import SAMPLE, needs_sample, table
 
 from mmgym.accounting import INFO_KEYS
 from mmgym.core import MarketMakingCore
+from mmgym.data.importers import main as import_main
+from mmgym.data.recorder import DataWarning, read_recording
 from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
-from mmgym.data.store import DataError, OutputError, read_events
+from mmgym.data.store import DataError, OutputError, read_events, write_events
 from mmgym.live.clock import VirtualClock
 from mmgym.live.engine import KillSwitch, PaperEngine, StepReport, run_until_stopped
 from mmgym.live.market import LiveMarket
@@ -267,6 +272,10 @@ def test_sigterm_writes_the_recording_and_the_summary(tmp_path: Path) -> None:
     recorded, meta = read_events(tmp_path / "run" / "recording.parquet")
     pd.testing.assert_frame_equal(recorded, HAND)
     assert meta["mmgym.symbol"] == "TEST" and float(meta["mmgym.tick_size"]) == 1.0
+    lines = read_recording(tmp_path / "run" / "recording.jsonl.gz", clock="local")
+    assert lines.attrs["skipped"] == {}  # closed: a whole gzip stream
+    pd.testing.assert_frame_equal(lines[lines["kind"] == TRADE].reset_index(drop=True),
+                                  HAND[HAND["kind"] == TRADE].reset_index(drop=True))
     assert len(pd.read_parquet(tmp_path / "run" / "steps.parquet")) == 5
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert written["ended_by"] == "stop" and written["steps_played"] == 4
@@ -298,6 +307,23 @@ def replayed(engine: PaperEngine, path: Path, market: dict[str, Any],
         np.testing.assert_array_equal(core.obs[0], got.loc[k, features].to_numpy(np.float32))
 
 
+def imported(lines: Path) -> Path:
+    """``mmgym-import ccxt --clock local`` of a run's ``recording.jsonl.gz``, beside it."""
+    out = lines.with_name("imported.parquet")
+    assert import_main(["ccxt", str(lines), "--clock", "local", "-o", str(out)]) == 0
+    return out
+
+
+def test_the_json_lines_import_on_the_local_clock_only(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    paper(HAND, make("no_quote"), output=tmp_path / "run")
+    out = tmp_path / "exchange.parquet"
+    assert import_main(["ccxt", str(tmp_path / "run" / "recording.jsonl.gz"), "-o",
+                        str(out)]) == 1
+    assert "no book or trade has an exchange time" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_the_recording_replays_to_the_same_fills(tmp_path: Path) -> None:
     # the resync stream, with a row that arrives late (stamped 1.2 s, received at 2.5 s)
     events, notices = resync_stream()
@@ -312,6 +338,80 @@ def test_the_recording_replays_to_the_same_fills(tmp_path: Path) -> None:
     recorded, _ = read_events(tmp_path / "run" / "recording.parquet")
     assert recorded["ts_ns"].iloc[at] == 5 * S // 2  # applied as received, in the next step
     replayed(engine, tmp_path / "run" / "recording.parquet", MARKET, env)
+    # the recorder's JSON lines, imported on their local clock: the same events (the book as
+    # snapshots), the same fills
+    lines = imported(tmp_path / "run" / "recording.jsonl.gz")
+    got, meta = read_events(lines)
+    trades = got["kind"] == TRADE
+    pd.testing.assert_frame_equal(got[trades].reset_index(drop=True),
+                                  recorded[recorded["kind"] == TRADE].reset_index(drop=True))
+    assert (got.loc[~trades, "kind"] == SNAPSHOT).all()
+    assert got["ts_ns"].iloc[-1] == 8 * S  # received after the last boundary: written at the end
+    assert meta == {"mmgym.source": "ccxt:scripted", "mmgym.symbol": "TEST",
+                    "mmgym.tick_size": "1.0", "mmgym.lot_size": "0.001"}
+    replayed(engine, lines, MARKET, env)
+
+
+def test_the_json_lines_hold_the_whole_book_at_every_change(tmp_path: Path) -> None:
+    events = table([
+        (0, SNAPSHOT, BID, 99, 2, 1), (0, SNAPSHOT, BID, 98, 1, 1), (0, SNAPSHOT, BID, 97, 1, 1),
+        (0, SNAPSHOT, ASK, 101, 3, 1), (0, SNAPSHOT, ASK, 102, 1, 1), (0, SNAPSHOT, ASK, 103, 2, 1),
+        # two book changes at one time, a trade between them
+        (S // 2, DELTA, BID, 99, 1, 2), (S // 2, TRADE, SELL, 99, 1, NO_ID),
+        (S // 2, DELTA, BID, 100, 1, 3),
+        # a sell at 96, where the agent bids behind the two levels shown: no fill
+        (4 * S // 5, TRADE, SELL, 96, 0.5, NO_ID),
+        # a bid through the ask at 101: the stale ask is removed (mmgym.data.book)
+        (6 * S // 5, DELTA, BID, 101, 2, 4), (3 * S // 2, TRADE, SELL, 100, 2.5, NO_ID),
+        # a delta, then a snapshot without update ids, at one time: one change
+        (23 * S // 10, DELTA, ASK, 102, 0, NO_ID), (23 * S // 10, SNAPSHOT, BID, 100, 1, NO_ID),
+        (23 * S // 10, SNAPSHOT, BID, 99, 2, NO_ID), (23 * S // 10, SNAPSHOT, ASK, 102, 2, NO_ID),
+        (23 * S // 10, SNAPSHOT, ASK, 104, 1, NO_ID),
+        (13 * S // 5, TRADE, BUY, 102, 0.5, NO_ID), (13 * S // 5, DELTA, ASK, 102, 1.5, 7),
+        (7 * S // 2, TRADE, BUY, 104, 3, NO_ID), (9 * S // 2, DELTA, BID, 98, 3, 8),
+    ])
+    env = {"max_inventory": 10.0}
+    engine = paper(events, Scripted([(4.0, 1.0)]), env=env,
+                   market=MARKET | {"shown_levels": 2}, output=tmp_path / "run")
+    got = steps(engine)
+    assert (got.loc[1, "bid_price"], got.loc[1, "bid_fill"]) == (96.0, 0.0)
+    assert got["bid_fill"].sum() + got["ask_fill"].sum() > 0
+    path = tmp_path / "run" / "recording.jsonl.gz"
+    lines = [json.loads(x) for x in gzip.open(path, "rt")]
+    assert lines[0]["shown_levels"] == 2 and lines[0]["contract_size"] == 1.0
+    assert [(x["type"], x["ts_ns"]) for x in lines[1:]] == [
+        ("book", 0), ("book", S // 2), ("trade", S // 2), ("book", S // 2),
+        ("trade", 4 * S // 5), ("book", 6 * S // 5), ("trade", 3 * S // 2), ("book", 23 * S // 10),
+        ("trade", 13 * S // 5), ("book", 13 * S // 5), ("trade", 7 * S // 2),
+        ("book", 9 * S // 2)]
+    books = [x["book"] for x in lines if x["type"] == "book"]
+    assert books[1] == {"bids": [[99.0, 1.0], [98.0, 1.0], [97.0, 1.0]],
+                        "asks": [[101.0, 3.0], [102.0, 1.0], [103.0, 2.0]], "timestamp": None,
+                        "nonce": 2}
+    assert books[3]["bids"][0] == [101.0, 2.0] and books[3]["asks"][0] == [102.0, 1.0]
+    assert books[4] == {"bids": [[100.0, 1.0], [99.0, 2.0]], "asks": [[102.0, 2.0], [104.0, 1.0]],
+                        "timestamp": None, "nonce": None}
+    assert [x["trade"]["id"] for x in lines if x["type"] == "trade"] == ["1", "2", "3", "4", "5"]
+    _, meta = read_events(imported(path))
+    assert meta["mmgym.levels"] == "2"
+    replayed(engine, tmp_path / "run" / "recording.parquet", MARKET, env)
+    replayed(engine, tmp_path / "run" / "imported.parquet", MARKET, env)
+
+
+def test_the_json_lines_are_written_as_the_run_goes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+
+    def kill_at_step_2(report: StepReport) -> None:  # the file a run killed here leaves
+        if report.step == 2:
+            shutil.copy(run / "recording.jsonl.gz", tmp_path / "killed.jsonl.gz")
+
+    paper(HAND, make("fixed_spread", half_spread=1.0), observers=[kill_at_step_2], output=run)
+    full = read_recording(run / "recording.jsonl.gz", clock="local")
+    assert full.attrs["skipped"] == {}
+    with pytest.warns(DataWarning, match="truncated_tail"):
+        killed = read_recording(tmp_path / "killed.jsonl.gz", clock="local")
+    assert killed.attrs["skipped"] == {"truncated_tail": 1}  # no gzip end: it was not closed
+    pd.testing.assert_frame_equal(killed, full[full["ts_ns"] <= 2 * S])
 
 
 @pytest.fixture(scope="module")
@@ -346,6 +446,15 @@ def test_a_real_stream_replays_to_the_same_fills(sample_events: tuple[pd.DataFra
     assert summary.bid_fills + summary.ask_fills > 10
     assert summary.dropped_rows > 0  # the rows before the sample's first snapshot
     replayed(engine, tmp_path / "run" / "recording.parquet", market, env)
+    # the recorder's JSON lines, read on their local clock: every book change a snapshot of
+    # the whole local book
+    lines = read_recording(tmp_path / "run" / "recording.jsonl.gz", clock="local")
+    recorded, _ = read_events(tmp_path / "run" / "recording.parquet")
+    trades = lines["kind"] == TRADE
+    pd.testing.assert_frame_equal(lines[trades].reset_index(drop=True),
+                                  recorded[recorded["kind"] == TRADE].reset_index(drop=True))
+    write_events(lines, tmp_path / "lines.parquet", lines.attrs["metadata"])
+    replayed(engine, tmp_path / "lines.parquet", market, env)
 
 
 def test_bad_values_fail_naming_them(tmp_path: Path) -> None:
@@ -432,7 +541,7 @@ def test_the_command_trades_on_paper_and_writes_its_outputs(
     assert "paper trading ended (duration) after 4.0 s: 4 steps played" in printed
     assert "book      bid 99  ask 101  mid 100" in printed  # the view (not a terminal)
     assert "account   inventory 0  cash 2  PnL 2" in printed
-    for name in ("recording.parquet", "steps.parquet", "summary.json"):
+    for name in ("recording.parquet", "recording.jsonl.gz", "steps.parquet", "summary.json"):
         assert (tmp_path / "run" / name).is_file()
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 

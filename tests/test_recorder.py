@@ -380,6 +380,11 @@ def test_import_command_reads_a_recording(bybit, tmp_path, capsys):
     pd.testing.assert_frame_equal(events, expected_events(state), check_dtype=False)
     assert meta == {"mmgym.source": "ccxt:bybit", "mmgym.symbol": "BTC/USDT:USDT",
                     "mmgym.tick_size": "0.1", "mmgym.lot_size": "0.001"}
+    # --clock local: the lines' local receive times, in file order
+    local = tmp_path / "local.parquet"
+    assert main(["ccxt", str(rec), "-o", str(local), "--clock", "local"]) == 0
+    pd.testing.assert_frame_equal(read_events(local)[0],
+                                  recorder.read_recording(rec, clock="local"))
 
 
 def test_import_command_skips_and_counts_or_fails(tmp_path, capsys):

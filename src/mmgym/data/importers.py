@@ -4,6 +4,7 @@
                          [--tick T --lot L] [--venue auto|spot|usdm]
     mmgym-import bybit recording.jsonl -o events.parquet [--strict] [--tick T --lot L]
     mmgym-import ccxt recording.jsonl.gz -o events.parquet [--strict] [--tick T --lot L]
+                      [--clock exchange|local]
     mmgym-import lobster TICKER_DAY_start_end_message_L.csv [orderbook.csv] -o events.parquet
         [--date YYYY-MM-DD --symbol S --timezone America/New_York] [--strict] [--tick --lot]
     mmgym-import tardis incremental_book_L2.csv.gz [trades.csv.gz] -o events.parquet
@@ -24,6 +25,9 @@ rules (:mod:`mmgym.data.binance`); ``--venue`` gives the venue, by default it is
 the messages (a message of the other venue fails the import, naming its line) and written
 to the metadata (``mmgym.source``: ``binance-spot`` or ``binance-usdm``).
 
+``ccxt`` reads ``mmgym-record``'s recordings, and ``mmgym-paper``'s ``recording.jsonl.gz``
+with ``--clock local`` (its events have no exchange time: :mod:`mmgym.live.jsonl`).
+
 ``tardis`` reads a Tardis.dev ``incremental_book_L2`` file and, when given, the ``trades``
 file of the same exchange and symbol, merged in time order (:mod:`mmgym.data.tardis`).
 """
@@ -37,6 +41,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -52,9 +57,11 @@ from mmgym.data.tardis import read_tardis
 
 
 def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
-              lot_size: float | None = None) -> tuple[pd.DataFrame, ImportReport]:
-    """:func:`mmgym.data.recorder.read_recording` (exchange clock) as an importer: the events
-    and an :class:`ImportReport` built from the table's ``attrs``.
+              lot_size: float | None = None, clock: Literal["exchange", "local"] = "exchange",
+              ) -> tuple[pd.DataFrame, ImportReport]:
+    """:func:`mmgym.data.recorder.read_recording` (on ``clock``: the exchange's time, or the
+    local receive time of each line) as an importer: the events and an :class:`ImportReport`
+    built from the table's ``attrs``.
 
     The tick and lot sizes are ``tick_size`` and ``lot_size`` when given, else the ones the
     recorder read from the exchange's market data, else inferred; all are checked against the
@@ -65,10 +72,15 @@ def read_ccxt(path: Path, strict: bool = False, tick_size: float | None = None,
     (``duplicate_trade``), dropped as the reader documents, and the ``trade_gap`` and
     ``network_error`` lines of the recording; ``skipped`` holds the reader's skipped problems
     (its :class:`~mmgym.data.recorder.DataWarning` is not repeated: the summary prints them).
+    A recording without an exchange time on the exchange clock fails (:class:`DataError`),
+    asking for the local one.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        events = read_recording(path, strict=strict)
+        events = read_recording(path, strict=strict, clock=clock)
+    if len(events) == 0 and events.attrs["skipped"].get("no_exchange_time"):
+        raise DataError(f"{path}: no book or trade has an exchange time (an mmgym-paper "
+                        "recording?): import it with --clock local")
     report = ImportReport(path=Path(path), strict=strict, lines=events.attrs["lines"],
                           events=len(events), metadata=dict(events.attrs["metadata"]))
     snapshots = events.loc[events["kind"] == SNAPSHOT, "ts_ns"]
@@ -133,6 +145,14 @@ class Importer:
     default_second: Callable[[Path], Path | None] | None = None
 
 
+def _ccxt_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--clock``: the ``clock`` of :func:`read_ccxt`."""
+    parser.add_argument("--clock", choices=("exchange", "local"), default="exchange",
+                        help="the events' times: the exchange's (default; polled trades "
+                        "sorted into place) or the local receive times, in file order (an "
+                        "mmgym-paper recording has only these)")
+
+
 def _binance_arguments(parser: argparse.ArgumentParser) -> None:
     """``--venue``: the ``venue`` of :func:`~mmgym.data.binance.read_binance`."""
     parser.add_argument("--venue", choices=("auto", *VENUES), default="auto",
@@ -145,7 +165,8 @@ IMPORTERS: dict[str, Importer] = {
                         "'<local ns> <json>' lines", arguments=_binance_arguments),
     "bybit": Importer(read_bybit, "Bybit V5 public orderbook and publicTrade streams: "
                       "'[<local ns> ]<json>' lines"),
-    "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings (mmgym-ccxt-recording, gzip)"),
+    "ccxt": Importer(read_ccxt, "mmgym-record's ccxt recordings and mmgym-paper's (mmgym-ccxt-"
+                     "recording, gzip)", arguments=_ccxt_arguments),
     "lobster": Importer(read_lobster, "LOBSTER message and orderbook files (NASDAQ equities)",
                         second="the orderbook file (default: beside the message file, by "
                                "LOBSTER's naming)", arguments=_lobster_arguments,

@@ -17,12 +17,15 @@ Every line has ``type`` and ``ts_ns`` (local receive time, ns since the Unix epo
 - ``header`` (the first line): ``format``, ``version``, ``exchange`` (ccxt id), ``symbol``
   (ccxt unified), ``tick_size`` (quote currency), ``lot_size`` (base units, or null when the
   exchange gives none), ``contract_size`` (base units per contract, 1 for spot), ``depth``,
-  ``interval_s``.
+  ``interval_s``; optionally ``shown_levels``, the levels a side the source shows (the event
+  file's ``mmgym.levels``: the depth behind the last shown level is unknown, not empty;
+  absent or null: the whole book).
 - ``book``: ``book``, ccxt's order-book structure without ``symbol``: ``bids`` and ``asks``
   (lists of ``[price, amount]``, best first), ``timestamp`` (exchange ms or null), ``nonce``
   (the exchange's update id or null).
 - ``trade``: ``trade``, ccxt's trade structure without ``info`` and ``fee(s)``: ``id``,
-  ``timestamp`` (exchange ms), ``side`` (the taker's side), ``price``, ``amount``, ...
+  ``timestamp`` (exchange ms, or null where unknown), ``side`` (the taker's side), ``price``,
+  ``amount``, ...
 - ``ohlcv``: ``timeframe`` and ``candles``, ccxt's ``[open time ms, open, high, low, close,
   volume]`` lists; a candle appears again, updated, until it closes (the last one counts).
 - ``gap``: a ``fetch_trades`` reply that may have missed trades (as many as ``limit``, the
@@ -31,6 +34,10 @@ Every line has ``type`` and ``ts_ns`` (local receive time, ns since the Unix epo
 
 Amounts are the exchange's (contracts for derivatives); :func:`read_recording` multiplies by
 ``contract_size`` to give base units.
+
+``mmgym-paper`` writes its stream in this format too (:mod:`mmgym.live.jsonl`: every book
+line the whole local book, timestamps null), with :class:`RecordingWriter` and the line
+shapes of :func:`header_line`, :func:`book_line` and :func:`trade_line`.
 """
 
 from __future__ import annotations
@@ -136,24 +143,34 @@ NEVER_OVERWRITTEN = "a recording is never overwritten: remove it or choose anoth
 made again)."""
 
 
-class _Writer:
+class RecordingWriter:
     """Appends JSON lines to a new gzip file (missing parent directories are created),
-    flushing each so that a crash loses at most one; an OSError of the file is an
-    :class:`~mmgym.data.store.OutputError` naming it."""
+    flushing each (unless told not to) so that a crash loses at most the lines written since
+    the last flush; an OSError of the file is an :class:`~mmgym.data.store.OutputError`
+    naming it. ``compresslevel``: gzip's, 1 (fastest) to 9 (smallest)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, compresslevel: int = 9) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = gzip.open(path, "xt", encoding="utf-8")
+            self._f = gzip.open(path, "xt", compresslevel, encoding="utf-8")
         except FileExistsError:
             raise OutputError(f"{path}: exists ({NEVER_OVERWRITTEN})") from None
         except OSError as e:
             raise write_failure(path, e) from None
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], flush: bool = True) -> None:
+        """Append ``record`` as one line; flush the file unless ``flush`` is False."""
         try:
             self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
+            if flush:
+                self._f.flush()
+        except OSError as e:
+            raise write_failure(self.path, e) from None
+
+    def flush(self) -> None:
+        """Write out the lines written so far (a gzip sync flush: readable up to here)."""
+        try:
             self._f.flush()
         except OSError as e:
             raise write_failure(self.path, e) from None
@@ -163,6 +180,40 @@ class _Writer:
             self._f.close()
         except OSError as e:
             raise write_failure(self.path, e) from None
+
+
+BOOK_KEYS = ("bids", "asks", "timestamp", "nonce")
+"""The keys of ccxt's order-book structure a ``book`` line keeps."""
+TRADE_DROPPED = ("info", "fee", "fees")
+"""The keys of ccxt's trade structure a ``trade`` line drops."""
+
+
+def header_line(ts_ns: int, exchange: str | None, symbol: str | None, tick_size: float,
+                lot_size: float | None, contract_size: float, depth: int | None,
+                interval_s: float | None, shown_levels: int | None = None) -> dict[str, Any]:
+    """The ``header`` line (module doc): ``ts_ns`` ns since the epoch, the tick size in quote
+    currency, lot and contract sizes in base units, ``depth`` levels a side asked for,
+    ``interval_s`` s between polls (None: not polled); ``shown_levels`` only when given."""
+    line = {"type": "header", "ts_ns": ts_ns, "format": FORMAT, "version": VERSION,
+            "exchange": exchange, "symbol": symbol, "tick_size": tick_size,
+            "lot_size": lot_size, "contract_size": contract_size, "depth": depth,
+            "interval_s": interval_s}
+    if shown_levels is not None:
+        line["shown_levels"] = shown_levels
+    return line
+
+
+def book_line(ts_ns: int, book: dict[str, Any]) -> dict[str, Any]:
+    """A ``book`` line: ccxt's order book ``book`` (its :data:`BOOK_KEYS`), received at
+    ``ts_ns`` (ns since the epoch)."""
+    return {"type": "book", "ts_ns": ts_ns, "book": {k: book[k] for k in BOOK_KEYS}}
+
+
+def trade_line(ts_ns: int, trade: dict[str, Any]) -> dict[str, Any]:
+    """A ``trade`` line: ccxt's trade ``trade`` without :data:`TRADE_DROPPED`, received at
+    ``ts_ns`` (ns since the epoch)."""
+    return {"type": "trade", "ts_ns": ts_ns,
+            "trade": {k: v for k, v in trade.items() if k not in TRADE_DROPPED}}
 
 
 def record(
@@ -215,12 +266,10 @@ def record(
     market = exchange.market(symbol)
     tick, lot, contract = market_units(exchange, market)
     stats = RecordingStats()
-    writer = _Writer(path)
+    writer = RecordingWriter(path)
     start = time.monotonic()
-    writer.write({"type": "header", "ts_ns": clock(), "format": FORMAT, "version": VERSION,
-                  "exchange": exchange.id, "symbol": market["symbol"], "tick_size": tick,
-                  "lot_size": lot, "contract_size": contract, "depth": depth,
-                  "interval_s": interval})
+    writer.write(header_line(clock(), exchange.id, market["symbol"], tick, lot, contract,
+                             depth, interval))
     seen: dict[str, int] = {}  # trade id -> exchange ms, for the trades at or after `since`
     since: int | None = None
     next_kline = start
@@ -244,8 +293,7 @@ def record(
             poll_start = time.monotonic()
             book = guarded("fetch_order_book", depth)
             if book is not None:
-                writer.write({"type": "book", "ts_ns": clock(), "book": {
-                    k: book[k] for k in ("bids", "asks", "timestamp", "nonce")}})
+                writer.write(book_line(clock(), book))
                 stats.books += 1
             trades = guarded("fetch_trades", since, trades_limit)
             if trades:
@@ -259,8 +307,7 @@ def record(
                     if t["id"] in seen:
                         continue
                     seen[t["id"]] = t["timestamp"]
-                    writer.write({"type": "trade", "ts_ns": now, "trade": {
-                        k: v for k, v in t.items() if k not in ("info", "fee", "fees")}})
+                    writer.write(trade_line(now, t))
                     stats.trades += 1
                 since = max(seen.values())
                 seen = {i: ts for i, ts in seen.items() if ts >= since}
@@ -393,7 +440,8 @@ def read_recording(
     interval after they happen, so the local receive time would put them after later books.
     A snapshot with the same exchange time as the previous one (the exchange served the same
     book again) is dropped (counted as ``repeated_snapshot``, not a problem). With
-    ``clock="local"`` ``ts_ns`` is the local receive time of the line, in file order.
+    ``clock="local"`` ``ts_ns`` is the local receive time of the line, in file order (the
+    only clock of a ``mmgym-paper`` recording, whose timestamps are null).
 
     Bad data: with ``strict=True`` a problem of :data:`_PROBLEMS` raises :class:`DataError`
     naming the file and line; an incomplete last line or gzip stream (an interrupted write)
@@ -402,7 +450,8 @@ def read_recording(
 
     Returns:
         The events; ``attrs["metadata"]`` holds the parquet metadata (``mmgym.source`` =
-        ``ccxt:<exchange>``, symbol, tick and lot size), ``attrs["skipped"]`` the counts,
+        ``ccxt:<exchange>``, symbol, tick and lot size, and ``mmgym.levels`` when the header
+        has ``shown_levels``), ``attrs["skipped"]`` the counts,
         ``attrs["lines"]`` the lines read, ``attrs["gaps"]`` and ``attrs["errors"]`` the trade
         gaps and network errors recorded.
     """
@@ -487,6 +536,8 @@ def read_recording(
         "mmgym.symbol": str(header.get("symbol")),
         "mmgym.tick_size": str(header.get("tick_size")),
         **({"mmgym.lot_size": str(header["lot_size"])} if header.get("lot_size") else {}),
+        **({"mmgym.levels": str(header["shown_levels"])}
+           if isinstance(header.get("shown_levels"), int) else {}),
     }
     events.attrs["skipped"] = dict(skipped)
     events.attrs["lines"] = n_lines

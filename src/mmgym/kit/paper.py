@@ -14,12 +14,13 @@ The market config gives the observation, the position limit, fees and reward; of
 ``params``, those of the ``live`` market (:class:`~mmgym.live.market.LiveParams`: quote
 size, levels, queue model, latency, ...; a replay's file and windows are ignored).
 
-Outputs in the run directory: the engine's ``recording.parquet``, ``steps.parquet`` and
-``summary.json`` (:mod:`mmgym.live.engine`), and ``tensorboard/``: the ``mmgym/paper/*``
-scalars against the step (PnL and its parts, inventory, mid, fills, the quotes' offsets,
-whether quoting, each feature as ``mmgym/paper/feature/<name>``). While it runs, a terminal
-view (:class:`TerminalView`) shows the book, the quotes, the fills, the accounts and the
-features. Ctrl-C or SIGTERM stops the run cleanly: outputs written, the summary printed.
+Outputs in the run directory: the engine's ``recording.parquet``, ``recording.jsonl.gz``,
+``steps.parquet`` and ``summary.json`` (:mod:`mmgym.live.engine`), and ``tensorboard/``: the
+``mmgym/paper/*`` scalars against the step (PnL and its parts, inventory, mid, fills, the
+quotes' offsets, whether quoting, each feature as ``mmgym/paper/feature/<name>``). While it
+runs, a terminal view (:class:`TerminalView`) shows the book, the quotes, the fills, the
+accounts and the features. Ctrl-C or SIGTERM stops the run cleanly: outputs written, the
+summary printed.
 """
 
 from __future__ import annotations

@@ -5,5 +5,6 @@ fills simulated with the ``replay`` market's queue rules, :mod:`mmgym.live.marke
 Nothing here sends an order.
 
 :mod:`mmgym.live.source` defines what the engine consumes (an
-:class:`~mmgym.live.source.EventSource`), :mod:`mmgym.live.clock` its clocks.
+:class:`~mmgym.live.source.EventSource`), :mod:`mmgym.live.clock` its clocks,
+:mod:`mmgym.live.jsonl` the run's stream in ``mmgym-record``'s format.
 """

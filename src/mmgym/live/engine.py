@@ -41,10 +41,9 @@ held in memory until then: 34 bytes an event, about 200 a step):
 | ``recording.parquet`` | every event applied or received, from the first snapshot on, as an event table (:mod:`mmgym.data.store`) with the stream's metadata; see below |
 | ``steps.parquet`` | one row per boundary (:class:`StepReport`'s fields; features as ``feature.<name>``) |
 | ``summary.json`` | :class:`PaperSummary` |
+| ``recording.jsonl.gz`` | the same events in ``mmgym-record``'s JSON lines (:mod:`mmgym.live.jsonl`: the whole local book after every book change, each trade), written at each boundary as the run goes (a killed run keeps them) |
 
-**The recording** is an event file, not the JSON-lines recording of
-:mod:`mmgym.data.recorder`: that format holds polled snapshots and trades, not a websocket
-stream's deltas, update ids and the engine's times. Replayed by the ``replay`` market
+**The recording** (``recording.parquet``) is an event file. Replayed by the ``replay`` market
 (``data_path`` the recording, ``start=0``, the same ``dt`` and market parameters,
 ``episode_seconds`` a whole number of steps) with the offsets of ``steps.parquet`` as
 actions, it gives the same fills, inventory, PnL and features, bit for bit: the
@@ -52,6 +51,9 @@ recording's first event is the first snapshot, at ``t_0``, so the replay's bound
 the run's, and its book and trades at each are those the engine applied. The replay covers
 the steps up to the recording's last event; a run with a one-sided boundary replays only in
 windows that avoid it (``replay`` needs a two-sided book at every boundary).
+``recording.jsonl.gz``, imported on its local clock (``mmgym-import ccxt --clock local``),
+replays the same way to the same fills: its books are snapshots of the engine's book at the
+times it changed.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from mmgym.core import MarketMakingCore
 from mmgym.data.schema import METADATA_KEYS, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, OutputError, check_output, write_events
 from mmgym.live.clock import Clock, WallClock
+from mmgym.live.jsonl import JsonLinesRecording
 from mmgym.live.market import LIVE_MARKET, LiveMarket
 from mmgym.live.source import (
     EVENT_DTYPE,
@@ -90,7 +93,7 @@ from mmgym.validation import ConfigError, check_number
 STATUSES = ("quoting", "resync", "stale", "one_sided", "shock")
 """The engine's statuses at a boundary (module doc): ``quoting``, or why the quotes are
 withdrawn."""
-OUTPUT_FILES = ("recording.parquet", "steps.parquet", "summary.json")
+OUTPUT_FILES = ("recording.parquet", "steps.parquet", "summary.json", "recording.jsonl.gz")
 """The files a run writes into its output directory."""
 
 @dataclass(frozen=True)
@@ -375,6 +378,7 @@ class PaperEngine:
         self.summary = PaperSummary(status_steps=dict.fromkeys(STATUSES, 0),
                                     output=None if self.output is None else str(self.output))
         self._recorded: list[np.ndarray] = []  # rows applied, in order
+        self._lines: JsonLinesRecording | None = None  # recording.jsonl.gz, from t_0 on
         self._pending: list[np.ndarray] = []  # rows received, not yet applied
         self._pending_first = 0  # the global index of the first pending row
         self._received = 0  # rows received since the first snapshot
@@ -570,6 +574,11 @@ class PaperEngine:
                                 "mmgym.lot_size": repr(market.p.lot)}
         if market.p.shown_levels is not None:
             self.metadata["mmgym.levels"] = str(market.p.shown_levels)
+        if self.output is not None:
+            self._lines = JsonLinesRecording(self.output / OUTPUT_FILES[3], self.metadata,
+                                             market.p.tick, market.p.lot,
+                                             market.p.shown_levels, t0_ns)
+            self._lines.write(events)
         self._dt_ns = round(market.dt * 1e9)
         self._steps = market.horizon_steps
         self.log = StepLog(self._steps + 1, core.feature_names)
@@ -587,6 +596,8 @@ class PaperEngine:
         if core is None or t_ns != market.boundary_ns + self._dt_ns:
             raise ValueError(f"boundary {t_ns}: expected the next one after the first snapshot")
         events = self._take(t_ns)
+        if self._lines is not None:
+            self._lines.write(events)
         played = market.advance(events, t_ns)
         reward = 0.0
         if played:
@@ -691,6 +702,14 @@ class PaperEngine:
                 write_events(events, self.output / OUTPUT_FILES[0], self.metadata, force=True)
             except (DataError, OutputError) as e:
                 s.ended_by += f"; recording not written: {e}"
+        if self._lines is not None:
+            lines, self._lines = self._lines, None
+            try:
+                for rows in self._pending:  # received, not yet applied
+                    lines.write(rows)
+                lines.close()
+            except OutputError as e:
+                s.ended_by += f"; {OUTPUT_FILES[3]} incomplete: {e}"
         if self.log is not None and self.log.n:
             self.steps_table().to_parquet(self.output / OUTPUT_FILES[1], index=False)
         (self.output / OUTPUT_FILES[2]).write_text(json.dumps(asdict(s), indent=2) + "\n")

@@ -201,7 +201,7 @@ class LiveMarket:
         ts = events["ts_ns"]
         if len(ts) and not (ts.min() > start and ts.max() <= end_ns):
             raise ValueError(f"advance to {end_ns}: events outside ({start}, {end_ns}] ns")
-        history = self._rebuild(np.concatenate([self._snapshot(start), events]),
+        history = self._rebuild(np.concatenate([snapshot_rows(*self._levels, start), events]),
                                 [start, end_ns])
         trades = events[events["kind"] == TRADE]
         table, values, two_sided = step_table(
@@ -260,17 +260,21 @@ class LiveMarket:
         self.crossed += int(history.crossed.sum())
         return history
 
-    def _snapshot(self, ts_ns: int) -> np.ndarray:
-        """The local book as snapshot rows at ``ts_ns``."""
-        side, price, size = self._levels
-        rows = np.empty(len(side), dtype=EVENT_DTYPE)
-        rows["ts_ns"] = ts_ns
-        rows["kind"] = SNAPSHOT
-        rows["side"] = side
-        rows["price"] = price
-        rows["size"] = size
-        rows["update_id"] = NO_ID
-        return rows
+
+def snapshot_rows(side: np.ndarray, price: np.ndarray, size: np.ndarray,
+                  ts_ns: int) -> np.ndarray:
+    """Book levels (``BID``/``ASK``, price units, size units; a rebuilt book's
+    :attr:`~mmgym.data.book.BookHistory.final_side`, ...) as the rows of one snapshot at
+    ``ts_ns`` (ns since the epoch; rows of :data:`~mmgym.live.source.EVENT_DTYPE`, no update
+    id): replayed, they continue the book."""
+    rows = np.empty(len(side), dtype=EVENT_DTYPE)
+    rows["ts_ns"] = ts_ns
+    rows["kind"] = SNAPSHOT
+    rows["side"] = side
+    rows["price"] = price
+    rows["size"] = size
+    rows["update_id"] = NO_ID
+    return rows
 
 
 def _no_trades() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
