@@ -13,12 +13,12 @@ docs/v5/ws/connect, .../v5/websocket/public/orderbook, .../v5/websocket/public/t
 
 Once a connection has subscribed to both topics it plays the **script** from where the
 previous connection left it, one step after the other (:class:`Delta`, :class:`Snapshot`,
-:class:`Trades`, :class:`Sleep`, :class:`Drop`, :class:`Stall`); :attr:`done` is set when the
-script has run out. Messages are Bybit's: the book ``{"topic": "orderbook.50.BTCUSDT",
-"type": "snapshot" | "delta", "ts": ms, "data": {"s", "b", "a", "u", "seq"}, "cts": ms}``
-(prices and sizes strings, a size ``"0"`` deletes the level), the trades ``{"topic":
-"publicTrade.BTCUSDT", "type": "snapshot", "ts": ms, "data": [{"T", "s", "S", "v", "p", "L",
-"i", "BT", "RPI", "seq"}]}``.
+:class:`Trades`, :class:`Sleep`, :class:`Wait`, :class:`Drop`, :class:`Stall`); :attr:`done`
+is set when the script has run out. Messages are Bybit's: the book ``{"topic":
+"orderbook.50.BTCUSDT", "type": "snapshot" | "delta", "ts": ms, "data": {"s", "b", "a", "u",
+"seq"}, "cts": ms}`` (prices and sizes strings, a size ``"0"`` deletes the level), the
+trades ``{"topic": "publicTrade.BTCUSDT", "type": "snapshot", "ts": ms, "data": [{"T", "s",
+"S", "v", "p", "L", "i", "BT", "RPI", "seq"}]}``.
 
 :attr:`BybitPublicServer.books` lists the book the topic showed (the best ``depth`` levels a
 side) after every book message sent (a snapshot on subscribing included), so a test can
@@ -26,6 +26,11 @@ compare a client's book with it. Prices are kept rounded to 2 decimals and sizes
 messages print them.
 :func:`bybit_markets` gives ccxt's market structures of the instrument, parsed by ccxt's own
 code from a static ``/v5/market/instruments-info`` reply, so that no REST call is made.
+
+The same port answers REST's ``GET /v5/market/instruments-info`` with :data:`INSTRUMENT`
+(``category=linear``), so that a process of its own (``mmgym-paper``) can load ccxt's
+markets from it: point ccxt's ``urls['api']['public']`` at ``http://127.0.0.1:<port>`` and
+set ``options={"fetchMarkets": {"types": ["linear"]}}``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +61,16 @@ INSTRUMENT = {
 """BTCUSDT's entry of Bybit's ``/v5/market/instruments-info?category=linear`` reply."""
 
 
+def instruments_info(params: dict[str, Any]) -> dict[str, Any]:
+    """Bybit's ``/v5/market/instruments-info`` reply to ``params``: :data:`INSTRUMENT` for
+    ``category=linear`` (nothing pre-launch), an empty list for another category."""
+    listed = ([INSTRUMENT] if params.get("category") == "linear"
+              and params.get("status") != "PreLaunch" else [])
+    return {"retCode": 0, "retMsg": "OK", "retExtInfo": {}, "time": 1,
+            "result": {"category": params.get("category"), "list": listed,
+                       "nextPageCursor": ""}}
+
+
 async def bybit_markets() -> list[dict[str, Any]]:
     """ccxt's market structure of :data:`INSTRUMENT` (``BTC/USDT:USDT``), parsed by ccxt's
     bybit class from a static instruments-info reply (no request leaves the process)."""
@@ -62,12 +78,10 @@ async def bybit_markets() -> list[dict[str, Any]]:
 
     exchange = ccxt_async.bybit()
 
-    async def instruments_info(params: dict[str, Any]) -> dict[str, Any]:
-        listed = [] if params.get("status") == "PreLaunch" else [INSTRUMENT]
-        return {"retCode": 0, "retMsg": "OK", "retExtInfo": {}, "time": 1,
-                "result": {"category": "linear", "list": listed, "nextPageCursor": ""}}
+    async def reply(params: dict[str, Any]) -> dict[str, Any]:
+        return instruments_info(params)
 
-    exchange.publicGetV5MarketInstrumentsInfo = instruments_info
+    exchange.publicGetV5MarketInstrumentsInfo = reply
     try:
         return await exchange.fetch_future_markets({"category": "linear"})
     finally:
@@ -108,6 +122,15 @@ class Sleep:
 
 
 @dataclass
+class Wait:
+    """Send nothing until ``until()`` returns (a coroutine function): a test holding the
+    script until its client has reached a point, such as a paper-trading engine passing a
+    step boundary."""
+
+    until: Callable[[], Awaitable[Any]]
+
+
+@dataclass
 class Drop:
     """Close the connection (a close frame, code 1001; with ``abort`` the TCP connection is
     cut without one), the book making the ``meanwhile`` changes unseen (the market moving
@@ -129,7 +152,7 @@ class Stall:
     deaf: bool = False
 
 
-Step = Delta | Snapshot | Trades | Sleep | Drop | Stall
+Step = Delta | Snapshot | Trades | Sleep | Wait | Drop | Stall
 
 
 def _changes(before: Side, after: Side) -> list[tuple[float, float]]:
@@ -190,6 +213,7 @@ class BybitPublicServer:
         """Listen on 127.0.0.1 at a free port; returns (and sets) :attr:`url`,
         ``ws://127.0.0.1:<port>``."""
         app = web.Application()
+        app.router.add_get("/v5/market/instruments-info", self._instruments)
         app.router.add_get("/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -269,6 +293,9 @@ class BybitPublicServer:
 
     # ------------------------------------------------------------------ connections
 
+    async def _instruments(self, request: web.Request) -> web.Response:
+        return web.json_response(instruments_info(dict(request.query)))
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.refuse:
             return web.Response(status=503, text="service unavailable")
@@ -331,6 +358,8 @@ class BybitPublicServer:
             self._position += 1
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
+            elif isinstance(step, Wait):
+                await step.until()
             elif isinstance(step, Delta):
                 before = self._view()
                 self._apply(step)

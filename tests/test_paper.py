@@ -246,6 +246,34 @@ def test_the_position_limit_holds() -> None:
     assert (got.loc[1:, "ask_price"] == 101.0).all()  # the ask stands
 
 
+def test_the_engine_compiles_before_the_stream_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step on a stand-in book runs before the first item is asked of the stream: compiled
+    inside the event loop at the first boundary (seconds on a cold numba cache), the loops
+    would hold a live stream's messages unread, the boundaries passing late and at once
+    (``tests/test_paper_loopback.py``, the command on a cold cache)."""
+    calls: list[str] = []
+    step = MarketMakingCore.step
+    monkeypatch.setattr(MarketMakingCore, "step",
+                        lambda core, actions: calls.append("step") or step(core, actions))
+
+    class Watched(TableSource):
+        async def __aiter__(self):
+            calls.append("stream")
+            async for item in super().__aiter__():
+                yield item
+
+    clock = VirtualClock()
+    engine = PaperEngine(Watched(HAND, META, clock, end_ns=4 * S),
+                         make("fixed_spread", half_spread=1.0), market=MARKET,
+                         env={"max_inventory": 10.0}, duration_seconds=4.0,
+                         stale_after_seconds=0.0, kill_switch=NO_SHOCK, clock=clock)
+    asyncio.run(engine.run())
+    assert calls == ["step", "stream"] + ["step"] * 4
+    # the stand-in leaves no trace: the run is the hand-made one
+    assert steps(engine).loc[1:, "bid_fill"].tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert engine.summary.steps_played == 4 and engine.summary.pnl == 2.0
+
+
 class Endless(TableSource):
     """A scripted stream that sends SIGTERM to this process once played, then waits
     forever, as a live stream would."""

@@ -178,8 +178,9 @@ class FitConfig:
 class SourceConfig:
     """Where a paper-trading run's stream comes from: ``kind`` ``ccxt`` (the exchange's
     websocket stream of ``symbol``, :mod:`mmgym.live.stream`, with ``options``: its other
-    arguments, ``depth``, ``stale_after_s``, ...) or ``file`` (the event file ``path`` played
-    as fast as it goes, on a virtual clock: a dry run)."""
+    arguments, ``depth``, ``stale_after_s``, ``ws_url`` (a local test server), ``config``
+    (ccxt's), ...) or ``file`` (the event file ``path`` played as fast as it goes, on a
+    virtual clock: a dry run)."""
 
     kind: str = "ccxt"
     exchange: str = "bybit"

@@ -73,11 +73,11 @@ import pandas as pd
 
 from mmgym.accounting import INFO_KEYS
 from mmgym.core import MarketMakingCore
-from mmgym.data.schema import METADATA_KEYS, SNAPSHOT, TRADE
+from mmgym.data.schema import ASK, BID, DELTA, METADATA_KEYS, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, OutputError, check_output, write_events
 from mmgym.live.clock import Clock, WallClock
 from mmgym.live.jsonl import JsonLinesRecording
-from mmgym.live.market import LIVE_MARKET, LiveMarket
+from mmgym.live.market import LIVE_MARKET, LiveMarket, LiveParams
 from mmgym.live.source import (
     EVENT_DTYPE,
     INFORMATIVE,
@@ -403,8 +403,9 @@ class PaperEngine:
 
         One loop takes in the stream's items as they come and passes every step boundary
         the clock has reached: those before an item's arrival before it, one at the time of
-        its arrival after it."""
+        its arrival after it. Before it starts, :meth:`warm_up` compiles the steps' code."""
         try:
+            self.warm_up()
             await self._drive()
         except BaseException as e:
             if not self.summary.ended_by:
@@ -469,6 +470,40 @@ class PaperEngine:
             for f in pending:
                 f.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def warm_up(self) -> None:
+        """Compile the market's and the core's loops (numba; seconds when the cache is cold)
+        by playing one step on a stand-in book, before the stream is opened: compiled at the
+        first snapshot or the first boundary, they would block the event loop while the
+        stream's messages queue up unread, so that the boundaries pass late and all at once
+        and the stream may take itself for stale. The stand-in has the run's parameters but
+        for the tick and lot the stream has not given yet (the compiled code does not depend
+        on them); it is then dropped. A bad value is left for the market's build at the
+        first snapshot to report, with the stream's tick and lot.
+        """
+        params = dict(self._market_params)
+        quote_size = params.get("quote_size", LiveParams.quote_size)
+        params["tick"] = tick = params.get("tick") or 1.0
+        params["lot"] = params.get("lot") or quote_size
+        params["episode_seconds"] = self.duration_seconds
+        try:
+            core = MarketMakingCore(LIVE_MARKET, 1, **(self._env | params | self._observation))
+        except ConfigError:
+            return
+        market = core.market
+        dt_ns = round(market.dt * 1e9)
+        rows = np.zeros(4, dtype=EVENT_DTYPE)
+        rows["kind"] = [SNAPSHOT, SNAPSHOT, TRADE, DELTA]
+        rows["side"] = [BID, ASK, SELL, BID]
+        rows["price"] = np.array([100.0, 101.0, 100.0, 100.0]) * tick
+        rows["size"] = [4 * quote_size, 4 * quote_size, quote_size, 3 * quote_size]
+        rows["update_id"] = NO_ID
+        rows["ts_ns"] = [0, 0, dt_ns // 2, dt_ns // 2]
+        market.open(rows[:2], 0)
+        core.reset(seeds=[0])
+        market.advance(rows[2:], dt_ns)
+        core.step(np.ones((1, 2)))
+        core.info_table()
 
     def _ended(self, why: str) -> None:
         if not self.summary.ended_by:
