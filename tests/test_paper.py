@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from reference import SAMPLE, needs_sample, table
+from reference import HAND, SAMPLE, S, needs_sample, table
 
 from mmgym.accounting import INFO_KEYS
 from mmgym.core import MarketMakingCore
@@ -34,7 +34,6 @@ from mmgym.markets.replay import ReplayMarket
 from mmgym.policies import make
 from mmgym.validation import ConfigError
 
-S = 10**9  # ns per second
 META = {"mmgym.source": "scripted", "mmgym.symbol": "TEST", "mmgym.tick_size": "1",
         "mmgym.lot_size": "0.001"}
 MARKET = {"dt": 1.0, "quote_size": 1.0}
@@ -100,26 +99,6 @@ def test_quotes_follow_the_policy() -> None:
     assert got.loc[1:, "played"].all()
 
 
-# tick 1, a book 99 / 101 (mid 100); the agent quotes bid 99 and ask 101 of size 1 (the
-# replay market's hand-made case, test_replay.py)
-HAND = table([
-    (0, SNAPSHOT, BID, 99, 2, 1), (0, SNAPSHOT, BID, 98, 1, 1),
-    (0, SNAPSHOT, ASK, 101, 3, 1), (0, SNAPSHOT, ASK, 102, 1, 1),
-    # step 0: sells at 100 (above the bid: no fill) and 1.5 at 99 (2 ahead: no fill);
-    # buys 2 at 101 (3 ahead: no fill)
-    (S // 4, TRADE, SELL, 100, 0.7, NO_ID),
-    (S // 2, TRADE, SELL, 99, 1.5, NO_ID), (S // 2, DELTA, BID, 99, 0.5, 2),
-    (S // 2 + 1, TRADE, BUY, 101, 2, NO_ID), (S // 2 + 1, DELTA, ASK, 101, 1, 3),
-    # step 1: a sell of 1.0 at 99: 0.5 left ahead, the agent fills 0.5; the level refills
-    (3 * S // 2, TRADE, SELL, 99, 1.0, NO_ID), (3 * S // 2, DELTA, BID, 99, 0, 4),
-    (8 * S // 5, DELTA, BID, 99, 2, 5),
-    # step 2: the level empties, a sell at 98 goes through 99: the rest (0.5) fills;
-    # a buy at 102 goes through 101: the whole ask (1.0) fills
-    (12 * S // 5, DELTA, BID, 99, 0, 6), (5 * S // 2, TRADE, SELL, 98, 0.2, NO_ID),
-    (5 * S // 2, TRADE, BUY, 102, 0.3, NO_ID), (13 * S // 5, DELTA, BID, 99, 1, 7),
-    # step 3: nothing trades
-    (9 * S // 2, DELTA, BID, 98, 1.5, 8),
-])
 
 
 @pytest.mark.parametrize("queue_model", ["conservative", "probabilistic"])

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
-from reference import SAMPLE, needs_sample, table
+from reference import HAND, SAMPLE, S, needs_sample, table
 
 import mmgym  # noqa: F401  (registers the ids)
 from mmgym.data.binance import import_binance
 from mmgym.data.book import rebuild_book
-from mmgym.data.schema import ASK, BID, BUY, DELTA, NO_ID, SELL, SNAPSHOT, TRADE
+from mmgym.data.schema import ASK, BID, BUY, DELTA, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events, write_events
 from mmgym.evaluation import run_episodes
 from mmgym.kit.compare import evaluate
@@ -25,29 +25,6 @@ from mmgym.kit.lineup import baseline
 from mmgym.kit.training import EVAL_SEED, compare, train
 from mmgym.markets.replay import ReplayMarket, WindowRange
 from mmgym.validation import ConfigError
-
-S = 10**9  # ns per second
-
-
-# tick 1, a book 99 / 101 (mid 100); the agent quotes bid 99 and ask 101 of size 1
-HAND = table([
-    (0, SNAPSHOT, BID, 99, 2, 1), (0, SNAPSHOT, BID, 98, 1, 1),
-    (0, SNAPSHOT, ASK, 101, 3, 1), (0, SNAPSHOT, ASK, 102, 1, 1),
-    # step 0: sells at 100 (above the bid: no fill) and 1.5 at 99 (2 ahead: no fill);
-    # buys 2 at 101 (3 ahead: no fill)
-    (S // 4, TRADE, SELL, 100, 0.7, NO_ID),
-    (S // 2, TRADE, SELL, 99, 1.5, NO_ID), (S // 2, DELTA, BID, 99, 0.5, 2),
-    (S // 2 + 1, TRADE, BUY, 101, 2, NO_ID), (S // 2 + 1, DELTA, ASK, 101, 1, 3),
-    # step 1: a sell of 1.0 at 99: 0.5 left ahead, the agent fills 0.5; the level refills
-    (3 * S // 2, TRADE, SELL, 99, 1.0, NO_ID), (3 * S // 2, DELTA, BID, 99, 0, 4),
-    (8 * S // 5, DELTA, BID, 99, 2, 5),
-    # step 2: the level empties, a sell at 98 goes through 99: the rest (0.5) fills;
-    # a buy at 102 goes through 101: the whole ask (1.0) fills
-    (12 * S // 5, DELTA, BID, 99, 0, 6), (5 * S // 2, TRADE, SELL, 98, 0.2, NO_ID),
-    (5 * S // 2, TRADE, BUY, 102, 0.3, NO_ID), (13 * S // 5, DELTA, BID, 99, 1, 7),
-    # step 3: nothing trades
-    (9 * S // 2, DELTA, BID, 98, 1.5, 8),
-])
 
 
 @pytest.fixture
