@@ -38,19 +38,19 @@ from mmgym.data.book import BookHistory, rebuild_book
 from mmgym.data.schema import NO_ID, SNAPSHOT, TRADE
 from mmgym.live.source import EVENT_DTYPE, events_table
 from mmgym.markets.base import LOBStep
-from mmgym.markets.latency import Latency, check_latency
-from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE
+from mmgym.markets.latency import Latency
 from mmgym.markets.replay import (
     MID_ROW,
     Recording,
     ReplayMarket,
     book_step_record,
+    check_order_params,
     queue_grid,
     step_orders,
     step_table,
     table_rows,
 )
-from mmgym.validation import ConfigError, check_bool, check_choice, check_episode, check_number
+from mmgym.validation import ConfigError, check_episode, check_number
 
 LIVE_MARKET = "mmgym.live.market:LiveMarket"
 """The ``market`` argument that builds this market (an import path: it is not registered)."""
@@ -104,12 +104,7 @@ class LiveParams:
         if self.shown_levels is not None:
             check_number("shown_levels", self.shown_levels, low=1, integer=True)
         check_number("quote_size", self.quote_size, low=self.lot)
-        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
-        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
-                     high=QUEUE_POWER_RANGE[1], low_open=True)
-        check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
-        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
-        check_bool("post_only", self.post_only)
+        check_order_params(self)
 
 
 class LiveMarket:

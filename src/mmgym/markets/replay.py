@@ -202,12 +202,19 @@ class ReplayParams:
             if getattr(self, name) is not None:
                 check_number(name, getattr(self, name), low=0, low_open=True)
         check_number("quote_size", self.quote_size, low=0, low_open=True)
-        check_choice("queue_model", self.queue_model, QUEUE_MODELS)
-        check_number("queue_power", self.queue_power, low=QUEUE_POWER_RANGE[0],
-                     high=QUEUE_POWER_RANGE[1], low_open=True)
-        check_number("max_offset_ticks", self.max_offset_ticks, low=0, high=1000, low_open=True)
-        check_latency(self.entry_latency_steps, self.cancel_latency_steps)
-        check_bool("post_only", self.post_only)
+        check_order_params(self)
+
+
+def check_order_params(p: Any) -> None:
+    """Check the parameters of the agent's orders that the ``replay`` and ``live`` markets
+    share (their fills are the same code): ``queue_model``, ``queue_power``,
+    ``max_offset_ticks``, the latencies and ``post_only``."""
+    check_choice("queue_model", p.queue_model, QUEUE_MODELS)
+    check_number("queue_power", p.queue_power, low=QUEUE_POWER_RANGE[0],
+                 high=QUEUE_POWER_RANGE[1], low_open=True)
+    check_number("max_offset_ticks", p.max_offset_ticks, low=0, high=1000, low_open=True)
+    check_latency(p.entry_latency_steps, p.cancel_latency_steps)
+    check_bool("post_only", p.post_only)
 
 
 @dataclass(frozen=True)
