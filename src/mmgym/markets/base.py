@@ -109,6 +109,25 @@ class BookRecord(NamedTuple):
         return cls(*(getattr(rec, name) for name in cls._fields))
 
 
+class LatentFundamental:
+    """The latent value of a book market whose state holds a ``fundamental`` in ticks
+    (``lob``, ``wide``; ``p.tick`` its tick size): what :mod:`mmgym.markets.multi` reads and
+    moves to tie several assets."""
+
+    fundamental: np.ndarray
+    p: Any
+
+    def value(self) -> np.ndarray:
+        """The latent value of each environment, the fundamental, price units (a new array)."""
+        return self.fundamental * self.p.tick
+
+    def shift_value(self, delta: np.ndarray) -> None:
+        """Move each environment's fundamental by ``delta`` (price units): a value move from
+        outside the book (:mod:`mmgym.markets.multi`), acted on from the next step as the
+        market's own information events are."""
+        self.fundamental += delta / self.p.tick
+
+
 class Market(Protocol):
     """A batch of ``n`` market models stepped together.
 

@@ -31,7 +31,7 @@ from numba.core.caching import (
 )
 
 _HERE = Path(__file__).resolve().parent
-SHARED: tuple[str, ...] = ("queue.py", "latency.py", "state.py")
+SHARED: tuple[str, ...] = ("queue.py", "latency.py", "state.py", "record.py")
 """The shared market parts (files of this package) whose compiled functions other files call."""
 DEPENDENT: frozenset[str] = frozenset(("as2008.py", "lob.py", "replay.py", "wide.py", *SHARED))
 """The files whose functions' cache is keyed on the shared parts as well."""

@@ -92,10 +92,11 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import BookRecord, LOBStep
+from mmgym.markets.base import BookRecord, LatentFundamental, LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.markets.record import record_book
 from mmgym.markets.state import new_state
 from mmgym.validation import (
     ConfigError,
@@ -253,7 +254,7 @@ class LOBParams:
         return np.maximum(np.round(rate * self.limit_size_lots / theta), 1.0)
 
 
-class LOBMarket:
+class LOBMarket(LatentFundamental):
     """``n`` independent order books; see the module doc.
 
     Internally prices are in ticks and stored *signed* per side, ``y = −price`` on the bid
@@ -368,16 +369,6 @@ class LOBMarket:
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
-
-    def value(self) -> np.ndarray:
-        """The latent value of each environment, the fundamental, price units (a new array)."""
-        return self.fundamental * self.p.tick
-
-    def shift_value(self, delta: np.ndarray) -> None:
-        """Move each environment's fundamental by ``delta`` (price units): a value move from
-        outside the book (:mod:`mmgym.markets.multi`), acted on from the next step as the
-        market's own information events are."""
-        self.fundamental += delta / self.p.tick
 
     def hidden_state(self) -> dict[str, np.ndarray]:
         """What the market knows and the agents do not, for diagnostics (the ``oracle``
@@ -834,8 +825,8 @@ def _information_events(c, f, b, uniforms):
 def _record(c, b, rec, sc):
     """The step record: the agent's fills and their notional (maker and taker), the book, the
     volumes, the mid."""
-    depth, best, order_y = b.depth, b.best, b.order_y
-    n, L, Q = depth.shape[2], depth.shape[1], order_y.shape[1]
+    order_y = b.order_y
+    n, Q = order_y.shape[2], order_y.shape[1]
     for i in range(n):
         for s in range(2):
             sign = 2.0 * s - 1.0
@@ -848,14 +839,7 @@ def _record(c, b, rec, sc):
             rec.notional[s, i] = value * (sign * (c.lot * c.tick))
             rec.taker_fills[s, i] = sc.taken[s, i] * c.lot
             rec.taker_notional[s, i] = sc.taken_value[s, i] * (sign * (c.lot * c.tick))
-            rec.best[s, i] = sign * best[s, i] * c.tick
-        rec.sell_volume[i] = sc.volume[0, i] * c.lot
-        rec.buy_volume[i] = sc.volume[1, i] * c.lot
-        b.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
-    for s in range(2):
-        for j in range(L):
-            for i in range(n):
-                rec.depth[s, j, i] = depth[s, j, i] * c.lot
+    record_book(rec, b.best, b.depth, sc.volume, b.mid, c.lot, c.tick)
 
 
 @njit(cache=True)

@@ -121,10 +121,11 @@ import numpy as np
 from numba import njit
 
 from mmgym.markets import caching  # noqa: F401  (numba's cache keyed on the shared parts)
-from mmgym.markets.base import BookRecord, LOBStep
+from mmgym.markets.base import BookRecord, LatentFundamental, LOBStep
 from mmgym.markets.draws import geometric_scale, poisson_cdf
 from mmgym.markets.latency import Latency, check_latency
 from mmgym.markets.queue import QUEUE_MODELS, QUEUE_POWER_RANGE, ahead_after_cancel
+from mmgym.markets.record import record_book
 from mmgym.markets.state import new_state
 from mmgym.validation import (
     ConfigError,
@@ -348,7 +349,7 @@ class _Scratch(NamedTuple):
     tilt: np.ndarray  # (n,) tanh((v − c)/lean_scale_ticks) after price discovery
 
 
-class WideMarket:
+class WideMarket(LatentFundamental):
     """``n`` independent sparse order books; see the module doc.
 
     Prices are kept in ticks and stored *signed* per side, ``y = −price`` on the bid side and
@@ -444,16 +445,6 @@ class WideMarket:
 
     def params(self) -> dict[str, Any]:
         return asdict(self.p)
-
-    def value(self) -> np.ndarray:
-        """The latent value of each environment, the fundamental, price units (a new array)."""
-        return self.fundamental * self.p.tick
-
-    def shift_value(self, delta: np.ndarray) -> None:
-        """Move each environment's fundamental by ``delta`` (price units): a value move from
-        outside the book (:mod:`mmgym.markets.multi`), acted on from the next step as the
-        market's own information events are."""
-        self.fundamental += delta / self.p.tick
 
     def hidden_state(self) -> dict[str, np.ndarray]:
         """What the market knows and the agents do not, for diagnostics (the ``oracle``
@@ -923,9 +914,8 @@ def _information_events(c, f, book, uniforms):
 def _record(c, book, rec, sc):
     """The step record: the agent's fills and their notional (maker and taker), the book, the
     volumes, the mid."""
-    depth, best, order_y = book.depth, book.best, book.order_y
-    n, L = depth.shape[2], depth.shape[1]
-    for i in range(n):
+    order_y = book.order_y
+    for i in range(order_y.shape[1]):
         for s in range(2):
             sign = 2.0 * s - 1.0
             filled, taken = sc.filled[s, i], sc.taken[s, i]
@@ -936,14 +926,7 @@ def _record(c, book, rec, sc):
             rec.notional[s, i] = value * sign * (c.lot * c.tick)
             rec.taker_fills[s, i] = taken * c.lot
             rec.taker_notional[s, i] = sc.taken_value[s, i] * sign * (c.lot * c.tick)
-            rec.best[s, i] = sign * best[s, i] * c.tick
-        rec.sell_volume[i] = sc.volume[0, i] * c.lot
-        rec.buy_volume[i] = sc.volume[1, i] * c.lot
-        book.mid[i] = (best[1, i] - best[0, i]) * 0.5 * c.tick
-    for s in range(2):
-        for j in range(L):
-            for i in range(n):
-                rec.depth[s, j, i] = depth[s, j, i] * c.lot
+    record_book(rec, book.best, book.depth, sc.volume, book.mid, c.lot, c.tick)
 
 
 @njit(cache=True)
