@@ -44,21 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from reference import INSTRUMENT
 
 Side = dict[float, float]
 """A book side: price → size."""
 
-INSTRUMENT = {
-    "symbol": "BTCUSDT", "contractType": "LinearPerpetual", "status": "Trading",
-    "baseCoin": "BTC", "quoteCoin": "USDT", "launchTime": "1585526400000", "deliveryTime": "0",
-    "deliveryFeeRate": "", "priceScale": "2",
-    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
-    "priceFilter": {"minPrice": "0.10", "maxPrice": "199999.80", "tickSize": "0.10"},
-    "lotSizeFilter": {"maxOrderQty": "100.000", "minOrderQty": "0.001", "qtyStep": "0.001",
-                      "postOnlyMaxOrderQty": "1000.000"},
-    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
-}
-"""BTCUSDT's entry of Bybit's ``/v5/market/instruments-info?category=linear`` reply."""
 
 
 def instruments_info(params: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,18 @@ def table(rows: list[tuple]) -> pd.DataFrame:
                          "price": np.float64, "size": np.float64, "update_id": np.int64})
 
 
+INSTRUMENT = {
+    "symbol": "BTCUSDT", "contractType": "LinearPerpetual", "status": "Trading",
+    "baseCoin": "BTC", "quoteCoin": "USDT", "launchTime": "1585526400000", "deliveryTime": "0",
+    "deliveryFeeRate": "", "priceScale": "2",
+    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+    "priceFilter": {"minPrice": "0.10", "maxPrice": "199999.80", "tickSize": "0.10"},
+    "lotSizeFilter": {"maxOrderQty": "100.000", "minOrderQty": "0.001", "qtyStep": "0.001",
+                      "postOnlyMaxOrderQty": "1000.000"},
+    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
+}
+"""BTCUSDT's entry of Bybit's ``/v5/market/instruments-info?category=linear`` reply."""
+
 S = 10**9
 """Nanoseconds per second."""
 

@@ -55,7 +55,7 @@ from mmgym.policies import make
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOL = "BTC/USDT:USDT"
-TICK = 0.1  # the instrument's (bybit_ws_server.INSTRUMENT)
+TICK = 0.1  # the instrument's (reference.INSTRUMENT)
 DT = 0.5  # s per step
 BIDS = [(65000.0, 0.5), (64999.9, 1.0), (64999.8, 2.0)]
 ASKS = [(65000.1, 0.4), (65000.2, 1.0), (65000.3, 2.0)]

@@ -26,22 +26,13 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 import pytest
+from reference import INSTRUMENT
 
 from mmgym.data import recorder
 from mmgym.data.schema import ASK, BID, BUY, NO_ID, SELL, SNAPSHOT, TRADE
 from mmgym.data.store import DataError, read_events
 
 T0 = 1_722_000_000_000  # ms
-INSTRUMENT = {
-    "symbol": "BTCUSDT", "contractType": "LinearPerpetual", "status": "Trading",
-    "baseCoin": "BTC", "quoteCoin": "USDT", "launchTime": "1585526400000", "deliveryTime": "0",
-    "deliveryFeeRate": "", "priceScale": "2",
-    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
-    "priceFilter": {"minPrice": "0.10", "maxPrice": "199999.80", "tickSize": "0.10"},
-    "lotSizeFilter": {"maxOrderQty": "100.000", "minOrderQty": "0.001", "qtyStep": "0.001",
-                      "postOnlyMaxOrderQty": "1000.000"},
-    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
-}
 
 
 class BybitState:
